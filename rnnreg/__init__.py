@@ -1,0 +1,18 @@
+"""rnnreg: compare regularizers for recurrent neural networks, as plugins, on shared tasks."""
+
+import warnings
+
+import pluggy
+
+# torch warns at import when NumPy is absent; rnnreg never hands tensors to NumPy, so the warning is noise.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("rnnreg")
+
+from rnnreg.dropout import SiteRule  # noqa: E402
+from rnnreg.errors import RnnregError  # noqa: E402
+from rnnreg.regularizer import Regularizer  # noqa: E402
+
+__all__ = ["hookimpl", "Regularizer", "RnnregError", "SiteRule", "__version__"]

@@ -1,0 +1,310 @@
+"""The `rnnreg` command line. Data goes to stdout, progress and logs to stderr; a user mistake is one
+line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import yaml
+from rich.console import Console
+
+from rnnreg.errors import RnnregError
+
+FORMATS = click.Choice(["table", "json", "markdown", "csv"])
+stdout, stderr = Console(), Console(stderr=True)
+
+
+def parse_assignments(pairs: tuple[str, ...], option: str) -> dict:
+    """`key=value` pairs → dict; values are read as YAML scalars (0.3 → float, true → bool)."""
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise RnnregError(f"{option} expects key=value, got {pair!r}")
+        try:
+            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            values[key.strip()] = raw
+    return values
+
+
+class RnnregGroup(click.Group):
+    """Turns `RnnregError` into click's one-line `Error: ...` and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RnnregError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=RnnregGroup)
+@click.version_option(package_name="rnnreg")
+@click.option("--plugins-dir", type=click.Path(), envvar="RNNREG_PLUGINS_DIR",
+              help="Load every .py file in this folder as a plugin [env: RNNREG_PLUGINS_DIR].")
+@click.pass_context
+def cli(ctx, plugins_dir):
+    """Compare regularizers for recurrent neural networks."""
+    ctx.obj = {"plugins_dir": plugins_dir}
+
+
+def get_plugins(ctx):
+    from rnnreg.plugins import load_plugins
+
+    root = ctx.find_root()
+    if "plugins" not in root.obj:
+        root.obj["plugins"] = load_plugins(root.obj["plugins_dir"])
+    return root.obj["plugins"]
+
+
+def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[json.dumps(r[c]) if isinstance(r[c], dict) else r[c] for c in columns] for r in rows])
+    elif fmt == "markdown":
+        click.echo("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+        for r in rows:
+            click.echo("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |")
+    else:
+        from rich.table import Table
+
+        table = Table(title=title or None, title_justify="left")
+        for c in columns:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*(", ".join(f"{k}={v}" for k, v in r[c].items()) if isinstance(r[c], dict) else str(r[c]) for c in columns))
+        stdout.print(table)
+
+
+# --- plugins, tasks ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def plugins():
+    """Regularizer plugins."""
+
+
+@plugins.command("list")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def plugins_list(ctx, fmt):
+    """Every registered regularizer: name, origin, description and parameters with defaults."""
+    rows = [{"name": e.name, "origin": e.origin, "description": e.cls.description, "params": dict(e.cls.params)}
+            for e in get_plugins(ctx).regularizers]
+    print_rows(rows, ["name", "origin", "description", "params"], fmt, "regularizers")
+
+
+@cli.group()
+def tasks():
+    """Tasks regularizers are compared on."""
+
+
+@tasks.command("list")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def tasks_list(ctx, fmt):
+    """Every registered task: name, origin, kind, metric and description."""
+    rows = [{"name": e.name, "origin": e.origin, "kind": e.cls.kind, "metric": e.cls().primary_metric,
+             "description": e.cls.description} for e in get_plugins(ctx).tasks]
+    print_rows(rows, ["name", "origin", "kind", "metric", "description"], fmt, "tasks")
+
+
+# --- explain ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--steps", type=click.IntRange(1, 200), default=8, show_default=True, help="Time steps to draw.")
+@click.option("--units", type=click.IntRange(1, 200), default=16, show_default=True, help="Units per site to draw.")
+@click.option("--tokens", default="the dog and the cat", show_default=True, help="Words of the sequence (they repeat to fill --steps).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a parameter (repeatable).")
+@click.option("--cell", type=click.Choice(["lstm", "gru"]), default="lstm", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
+    """Draw which units a regularizer keeps and drops, per site and time step (the paper's Figure 1)."""
+    from rnnreg.explain import explain as draw, render
+    from rnnreg.regularizer import build_regularizer
+
+    words = tokens.split()
+    if not words:
+        raise RnnregError("--tokens must contain at least one word")
+    regularizer = build_regularizer(spec, parse_assignments(params, "--param"), get_plugins(ctx).regularizers)
+    if cell == "gru" and "cell" in regularizer.plan():
+        raise RnnregError(f"{spec!r} drops the LSTM cell state, which a GRU does not have (use --cell lstm)")
+    picture = draw(regularizer, steps=steps, units=units, tokens=words, cell=cell, seed=seed)
+    if fmt == "json":
+        click.echo(json.dumps({k: picture[k] for k in ("spec", "steps", "units", "tokens", "sites")}))
+    else:
+        render(picture, stdout)
+
+
+# --- run, leaderboard ---------------------------------------------------------------------------------
+
+
+def default_results_dir() -> str:
+    from rnnreg.results import DEFAULT_RESULTS_DIR, RESULTS_DIR_ENV
+
+    return os.environ.get(RESULTS_DIR_ENV, DEFAULT_RESULTS_DIR)
+
+
+@cli.command()
+@click.option("--all", "run_all", is_flag=True, help="Every registered regularizer, on top of the suite's list.")
+@click.option("-r", "--regularizer", "specs", multiple=True, metavar="SPEC", help="Run this spec (repeatable), e.g. variational+embedding.")
+@click.option("-t", "--task", "task_names", multiple=True, metavar="TASK", help="Run this task (repeatable).")
+@click.option("--suite", default=None, metavar="FILE|NAME", help="Suite YAML file or built-in name [default: quick].")
+@click.option("--seeds", type=click.IntRange(1), default=None, help="Run seeds 0..N-1 instead of the suite's.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter for the -r specs (repeatable).")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a task setting for every task, e.g. train.epochs=2 or model.hidden_size=64.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None,
+              help="Where result files go [default: ./rnnreg-results, env: RNNREG_RESULTS_DIR].")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Dataset folder [env: RNNREG_DATA_DIR].")
+@click.option("--force", is_flag=True, help="Rerun jobs even when their results exist.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Leaderboard format on stdout.")
+@click.pass_context
+def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device, results_dir, data_dir, force, fmt):
+    """Train and evaluate regularizers on tasks; print the leaderboard of this run."""
+    from rnnreg.data import resolve_data_dir
+    from rnnreg.runner import Runner, expand, resolve_device
+    from rnnreg.suite import RegularizerEntry, load_suite
+
+    plugins = get_plugins(ctx)
+    plan = load_suite(suite, plugins)
+    if task_names:
+        for name in task_names:
+            plugins.tasks.get(name)
+        plan.tasks = {name: plan.tasks.get(name, {"model": {}, "train": {}}) for name in task_names}
+    if specs:
+        overrides = parse_assignments(params, "--param")
+        from rnnreg.regularizer import build_regularizer
+
+        plan.regularizers = []
+        for spec in specs:
+            build_regularizer(spec, overrides, plugins.regularizers)  # fail now, in one line
+            plan.regularizers.append(RegularizerEntry(spec, dict(overrides)))
+    elif params:
+        raise RnnregError("--param needs -r SPEC to say which regularizer it sets")
+    if run_all:
+        listed = {entry.label for entry in plan.regularizers}
+        plan.regularizers += [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
+    if seeds:
+        plan.seeds = list(range(seeds))
+    for key, value in parse_assignments(settings, "--set").items():
+        section, _, name = key.partition(".")
+        for task_name, overrides in plan.tasks.items():
+            allowed = getattr(plugins.tasks.get(task_name).cls, section, None) if section in ("model", "train") else None
+            if allowed is None or name not in allowed:
+                choices = ", ".join(f"{s}.{k}" for s in ("model", "train") for k in getattr(plugins.tasks.get(task_name).cls, s))
+                raise RnnregError(f"--set: unknown setting {key!r} for task {task_name!r} (allowed: {choices})")
+            overrides[section][name] = value
+
+    jobs = expand(plan, plugins)
+    runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
+                    data_dir=resolve_data_dir(data_dir)[0], force=force, report=Reporter(stderr))
+    runner.run(jobs)
+
+    from rnnreg.results import iter_results
+
+    paths = {str(runner.path_of(job)[2]) for job in jobs}
+    results = [r for r in iter_results(runner.results_dir) if r["_path"] in paths]
+    emit_leaderboard(results, fmt)
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        stderr.print(f"[red]{len(failed)} of {len(results)} jobs failed[/red] (see the leaderboard; results in {runner.results_dir})")
+        ctx.exit(1)
+
+
+class Reporter:
+    """Progress of a run on stderr: one line per job, and the epoch in flight."""
+
+    def __init__(self, console: Console):
+        self.console, self.status = console, None
+
+    def __call__(self, event: str, info: dict) -> None:
+        if event == "skip" or event == "start":
+            job = info["job"]
+            self.current = f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}"
+            if event == "skip":
+                self.console.print(f"{self.current}: result exists, skipped")
+        elif event == "epoch":
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k not in ("epoch", "epochs"))
+            if self.console.is_terminal:
+                self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown}", end="\r")
+        elif event == "done":
+            result = info["result"]
+            if result["status"] == "ok":
+                primary = f"valid_{result['task']['primary_metric']}"
+                self.console.print(f"{self.current}: {primary} {result['metrics'][primary]['value']:.4g} "
+                                   f"({result['wall_seconds']:.1f}s)" + " " * 20)
+            else:
+                self.console.print(f"{self.current}: [red]failed[/red]: {result['error']}")
+
+
+def emit_leaderboard(results: list[dict], fmt: str, title: str = "") -> None:
+    from rnnreg import leaderboard as lb
+
+    rows = lb.build_rows(results)
+    if fmt == "json":
+        click.echo(lb.render_json(rows))
+    elif fmt == "csv":
+        click.echo(lb.render_csv(rows), nl=False)
+    elif fmt == "markdown":
+        click.echo(lb.render_markdown(rows, title))
+    else:
+        lb.render_rich(rows, stdout)
+
+
+LEADERBOARD_TITLE = "rnnreg leaderboard"
+LEADERBOARD_NOTE = ("Generated by `rnnreg leaderboard {src} --write {dst}` from {n} result files; do not edit by hand. "
+                    "Each row: mean ± std over n seeds; speeds are medians over epochs, in tokens/s.\n")
+
+
+@cli.command()
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--write", "write_to", type=click.Path(dir_okay=False), help="Regenerate this markdown file from the results.")
+@click.option("--check", "check_file", type=click.Path(dir_okay=False), help="Exit 1 when this file is out of date.")
+def leaderboard(results_dir, fmt, write_to, check_file):
+    """Build the leaderboard from result files alone."""
+    from rnnreg import leaderboard as lb
+    from rnnreg.results import iter_results
+
+    folder = Path(results_dir or default_results_dir())
+    if not folder.is_dir():
+        raise RnnregError(f"results folder {str(folder)!r} does not exist (run `rnnreg run` first, or name a folder)")
+    results = list(iter_results(folder))
+    if not results:
+        raise RnnregError(f"no result files in {str(folder)!r}")
+    if write_to or check_file:
+        target = Path(write_to or check_file)
+        note = LEADERBOARD_NOTE.format(src=results_dir or folder, dst=target, n=len(results))
+        text = lb.render_markdown(lb.build_rows(results), LEADERBOARD_TITLE).replace("\n", "\n\n" + note, 1)
+        if write_to:
+            from rnnreg.results import write_text_atomic
+
+            write_text_atomic(target, text)
+            stderr.print(f"wrote {target} from {len(results)} result files")
+        else:
+            current = target.read_text() if target.exists() else None
+            if current != text:
+                raise RnnregError(f"{target} is out of date with {folder}; regenerate it with "
+                                  f"`rnnreg leaderboard {results_dir or folder} --write {target}`")
+            stderr.print(f"{target} is up to date with {len(results)} result files")
+        return
+    emit_leaderboard(results, fmt, LEADERBOARD_TITLE)
+
+
+def main() -> None:
+    cli(prog_name="rnnreg")

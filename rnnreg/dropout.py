@@ -1,0 +1,89 @@
+"""Dropout sites, the rules a regularizer sets on them, and the masks those rules sample.
+
+A *mask* is Bernoulli(1 - p) scaled by 1 / (1 - p) (inverted dropout), so evaluation needs no rescaling.
+Every mask has the shape (gates, batch, steps, units), with a 1 wherever the rule shares the mask:
+    gates = 1 unless the rule is per gate (untied), batch = 1 for `scope="batch"`,
+    steps = 1 for `per="sequence"` (one mask reused at every step of the sequence / BPTT window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+# Where dropout can act, in the order data flows through the model.
+SITES = ("embedding", "input", "recurrent", "cell", "output")
+
+SITE_HELP = {
+    "embedding": "word types: every occurrence of a dropped type in the sequence is zeroed",
+    "input": "layer inputs x_t, at every layer",
+    "recurrent": "the previous hidden state h_{t-1} inside the recurrence",
+    "cell": "the LSTM cell state c_t inside the recurrence",
+    "output": "the top layer's output, before the softmax / head",
+}
+
+
+@dataclass(frozen=True)
+class SiteRule:
+    """How one site is dropped: probability, how often a mask is drawn, whether gates and samples share it."""
+
+    p: float
+    per: Literal["step", "sequence"] = "sequence"
+    per_gate: bool = False
+    scope: Literal["sample", "batch"] = "sample"
+
+    def describe(self) -> str:
+        parts = [f"p={self.p:g}", f"per {self.per}"]
+        if self.per_gate:
+            parts.append("per gate")
+        if self.scope == "batch":
+            parts.append("shared by the batch")
+        return ", ".join(parts)
+
+
+def sample_mask(
+    rule: SiteRule,
+    *,
+    batch: int,
+    steps: int,
+    units: int,
+    gates: int = 1,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """An inverted-dropout mask of shape (gates|1, batch|1, steps|1, units) following `rule`."""
+    shape = (
+        gates if rule.per_gate else 1,
+        batch if rule.scope == "sample" else 1,
+        steps if rule.per == "step" else 1,
+        units,
+    )
+    keep = 1.0 - rule.p
+    mask = torch.empty(shape, device=device)
+    if keep == 1.0:
+        return mask.fill_(1.0)
+    return mask.bernoulli_(keep, generator=generator).div_(keep)
+
+
+def sample_type_mask(
+    rule: SiteRule,
+    tokens: torch.Tensor,
+    vocab_size: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Word-type dropout: a (batch, steps, 1) mask that drops every occurrence of a dropped type.
+
+    One keep/drop draw per (sequence, word type); the draws are looked up at each token, so "the" is
+    either kept everywhere in a sequence or dropped everywhere. Only the (B, V) draw table is sampled,
+    which is cheap next to the (B, T, V) softmax.
+    """
+    batch = tokens.shape[0] if rule.scope == "sample" else 1
+    keep = 1.0 - rule.p
+    table = torch.empty(batch, vocab_size, device=tokens.device)
+    if keep == 1.0:
+        table.fill_(1.0)
+    else:
+        table.bernoulli_(keep, generator=generator).div_(keep)
+    return table.expand(tokens.shape[0], -1).gather(1, tokens).unsqueeze(-1)

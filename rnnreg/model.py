@@ -1,0 +1,226 @@
+"""The recurrent model: embedding → stacked LSTM/GRU layers → head, with every dropout site explicit.
+
+Read top to bottom: `Masks` (what one forward pass drops), `sample_masks` (drawn from a regularizer's
+plan), `RecurrentLayer` (one layer, on the fused kernel when the masks allow it, else a step loop),
+`RNNModel` (the stack and its head).
+
+Weights are stored in `torch.nn.LSTM` / `torch.nn.GRU` modules, so with no masks a layer *is* the
+PyTorch kernel, and the step loop computes exactly the same function (gates i, f, g, o / r, z, n).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from rnnreg.dropout import SiteRule, sample_mask, sample_type_mask
+
+GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+
+
+@dataclass
+class Masks:
+    """Every mask of one forward pass (one sequence, or one BPTT window), sampled before the first step.
+
+    Layer masks have the shape (gates|1, batch|1, steps|1, units) of `rnnreg.dropout.sample_mask`;
+    `None` means the site is untouched.
+    """
+
+    embedding: torch.Tensor | None = None  # (batch, steps, 1)
+    input: list = field(default_factory=list)  # per layer
+    recurrent: list = field(default_factory=list)  # per layer
+    cell: list = field(default_factory=list)  # per layer (LSTM only)
+    output: torch.Tensor | None = None
+
+
+def sample_masks(
+    plan: dict[str, SiteRule],
+    tokens: torch.Tensor,
+    *,
+    vocab_size: int,
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    skip: tuple[str, ...] = (),
+    generator: torch.Generator | None = None,
+) -> Masks:
+    batch, steps = tokens.shape
+    gates = len(GATES[cell])
+
+    def draw(site, units):
+        rule = plan.get(site)
+        if rule is None or site in skip:
+            return None
+        return sample_mask(rule, batch=batch, steps=steps, units=units, gates=gates,
+                           device=tokens.device, generator=generator)
+
+    if "cell" in plan and cell != "lstm":
+        raise ValueError("the cell site exists only in LSTMs")
+    masks = Masks()
+    if "embedding" in plan and "embedding" not in skip:
+        masks.embedding = sample_type_mask(plan["embedding"], tokens, vocab_size, generator)
+    for layer in range(num_layers):
+        masks.input.append(draw("input", input_size if layer == 0 else hidden_size))
+        masks.recurrent.append(draw("recurrent", hidden_size))
+        masks.cell.append(draw("cell", hidden_size))
+    masks.output = draw("output", hidden_size)
+    return masks
+
+
+def at_step(mask: torch.Tensor, t: int) -> torch.Tensor:
+    """The (gates, batch|1, units) slice of a mask for step t; a per-sequence mask has one step."""
+    return mask[:, :, t if mask.shape[2] > 1 else 0]
+
+
+class RecurrentLayer(nn.Module):
+    def __init__(self, cell: str, input_size: int, hidden_size: int):
+        super().__init__()
+        self.cell, self.hidden_size = cell, hidden_size
+        self.gates = len(GATES[cell])
+        kernel = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = kernel(input_size, hidden_size, batch_first=True)
+
+    def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False):
+        if not force_loop and self.fused_can_run(input_mask, recurrent_mask, cell_mask):
+            return self.fused(x, state, input_mask, recurrent_mask)
+        return self.loop(x, state, input_mask, recurrent_mask, cell_mask)
+
+    @staticmethod
+    def fused_can_run(input_mask, recurrent_mask, cell_mask) -> bool:
+        # The kernel cannot see inside the recurrence, so only masks that fold into the weights or into
+        # the input sequence are allowed: per-gate input masks and recurrent masks must be shared by the
+        # whole batch and the whole sequence ((h ⊙ z) U = h (diag(z) U)).
+        def batch_shared(mask):
+            return mask.shape[1] == 1 and mask.shape[2] == 1
+
+        return (
+            cell_mask is None
+            and (recurrent_mask is None or batch_shared(recurrent_mask))
+            and (input_mask is None or input_mask.shape[0] == 1 or batch_shared(input_mask))
+        )
+
+    def fused(self, x, state, input_mask, recurrent_mask):
+        weights = {}
+        if input_mask is not None and input_mask.shape[0] == 1:
+            x = x * input_mask[0]
+        elif input_mask is not None:
+            weights["weight_ih_l0"] = self.fold_columns(self.rnn.weight_ih_l0, input_mask)
+        if recurrent_mask is not None:
+            weights["weight_hh_l0"] = self.fold_columns(self.rnn.weight_hh_l0, recurrent_mask)
+        if not weights:
+            return self.rnn(x, state)
+        return functional_call(self.rnn, weights, (x, state))
+
+    def fold_columns(self, weight, mask):
+        # weight: (gates*H, in); mask: (gates|1, 1, 1, in) → scale each gate's columns by its mask.
+        rows = weight.view(self.gates, self.hidden_size, -1) * mask.view(mask.shape[0], 1, -1)
+        return rows.reshape(weight.shape)
+
+    def loop(self, x, state, input_mask, recurrent_mask, cell_mask):
+        rnn, gates, H = self.rnn, self.gates, self.hidden_size
+        batch, steps, _ = x.shape
+        # All input projections of the layer at once, before the loop (per gate when masks are untied).
+        if input_mask is None or input_mask.shape[0] == 1:
+            xin = x if input_mask is None else x * input_mask[0]
+            xproj = F.linear(xin, rnn.weight_ih_l0, rnn.bias_ih_l0)
+        else:
+            w = rnn.weight_ih_l0.view(gates, H, -1)
+            xproj = torch.einsum("gbti,ghi->btgh", x.unsqueeze(0) * input_mask, w).reshape(batch, steps, gates * H)
+            xproj = xproj + rnn.bias_ih_l0
+
+        if self.cell == "lstm":
+            h, c = (s[0] for s in state) if state is not None else (x.new_zeros(batch, H),) * 2
+        else:
+            h = state[0] if state is not None else x.new_zeros(batch, H)
+        outputs = []
+        for t in range(steps):
+            hproj = self.recurrent_projection(h, None if recurrent_mask is None else at_step(recurrent_mask, t))
+            if self.cell == "lstm":
+                i, f, g, o = (xproj[:, t] + hproj).chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                if cell_mask is not None:
+                    c = c * at_step(cell_mask, t)[0]
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:
+                xr, xz, xn = xproj[:, t].chunk(3, 1)
+                hr, hz, hn = hproj.chunk(3, 1)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                n = torch.tanh(xn + r * hn)
+                h = (1 - z) * n + z * h  # the unmasked h carries over, as in Gal's GRU
+            outputs.append(h)
+        out = torch.stack(outputs, 1)
+        new_state = (h.unsqueeze(0), c.unsqueeze(0)) if self.cell == "lstm" else h.unsqueeze(0)
+        return out, new_state
+
+    def recurrent_projection(self, h, mask):
+        rnn = self.rnn
+        if mask is None:
+            return F.linear(h, rnn.weight_hh_l0, rnn.bias_hh_l0)
+        if mask.shape[0] == 1:
+            return F.linear(h * mask[0], rnn.weight_hh_l0, rnn.bias_hh_l0)
+        # Untied: each gate sees h through its own mask; one batched GEMM over the gates.
+        w = rnn.weight_hh_l0.view(self.gates, self.hidden_size, -1)
+        per_gate = torch.bmm(h.unsqueeze(0) * mask, w.transpose(1, 2))  # (gates, batch, H)
+        return per_gate.transpose(0, 1).reshape(h.shape[0], -1) + rnn.bias_hh_l0
+
+
+class RNNModel(nn.Module):
+    """Embedding → `num_layers` recurrent layers → linear head.
+
+    readout="all" gives one prediction per step (language modelling); "last" one per sequence, read at
+    the final step (sequences are left-padded, so the final step is always a real token).
+    """
+
+    def __init__(self, vocab_size, hidden_size, num_layers, outputs, *, cell="lstm", embed_size=None,
+                 readout="all", init_scale=None, plan=None):
+        super().__init__()
+        if cell not in GATES:
+            raise ValueError(f"cell must be one of {', '.join(GATES)}, got {cell!r}")
+        embed_size = embed_size or hidden_size
+        self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
+        self.cell, self.embed_size, self.readout = cell, embed_size, readout
+        self.plan = plan or {}
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.layers = nn.ModuleList(
+            RecurrentLayer(cell, embed_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)
+        )
+        self.head = nn.Linear(hidden_size, outputs)
+        if init_scale is not None:  # Zaremba et al.: every parameter uniform in ±init_scale
+            for param in self.parameters():
+                nn.init.uniform_(param, -init_scale, init_scale)
+
+    def sample_masks(self, tokens, skip=(), generator=None) -> Masks:
+        return sample_masks(self.plan, tokens, vocab_size=self.vocab_size, cell=self.cell,
+                            input_size=self.embed_size, hidden_size=self.hidden_size,
+                            num_layers=self.num_layers, skip=skip, generator=generator)
+
+    def forward(self, tokens, state=None, masks: Masks | None = None):
+        """tokens (batch, steps) → (predictions, state). Pass `masks` to drop; None runs deterministically."""
+        masks = masks or Masks()
+        x = self.embedding(tokens)
+        if masks.embedding is not None:
+            x = x * masks.embedding
+        new_state = []
+        for k, layer in enumerate(self.layers):
+            pick = lambda masks_of_site: masks_of_site[k] if masks_of_site else None  # noqa: E731
+            x, s = layer(x, None if state is None else state[k],
+                         pick(masks.input), pick(masks.recurrent), pick(masks.cell))
+            new_state.append(s)
+        if self.readout == "last":
+            x = x[:, -1:]
+        if masks.output is not None:
+            x = x * (masks.output[0] if x.shape[1] == masks.output.shape[2] else masks.output[0, :, -1:])
+        out = self.head(x)
+        return (out if self.readout == "all" else out[:, 0]), new_state
+
+
+def detach_state(state):
+    """Cut the graph between BPTT windows, keeping the values (the state is carried across batches)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return [detach_state(s) for s in state] if isinstance(state, list) else tuple(detach_state(s) for s in state)

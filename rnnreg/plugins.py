@@ -1,0 +1,99 @@
+"""Plugin discovery, in one function: hookspecs → built-ins → entry points → a local plugins folder.
+
+Built-in regularizers and tasks are ordinary plugins registered through the same hooks as third-party
+ones; the only difference is that they are loaded even when entry-point autoloading is switched off with
+RNNREG_DISABLE_PLUGIN_AUTOLOAD=1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pluggy
+
+from rnnreg import hookspecs
+from rnnreg.errors import RnnregError
+from rnnreg.registry import Registry
+
+ENTRY_POINT_GROUP = "rnnreg"
+AUTOLOAD_OFF_ENV = "RNNREG_DISABLE_PLUGIN_AUTOLOAD"
+PLUGINS_DIR_ENV = "RNNREG_PLUGINS_DIR"
+
+BUILTIN_MODULES = (
+    "rnnreg_plugins.none",
+    "rnnreg_plugins.naive",
+    "rnnreg_plugins.zaremba",
+    "rnnreg_plugins.moon",
+    "rnnreg_plugins.variational",
+    "rnnreg_plugins.embedding",
+    "rnnreg.tasks.builtin",
+)
+
+
+@dataclass
+class Plugins:
+    manager: pluggy.PluginManager
+    regularizers: Registry
+    tasks: Registry
+
+
+def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
+    pm = pluggy.PluginManager("rnnreg")
+    pm.add_hookspecs(hookspecs)
+    origins: dict[int, str] = {}
+
+    for module_name in BUILTIN_MODULES:
+        module = importlib.import_module(module_name)
+        pm.register(module, name=module_name)
+        origins[id(module)] = "built-in"
+
+    if not os.environ.get(AUTOLOAD_OFF_ENV):
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        for plugin, dist in pm.list_plugin_distinfo():
+            origins[id(plugin)] = f"{dist.metadata['name']}=={dist.version}"
+
+    folder = plugins_dir or os.environ.get(PLUGINS_DIR_ENV)
+    if folder:
+        for path in local_plugin_files(Path(folder)):
+            module = import_file(path)
+            pm.register(module, name=f"file:{path}")
+            origins[id(module)] = str(path)
+
+    pm.check_pending()
+    regularizers, tasks = Registry("regularizer"), Registry("task")
+    collect(pm.hook.register_regularizers, regularizers, origins)
+    collect(pm.hook.register_tasks, tasks, origins)
+    return Plugins(pm, regularizers, tasks)
+
+
+def collect(hook, registry: Registry, origins: dict[int, str]) -> None:
+    # Calling each implementation on its own lets the registry know which plugin registered what.
+    # pluggy lists implementations last-registered first; reverse so built-ins claim their names first.
+    for impl in reversed(hook.get_hookimpls()):
+        origin = origins.get(id(impl.plugin), impl.plugin_name)
+        impl.function(register=partial(registry.add, origin=origin))
+
+
+def local_plugin_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise RnnregError(f"plugins folder {str(folder)!r} does not exist or is not a folder")
+    return sorted(p.resolve() for p in folder.glob("*.py") if not p.name.startswith("_"))
+
+
+def import_file(path: Path):
+    module_name = f"rnnreg_local_plugins.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise RnnregError(f"plugin file {str(path)!r} failed to import: {type(exc).__name__}: {exc}") from exc
+    return module

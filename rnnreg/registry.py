@@ -1,0 +1,59 @@
+"""A name → class registry that remembers where each name came from.
+
+Hooks *register* classes here (as tox and simonw/llm do); picking one by name is the registry's job, not
+a hook call. A duplicate name is an error naming both origins; an unknown name suggests the closest ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Generic, Iterator, TypeVar
+
+from rnnreg.errors import RnnregError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    name: str
+    cls: T
+    origin: str  # "built-in", "dist==version" or a file path
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind  # "regularizer" or "task", used in messages
+        self._entries: dict[str, Entry[T]] = {}
+
+    def add(self, cls: T, origin: str) -> None:
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise RnnregError(f"{self.kind} class {cls!r} from {origin} has no `name` attribute")
+        if "+" in name or "=" in name or name != name.strip():
+            raise RnnregError(f"{self.kind} name {name!r} from {origin} may not contain '+', '=' or spaces")
+        if name in self._entries:
+            first = self._entries[name].origin
+            raise RnnregError(f"duplicate {self.kind} name {name!r}: registered by {first} and by {origin}")
+        self._entries[name] = Entry(name, cls, origin)
+
+    def get(self, name: str) -> Entry[T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise RnnregError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._entries))})"
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)

@@ -1,0 +1,143 @@
+"""The regularizer interface, parameter checking, and composition with `+`.
+
+A regularizer declares which dropout sites it acts on and how (`plan`), nothing more: the model owns the
+masks' sampling and application, so every regularizer, built-in or third-party, is drawn by `rnnreg
+explain` and runs on the same fast paths.
+
+Parameters are declared as defaults in `params`; their types come from the defaults. Names `p` and `p_*`
+are dropout probabilities and must lie in [0, 1). A string parameter may list its allowed values in
+`choices`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+from rnnreg.dropout import SITES, SiteRule
+from rnnreg.errors import RnnregError
+
+
+def is_probability(name: str) -> bool:
+    return name == "p" or name.startswith("p_")
+
+
+class Regularizer:
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    params: ClassVar[dict[str, Any]] = {}
+    choices: ClassVar[dict[str, tuple]] = {}
+
+    def __init__(self, **overrides: Any):
+        self.values = check_params(self.name, self.params, self.choices, overrides)
+
+    def __getattr__(self, key: str) -> Any:
+        # Parameters read as attributes: `self.p_input`. Only reached when normal lookup fails.
+        values = self.__dict__.get("values", {})
+        if key in values:
+            return values[key]
+        raise AttributeError(key)
+
+    def plan(self) -> dict[str, SiteRule]:
+        """Site name → rule for every site this regularizer drops; sites it leaves out are untouched."""
+        raise NotImplementedError
+
+    @property
+    def spec(self) -> str:
+        return self.name
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything that identifies this regularizer in a results file."""
+        return {"spec": self.spec, "params": {self.name: dict(self.values)}, "versions": {self.name: self.version}}
+
+
+def check_params(owner: str, declared: Mapping[str, Any], choices: Mapping[str, tuple], given: Mapping[str, Any]) -> dict:
+    values = dict(declared)
+    for key, value in given.items():
+        if key not in declared:
+            allowed = ", ".join(sorted(declared)) or "none"
+            raise RnnregError(f"{owner}: unknown parameter {key!r} (allowed: {allowed})")
+        values[key] = check_value(owner, key, value, declared[key], choices.get(key))
+    return values
+
+
+def check_value(owner: str, key: str, value: Any, default: Any, allowed: tuple | None) -> Any:
+    kind = type(default)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise RnnregError(f"{owner}: parameter {key!r} must be true or false, got {value!r}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RnnregError(f"{owner}: parameter {key!r} must be a number, got {value!r}")
+        value = float(value)
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RnnregError(f"{owner}: parameter {key!r} must be an integer, got {value!r}")
+    elif kind is str and not isinstance(value, str):
+        raise RnnregError(f"{owner}: parameter {key!r} must be a string, got {value!r}")
+    if is_probability(key) and not 0.0 <= value < 1.0:
+        raise RnnregError(f"{owner}: parameter {key!r} must be in [0, 1), got {value!r}")
+    if allowed is not None and value not in allowed:
+        raise RnnregError(f"{owner}: parameter {key!r} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return value
+
+
+class Composite(Regularizer):
+    """Several regularizers applied together (`variational+embedding`); no two may claim the same site."""
+
+    def __init__(self, parts: list[Regularizer]):
+        self.parts = parts
+        self.values = {}
+        claimed: dict[str, str] = {}
+        for part in parts:
+            for site in part.plan():
+                if site in claimed:
+                    raise RnnregError(
+                        f"cannot compose {claimed[site]!r} with {part.name!r}: both act on the {site} site"
+                    )
+                claimed[site] = part.name
+
+    @property
+    def spec(self) -> str:
+        return "+".join(part.name for part in self.parts)
+
+    def plan(self) -> dict[str, SiteRule]:
+        merged: dict[str, SiteRule] = {}
+        for part in self.parts:
+            merged.update(part.plan())
+        return merged
+
+    def resolved(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "params": {p.name: dict(p.values) for p in self.parts},
+            "versions": {p.name: p.version for p in self.parts},
+        }
+
+
+def build_regularizer(spec: str, overrides: Mapping[str, Any], registry) -> Regularizer:
+    """Turn `variational+embedding` and `key=value` overrides into one regularizer.
+
+    `embedding.p=0.2` names its part; a bare `p_input=0.4` goes to the one part that declares it.
+    """
+    names = [name.strip() for name in spec.split("+")]
+    if not all(names):
+        raise RnnregError(f"bad regularizer spec {spec!r}: expected names joined by '+', like 'variational+embedding'")
+    classes = {name: registry.get(name).cls for name in names}
+    routed: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in overrides.items():
+        part, dot, param = key.rpartition(".")
+        if dot:
+            if part not in routed:
+                raise RnnregError(f"parameter {key!r} names {part!r}, which is not part of {spec!r}")
+            routed[part][param] = value
+            continue
+        owners = [name for name in names if key in classes[name].params]
+        if len(owners) > 1:
+            raise RnnregError(f"parameter {key!r} is ambiguous in {spec!r}; write {owners[0]}.{key}=... instead")
+        if not owners:
+            allowed = sorted(f"{n}.{k}" if len(names) > 1 else k for n in names for k in classes[n].params)
+            raise RnnregError(f"{spec}: unknown parameter {key!r} (allowed: {', '.join(allowed) or 'none'})")
+        routed[owners[0]][key] = value
+    parts = [classes[name](**routed[name]) for name in names]
+    return parts[0] if len(parts) == 1 else Composite(parts)

@@ -1,0 +1,97 @@
+"""Result files: one JSON file per job, written atomically, named by the hash of the full config.
+
+A job's config hash covers everything that can change its numbers: the resolved task, model, training
+and evaluation settings, the regularizer's spec, parameters and versions, the seed, the device type, and
+the versions of rnnreg and torch. A rerun finds the file by that hash and skips the job; nothing is
+keyed on hand-picked fields, so a stale result is never mistaken for a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+DEFAULT_RESULTS_DIR = "rnnreg-results"
+RESULTS_DIR_ENV = "RNNREG_RESULTS_DIR"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")
+
+
+def result_path(results_dir: Path, task: str, label: str, seed: int, digest: str) -> Path:
+    return results_dir / slug(task) / f"{slug(label)}__seed{seed}__{digest[:12]}.json"
+
+
+def write_atomic(path: Path, payload: dict) -> None:
+    """Write JSON so that readers see either no file or the whole file, never half of one."""
+    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def iter_results(results_dir: Path) -> Iterator[dict]:
+    """Every result file under `results_dir` (temporary files of a write in progress are skipped)."""
+    for path in sorted(results_dir.rglob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION:
+            data["_path"] = str(path)
+            yield data
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def machine_info(device: str) -> dict:
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["device_name"] = torch.cuda.get_device_name(0)
+    return info

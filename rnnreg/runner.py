@@ -1,0 +1,160 @@
+"""The runner: suite → jobs (tasks × regularizers × seeds) → one result file per job.
+
+Each job is isolated: an exception or a diverging loss inside it is recorded as a failed result and the
+run goes on. Results are written atomically, so an interrupted run loses at most the job in flight, and
+a rerun skips every job whose result (same config hash) already exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import resource
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import rnnreg
+from rnnreg.errors import Diverged, RnnregError
+from rnnreg.regularizer import build_regularizer
+from rnnreg.results import (SCHEMA_VERSION, config_hash, git_commit, machine_info, result_path,
+                            write_atomic)
+from rnnreg.suite import RegularizerEntry, Suite
+from rnnreg.tasks.base import HIGHER_IS_BETTER
+from rnnreg.trainer import train_and_evaluate
+
+
+@dataclass
+class Job:
+    task: str
+    regularizer: RegularizerEntry
+    seed: int
+    model: dict
+    train: dict
+    evaluation: dict
+
+
+def expand(suite: Suite, plugins) -> list[Job]:
+    jobs = []
+    for task_name, overrides in suite.tasks.items():
+        task_cls = plugins.tasks.get(task_name).cls
+        model = {**task_cls.model, **overrides["model"]}
+        train = {**task_cls.train, **overrides["train"]}
+        for entry in suite.regularizers:
+            for seed in suite.seeds:
+                jobs.append(Job(task_name, entry, seed, model, train, dict(suite.evaluation)))
+    return jobs
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RnnregError("device 'cuda' requested but torch sees no CUDA device (use --device cpu or auto)")
+    return device
+
+
+class Runner:
+    def __init__(self, plugins, results_dir: Path, *, device: str = "cpu", data_dir: Path | None = None,
+                 force: bool = False, report: Callable[[str, dict], None] = lambda event, info: None):
+        self.plugins, self.results_dir, self.device = plugins, Path(results_dir), device
+        self.data_dir, self.force, self.report = data_dir, force, report
+        self._data: dict[str, tuple] = {}  # task name → (data, oracle), loaded once per run
+
+    def config_of(self, job: Job) -> dict:
+        """The full resolved config of a job: what its hash, and so its cache key, is made of."""
+        task_cls = self.plugins.tasks.get(job.task).cls
+        regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "versions": {"rnnreg": rnnreg.__version__, "torch": torch.__version__},
+            "task": {"name": job.task, "version": task_cls.version, "kind": task_cls.kind},
+            "regularizer": {"label": job.regularizer.label, **regularizer.resolved()},
+            "model": job.model,
+            "train": job.train,
+            "evaluation": job.evaluation,
+            "seed": job.seed,
+            "device": torch.device(self.device).type,
+        }
+
+    def path_of(self, job: Job) -> tuple[dict, str, Path]:
+        config = self.config_of(job)
+        digest = config_hash(config)
+        return config, digest, result_path(self.results_dir, job.task, job.regularizer.label, job.seed, digest)
+
+    def run(self, jobs: list[Job]) -> list[dict]:
+        results = []
+        for index, job in enumerate(jobs, 1):
+            config, digest, path = self.path_of(job)
+            info = {"index": index, "total": len(jobs), "job": job, "path": path}
+            if path.exists() and not self.force:
+                self.report("skip", info)
+                continue
+            self.report("start", info)
+            result = self.run_one(job, config, digest)
+            write_atomic(path, result)
+            results.append(result)
+            self.report("done", {**info, "result": result})
+        return results
+
+    def task_data(self, name: str):
+        if name not in self._data:
+            task = self.plugins.tasks.get(name).cls()
+            data = task.load(self.data_dir)
+            self._data[name] = (task, data, task.oracle(data))
+        return self._data[name]
+
+    def run_one(self, job: Job, config: dict, digest: str) -> dict:
+        started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+        result = {
+            "schema_version": SCHEMA_VERSION,
+            "rnnreg_version": rnnreg.__version__,
+            "torch_version": torch.__version__,
+            "git_commit": git_commit(),
+            "machine": machine_info(self.device),
+            "config": config,
+            "config_hash": digest,
+            "task": dict(config["task"]),
+            "regularizer": config["regularizer"],
+            "seed": job.seed,
+            "started_at": started.isoformat(timespec="seconds"),
+        }
+        try:
+            task, data, oracle = self.task_data(job.task)
+            result["task"]["primary_metric"] = task.primary_metric
+            result["oracle"] = oracle
+            regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
+            if torch.device(self.device).type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            outcome = train_and_evaluate(
+                task, data, regularizer, job.model, job.train, job.evaluation, job.seed, self.device,
+                progress=lambda info: self.report("epoch", info),
+            )
+            result.update(status="ok", error=None, curves=outcome["curves"], speed=outcome["speed"],
+                          parameters=outcome["parameters"])
+            result["metrics"] = {
+                name: {"value": value, "higher_is_better": HIGHER_IS_BETTER[name.split("_")[1]]}
+                for name, value in outcome["metrics"].items()
+            }
+        except Diverged as exc:
+            result.update(status="failed", error=f"diverged: {exc}")
+        except RnnregError as exc:  # e.g. missing data: the job cannot run, say why
+            result.update(status="failed", error=str(exc))
+        except Exception as exc:  # a broken plugin must not stop the others
+            tail = traceback.format_exc(limit=-3).strip().splitlines()
+            result.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=tail)
+        result["wall_seconds"] = time.perf_counter() - clock
+        result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        result.update(peak_memory(self.device))
+        return result
+
+
+def peak_memory(device: str) -> dict:
+    if torch.device(device).type == "cuda":
+        return {"peak_memory_bytes": torch.cuda.max_memory_allocated(), "peak_memory_kind": "cuda-allocated"}
+    # On CPU the only honest figure is the process's peak resident size so far (Linux reports KiB).
+    return {"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_memory_kind": "process-max-rss"}

@@ -1,0 +1,152 @@
+"""Suites: which tasks, regularizers, seeds and evaluation to run, as a small YAML file.
+
+    name: quick
+    seeds: [0]                      # or a count: 3 → seeds 0, 1, 2
+    evaluation: {mc_samples: 10}
+    tasks:
+      synthetic-lm: {}              # or overrides: {train: {epochs: 5}, model: {hidden_size: 64}}
+    regularizers:
+      - none
+      - variational+embedding
+      - {spec: variational, label: variational-untied, params: {untied: true}}
+
+Everything is checked on load, against the registered tasks and regularizers, so a typo fails in one line
+naming the file and the key before any training starts.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnreg.errors import RnnregError
+from rnnreg.regularizer import build_regularizer
+
+DEFAULT_SUITE = "quick"
+TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers"}
+EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool}
+TASK_KEYS = {"model", "train"}
+REGULARIZER_KEYS = {"spec", "label", "params"}
+
+
+@dataclass
+class RegularizerEntry:
+    spec: str
+    params: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    def __post_init__(self):
+        if not self.label:
+            inner = ",".join(f"{k}={format_value(v)}" for k, v in sorted(self.params.items()))
+            self.label = f"{self.spec}[{inner}]" if inner else self.spec
+
+
+def format_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@dataclass
+class Suite:
+    name: str
+    source: str  # where it came from, for messages
+    seeds: list[int]
+    evaluation: dict[str, Any]
+    tasks: dict[str, dict[str, dict[str, Any]]]  # task → {"model": {...}, "train": {...}} overrides
+    regularizers: list[RegularizerEntry]
+
+
+def builtin_suite_path(name: str) -> Path:
+    path = Path(str(importlib.resources.files("rnnreg_suites") / f"{name}.yaml"))
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise RnnregError(f"unknown suite {name!r} (built in: {', '.join(known)}; or pass a path to a .yaml file)")
+    return path
+
+
+def load_suite(ref: str | Path | None, plugins) -> Suite:
+    """Load a suite by path, or by the name of a built-in suite (default: quick)."""
+    ref = ref or DEFAULT_SUITE
+    path = Path(ref)
+    if path.suffix not in (".yaml", ".yml"):
+        path = builtin_suite_path(str(ref))
+    if not path.exists():
+        raise RnnregError(f"suite file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise RnnregError(f"{path}: not valid YAML{where}") from None
+    return parse_suite(raw, str(path), plugins)
+
+
+def parse_suite(raw: Any, source: str, plugins) -> Suite:
+    def fail(message: str):
+        raise RnnregError(f"{source}: {message}")
+
+    def expect_keys(mapping, allowed, where):
+        if not isinstance(mapping, dict):
+            fail(f"{where} must be a mapping, got {type(mapping).__name__}")
+        for key in mapping:
+            if key not in allowed:
+                fail(f"unknown key {where + '.' if where != 'suite' else ''}{key!r} (allowed: {', '.join(sorted(allowed))})")
+
+    expect_keys(raw, TOP_KEYS, "suite")
+    for required in ("tasks", "regularizers"):
+        if required not in raw:
+            fail(f"missing key {required!r}")
+
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
+        seeds = list(range(seeds))
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        fail(f"'seeds' must be a positive count or a list of integers, got {seeds!r}")
+
+    evaluation = raw.get("evaluation") or {}
+    expect_keys(evaluation, set(EVALUATION_KEYS), "evaluation")
+    for key, value in evaluation.items():
+        kind = EVALUATION_KEYS[key]
+        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+            fail(f"'evaluation.{key}' must be a {'non-negative integer' if kind is int else kind.__name__}, got {value!r}")
+
+    tasks: dict[str, dict] = {}
+    task_map = raw["tasks"]
+    if isinstance(task_map, list):
+        task_map = {name: {} for name in task_map}
+    expect_keys(task_map, set(plugins.tasks.names()), "tasks") if isinstance(task_map, dict) else fail("'tasks' must be a mapping or a list")
+    for name, overrides in task_map.items():
+        overrides = overrides or {}
+        expect_keys(overrides, TASK_KEYS, f"tasks.{name}")
+        task_cls = plugins.tasks.get(name).cls
+        for part in TASK_KEYS:
+            section = overrides.get(part) or {}
+            expect_keys(section, set(getattr(task_cls, part)), f"tasks.{name}.{part}")
+        tasks[name] = {part: dict(overrides.get(part) or {}) for part in TASK_KEYS}
+    if not tasks:
+        fail("'tasks' is empty")
+
+    regularizers = []
+    entries = raw["regularizers"]
+    if not isinstance(entries, list) or not entries:
+        fail("'regularizers' must be a non-empty list")
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = {"spec": entry}
+        expect_keys(entry, REGULARIZER_KEYS, f"regularizers[{i}]")
+        if "spec" not in entry:
+            fail(f"regularizers[{i}] has no 'spec'")
+        reg = RegularizerEntry(entry["spec"], dict(entry.get("params") or {}), entry.get("label") or "")
+        try:
+            build_regularizer(reg.spec, reg.params, plugins.regularizers)
+        except RnnregError as exc:
+            fail(f"regularizers[{i}]: {exc}")
+        regularizers.append(reg)
+    labels = [r.label for r in regularizers]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        fail(f"duplicate regularizer label(s) {', '.join(duplicates)}; give each a distinct 'label'")
+    return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers)

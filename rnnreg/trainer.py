@@ -1,0 +1,232 @@
+"""Training and evaluation, one function per task kind.
+
+Language models follow Zaremba et al. (2014): truncated BPTT with the hidden state carried across
+batches, SGD whose learning rate is constant for `decay_after` epochs and then divided by `lr_decay`
+each epoch, gradient-norm clipping, uniform initialisation, optional weight decay (the prior's L2 term).
+Sequence tasks (classification, regression) use Adam. Masks are sampled once per forward pass: per
+sequence means per BPTT window for language models.
+
+Evaluation is deterministic (masks off, the standard dropout approximation) and, when `mc_samples` > 0,
+MC dropout: N stochastic passes averaging predicted *probabilities*. Only one number per target token is
+kept across passes, so N passes over PTB's test set need no N copies of the logits. Embedding dropout is
+off during MC passes unless `mc_embedding` is set, as in Gal's code.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from rnnreg.errors import Diverged
+from rnnreg.model import RNNModel, detach_state
+from rnnreg.tasks.base import LMData, SequenceData
+
+Progress = Callable[[dict], None]
+
+
+def build_model(task, data, model_cfg: dict, plan: dict) -> RNNModel:
+    outputs = data.vocab_size if task.kind == "language-model" else data.num_outputs
+    return RNNModel(
+        data.vocab_size, model_cfg["hidden_size"], model_cfg["num_layers"], outputs,
+        cell=model_cfg.get("cell", "lstm"), embed_size=model_cfg.get("embed_size"),
+        readout="all" if task.kind == "language-model" else "last",
+        init_scale=model_cfg.get("init_scale"), plan=plan,
+    )
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise Diverged(f"loss became {loss.item()} at epoch {epoch}, step {step}")
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+# --- language modelling ---------------------------------------------------------------------------
+
+
+def batchify(stream: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+    """Cut a token stream into `batch_size` parallel streams: (batch, steps)."""
+    steps = len(stream) // batch_size
+    return stream[: steps * batch_size].view(batch_size, steps).to(device)
+
+
+def windows(streams: torch.Tensor, bptt: int):
+    for start in range(0, streams.shape[1] - 1, bptt):
+        end = min(start + bptt, streams.shape[1] - 1)
+        yield start, streams[:, start:end], streams[:, start + 1 : end + 1]
+
+
+def lm_learning_rate(cfg: dict, epoch: int) -> float:
+    return cfg["lr"] / cfg["lr_decay"] ** max(0, epoch - cfg["decay_after"])
+
+
+def lm_train_epoch(model, streams, cfg, optimizer, epoch) -> tuple[float, int]:
+    model.train()
+    state, total, tokens = None, 0.0, 0
+    for step, (_, x, y) in enumerate(windows(streams, cfg["bptt"])):
+        logits, state = model(x, state, model.sample_masks(x))
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        check_finite(loss, epoch, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+        optimizer.step()
+        state = detach_state(state)
+        total += loss.item() * y.numel()
+        tokens += y.numel()
+    return total / tokens, tokens
+
+
+@torch.no_grad()
+def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> float:
+    """Deterministic perplexity, or with mc_samples > 0 the perplexity of the MC-averaged probabilities."""
+    model.eval()
+    if mc_samples == 0:
+        state, nll = None, 0.0
+        for _, x, y in windows(streams, bptt):
+            logits, state = model(x, state)
+            nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+        return math.exp(nll / (streams.shape[0] * (streams.shape[1] - 1)))
+    prob_sum = torch.zeros(streams.shape[0], streams.shape[1] - 1, device=streams.device, dtype=torch.float64)
+    skip = () if mc_embedding else ("embedding",)
+    for _ in range(mc_samples):
+        state = None
+        for start, x, y in windows(streams, bptt):
+            logits, state = model(x, state, model.sample_masks(x, skip=skip))
+            target_prob = logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+            prob_sum[:, start : start + y.shape[1]] += target_prob.double()
+    return math.exp(-(prob_sum / mc_samples).log().mean().item())
+
+
+def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress):
+    train = batchify(data.train, cfg["batch_size"], device)
+    eval_batch = eval_cfg.get("batch_size", 10)
+    valid, test = batchify(data.valid, eval_batch, device), batchify(data.test, eval_batch, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0))
+    curves, train_speed, eval_speed = [], [], []
+    for epoch in range(1, cfg["epochs"] + 1):
+        lr = lm_learning_rate(cfg, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        sync(device)
+        start = time.perf_counter()
+        train_loss, tokens = lm_train_epoch(model, train, cfg, optimizer, epoch)
+        sync(device)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        valid_ppl = lm_perplexity(model, valid, cfg["bptt"])
+        sync(device)
+        eval_seconds = time.perf_counter() - start
+        train_speed.append(tokens / train_seconds)
+        eval_speed.append(valid.numel() / eval_seconds)
+        curves.append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
+                       "train_perplexity_dropout": math.exp(min(train_loss, 700)),
+                       "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds})
+        progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
+
+    metrics = {"valid_perplexity": curves[-1]["valid_perplexity"], "test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
+    if eval_cfg.get("train_metric", True):
+        metrics["train_perplexity"] = lm_perplexity(model, batchify(data.train, eval_batch, device), cfg["bptt"])
+    n = eval_cfg.get("mc_samples", 0)
+    if n and model.plan:
+        for split, streams in (("valid", valid), ("test", test)):
+            metrics[f"{split}_perplexity_mc"] = lm_perplexity(model, streams, cfg["bptt"], n, eval_cfg.get("mc_embedding", False))
+    return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
+
+
+# --- sequence classification and regression -------------------------------------------------------
+
+
+def sequence_loss(kind, out, y):
+    return F.cross_entropy(out, y) if kind == "classification" else F.mse_loss(out[:, 0], y)
+
+
+@torch.no_grad()
+def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_embedding=False) -> float:
+    """Error rate or RMSE; with mc_samples > 0 the metric of the MC-averaged probabilities/predictions."""
+    model.eval()
+    passes = max(mc_samples, 1)
+    skip = () if mc_embedding else ("embedding",)
+    sum_of_predictions = []
+    for start in range(0, len(tokens), batch_size):
+        x = tokens[start : start + batch_size]
+        total = 0
+        for _ in range(passes):
+            out, _ = model(x, None, model.sample_masks(x, skip=skip) if mc_samples else None)
+            total = total + (out.softmax(-1) if kind == "classification" else out[:, 0])
+        sum_of_predictions.append(total / passes)
+    predictions = torch.cat(sum_of_predictions)
+    if kind == "classification":
+        return (predictions.argmax(-1) != targets).float().mean().item()
+    return (predictions - targets).pow(2).mean().sqrt().item()
+
+
+def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device, seed, progress: Progress):
+    (xtr, ytr), (xva, yva), (xte, yte) = ((x.to(device), y.to(device)) for x, y in (data.train, data.valid, data.test))
+    metric = "error" if kind == "classification" else "rmse"
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0))
+    order_rng = torch.Generator().manual_seed(seed)
+    batch, eval_batch = cfg["batch_size"], eval_cfg.get("batch_size", 256)
+    curves, train_speed, eval_speed = [], [], []
+    for epoch in range(1, cfg["epochs"] + 1):
+        model.train()
+        sync(device)
+        start, total = time.perf_counter(), 0.0
+        order = torch.randperm(len(xtr), generator=order_rng).to(device)
+        for step, i in enumerate(range(0, len(order), batch)):
+            idx = order[i : i + batch]
+            out, _ = model(xtr[idx], None, model.sample_masks(xtr[idx]))
+            loss = sequence_loss(kind, out, ytr[idx])
+            check_finite(loss, epoch, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("clip", 5.0))
+            optimizer.step()
+            total += loss.item() * len(idx)
+        sync(device)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        valid_value = sequence_metric(model, kind, xva, yva, eval_batch)
+        sync(device)
+        eval_seconds = time.perf_counter() - start
+        train_speed.append(xtr.numel() / train_seconds)
+        eval_speed.append(xva.numel() / eval_seconds)
+        curves.append({"epoch": epoch, "lr": cfg["lr"], "train_loss": total / len(xtr),
+                       f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds})
+        progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value})
+
+    metrics = {f"valid_{metric}": curves[-1][f"valid_{metric}"],
+               f"test_{metric}": sequence_metric(model, kind, xte, yte, eval_batch)}
+    if eval_cfg.get("train_metric", True):
+        metrics[f"train_{metric}"] = sequence_metric(model, kind, xtr, ytr, eval_batch)
+    n = eval_cfg.get("mc_samples", 0)
+    if n and model.plan:
+        mc_embedding = eval_cfg.get("mc_embedding", False)
+        metrics[f"valid_{metric}_mc"] = sequence_metric(model, kind, xva, yva, eval_batch, n, mc_embedding)
+        metrics[f"test_{metric}_mc"] = sequence_metric(model, kind, xte, yte, eval_batch, n, mc_embedding)
+    return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
+
+
+def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, seed, device="cpu",
+                       progress: Progress = lambda info: None) -> dict:
+    """Train one model from `seed` and evaluate it; same seed and config give the same numbers on CPU."""
+    torch.manual_seed(seed)
+    model = build_model(task, data, model_cfg, regularizer.plan()).to(device)
+    if task.kind == "language-model":
+        metrics, curves, speed = train_language_model(model, data, train_cfg, eval_cfg, device, progress)
+    else:
+        metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed, progress)
+    return {"metrics": metrics, "curves": curves, "speed": speed,
+            "parameters": sum(p.numel() for p in model.parameters())}
