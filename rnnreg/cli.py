@@ -15,7 +15,9 @@ from rich.console import Console
 from rnnreg.errors import RnnregError
 
 FORMATS = click.Choice(["table", "json", "markdown", "csv"])
-stdout, stderr = Console(), Console(stderr=True)
+stdout, stderr = Console(), Console(stderr=True, soft_wrap=True)
+if not stdout.is_terminal:  # piped into a file or CI log: do not squeeze tables into 80 columns
+    stdout = Console(width=200)
 
 
 def parse_assignments(pairs: tuple[str, ...], option: str) -> dict:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from rnnreg.dropout import SiteRule, sample_mask, sample_type_mask
 
@@ -105,16 +104,24 @@ class RecurrentLayer(nn.Module):
         )
 
     def fused(self, x, state, input_mask, recurrent_mask):
-        weights = {}
+        rnn = self.rnn
+        w_ih, w_hh = rnn.weight_ih_l0, rnn.weight_hh_l0
         if input_mask is not None and input_mask.shape[0] == 1:
             x = x * input_mask[0]
         elif input_mask is not None:
-            weights["weight_ih_l0"] = self.fold_columns(self.rnn.weight_ih_l0, input_mask)
+            w_ih = self.fold_columns(w_ih, input_mask)
         if recurrent_mask is not None:
-            weights["weight_hh_l0"] = self.fold_columns(self.rnn.weight_hh_l0, recurrent_mask)
-        if not weights:
-            return self.rnn(x, state)
-        return functional_call(self.rnn, weights, (x, state))
+            w_hh = self.fold_columns(w_hh, recurrent_mask)
+        weights = [w_ih, w_hh, rnn.bias_ih_l0, rnn.bias_hh_l0]
+        # torch.lstm / torch.gru are the kernels behind nn.LSTM / nn.GRU (oneDNN or cuDNN), called with
+        # explicit weights so that masked copies of them can stand in for one call.
+        zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
+        if self.cell == "lstm":
+            hx = state if state is not None else (zeros, zeros)
+            out, h, c = torch.lstm(x, hx, weights, True, 1, 0.0, self.training, False, True)
+            return out, (h, c)
+        out, h = torch.gru(x, state if state is not None else zeros, weights, True, 1, 0.0, self.training, False, True)
+        return out, h
 
     def fold_columns(self, weight, mask):
         # weight: (gates*H, in); mask: (gates|1, 1, 1, in) → scale each gate's columns by its mask.

@@ -74,8 +74,8 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
 
 def collect(hook, registry: Registry, origins: dict[int, str]) -> None:
     # Calling each implementation on its own lets the registry know which plugin registered what.
-    # pluggy lists implementations last-registered first; reverse so built-ins claim their names first.
-    for impl in reversed(hook.get_hookimpls()):
+    # get_hookimpls() lists implementations in registration order, so built-ins claim their names first.
+    for impl in hook.get_hookimpls():
         origin = origins.get(id(impl.plugin), impl.plugin_name)
         impl.function(register=partial(registry.add, origin=origin))
 

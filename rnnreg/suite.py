@@ -16,7 +16,6 @@ naming the file and the key before any training starts.
 
 from __future__ import annotations
 
-import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,9 @@ class Suite:
 
 
 def builtin_suite_path(name: str) -> Path:
-    path = Path(str(importlib.resources.files("rnnreg_suites") / f"{name}.yaml"))
+    import rnnreg_suites
+
+    path = Path(rnnreg_suites.__file__).parent / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise RnnregError(f"unknown suite {name!r} (built in: {', '.join(known)}; or pass a path to a .yaml file)")

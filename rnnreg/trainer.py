@@ -39,6 +39,11 @@ def build_model(task, data, model_cfg: dict, plan: dict) -> RNNModel:
     )
 
 
+def safe_exp(x: float) -> float:
+    """exp for perplexities: a model bad enough to overflow a float has infinite perplexity."""
+    return math.exp(x) if x < 709 else math.inf
+
+
 def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
@@ -98,7 +103,7 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
         for _, x, y in windows(streams, bptt):
             logits, state = model(x, state)
             nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
-        return math.exp(nll / (streams.shape[0] * (streams.shape[1] - 1)))
+        return safe_exp(nll / (streams.shape[0] * (streams.shape[1] - 1)))
     prob_sum = torch.zeros(streams.shape[0], streams.shape[1] - 1, device=streams.device, dtype=torch.float64)
     skip = () if mc_embedding else ("embedding",)
     for _ in range(mc_samples):
@@ -107,7 +112,7 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
             logits, state = model(x, state, model.sample_masks(x, skip=skip))
             target_prob = logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
             prob_sum[:, start : start + y.shape[1]] += target_prob.double()
-    return math.exp(-(prob_sum / mc_samples).log().mean().item())
+    return safe_exp(-(prob_sum / mc_samples).log().mean().item())
 
 
 def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress):
@@ -132,7 +137,7 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
         train_speed.append(tokens / train_seconds)
         eval_speed.append(valid.numel() / eval_seconds)
         curves.append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
-                       "train_perplexity_dropout": math.exp(min(train_loss, 700)),
+                       "train_perplexity_dropout": safe_exp(train_loss),
                        "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds})
         progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
 

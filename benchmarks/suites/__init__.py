@@ -1,0 +1,1 @@
+"""The suites shipped with rnnreg (benchmarks/suites/*.yaml), installed as `rnnreg_suites`."""

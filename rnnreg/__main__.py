@@ -1,0 +1,3 @@
+from rnnreg.cli import main
+
+main()

@@ -1,0 +1,148 @@
+"""Without masks the cells are torch.nn.LSTM / torch.nn.GRU; the step loop and the fused path agree."""
+
+import pytest
+import torch
+from torch import nn
+
+from rnnreg.dropout import SiteRule
+from rnnreg.model import Masks, RNNModel, RecurrentLayer, sample_masks
+
+ATOL = 1e-5
+
+
+def reference_and_ours(cell, input_size=7, hidden=11, layers=2):
+    kernel = nn.LSTM if cell == "lstm" else nn.GRU
+    ref = kernel(input_size, hidden, num_layers=layers, batch_first=True)
+    ours = nn.ModuleList(RecurrentLayer(cell, input_size if k == 0 else hidden, hidden) for k in range(layers))
+    with torch.no_grad():
+        for k, layer in enumerate(ours):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(layer.rnn, f"{name}_l0").copy_(getattr(ref, f"{name}_l{k}"))
+    return ref, ours
+
+
+def run_stack(layers, x, state, force_loop):
+    new_state = []
+    for k, layer in enumerate(layers):
+        s = None if state is None else (
+            (state[0][k : k + 1], state[1][k : k + 1]) if isinstance(state, tuple) else state[k : k + 1])
+        x, s = layer(x, s, force_loop=force_loop)
+        new_state.append(s)
+    return x, new_state
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("force_loop", [True, False], ids=["loop", "fused"])
+def test_matches_torch_outputs_and_gradients(cell, force_loop):
+    ref, ours = reference_and_ours(cell)
+    x = torch.randn(3, 9, 7)
+    h0 = torch.randn(2, 3, 11)
+    state = (h0, torch.randn(2, 3, 11)) if cell == "lstm" else h0
+
+    ref_out, ref_state = ref(x, state)
+    out, our_state = run_stack(ours, x, state, force_loop)
+    torch.testing.assert_close(out, ref_out, atol=ATOL, rtol=0)
+    final_h = torch.cat([s[0] if cell == "lstm" else s for s in our_state])
+    torch.testing.assert_close(final_h, ref_state[0] if cell == "lstm" else ref_state, atol=ATOL, rtol=0)
+
+    (ref_out.square().sum() + (ref_state[1].sum() if cell == "lstm" else 0)).backward()
+    (out.square().sum() + (torch.cat([s[1] for s in our_state]).sum() if cell == "lstm" else 0)).backward()
+    for k, layer in enumerate(ours):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            torch.testing.assert_close(getattr(layer.rnn, f"{name}_l0").grad, getattr(ref, f"{name}_l{k}").grad,
+                                       atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("untied", [False, True])
+def test_fused_batch_masks_equal_the_loop(cell, untied):
+    """A batch-shared mask on h folded into U's columns gives the loop's outputs and gradients."""
+    layer = RecurrentLayer(cell, 5, 6)
+    gates = 4 if cell == "lstm" else 3
+    rule = SiteRule(0.4, per="sequence", per_gate=untied, scope="batch")
+    tokens = torch.zeros(4, 8, dtype=torch.long)
+    masks = sample_masks({"input": rule, "recurrent": rule}, tokens, vocab_size=1, cell=cell,
+                         input_size=5, hidden_size=6, num_layers=1)
+    assert masks.recurrent[0].shape == (gates if untied else 1, 1, 1, 6)
+    x = torch.randn(4, 8, 5)
+    assert layer.fused_can_run(masks.input[0], masks.recurrent[0], None)
+    grads = []
+    for force_loop in (False, True):
+        layer.zero_grad()
+        out, _ = layer(x, None, masks.input[0], masks.recurrent[0], force_loop=force_loop)
+        out.sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in layer.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=ATOL, rtol=0)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+
+
+def test_recurrent_mask_of_zeros_cuts_the_recurrence():
+    """With every unit of h_{t-1} dropped, each step sees a zero state: outputs equal step-by-step runs."""
+    layer = RecurrentLayer("lstm", 3, 4)
+    x = torch.randn(2, 5, 3)
+    zero = torch.zeros(1, 2, 1, 4)
+    out, _ = layer(x, None, recurrent_mask=zero)
+    for t in range(5):
+        alone, _ = layer(x[:, t : t + 1], None)
+        # the cell state still carries over, so only the first step is fully independent
+        if t == 0:
+            torch.testing.assert_close(out[:, 0], alone[:, 0])
+    # and h_{t-1} really is ignored: changing the initial h changes nothing
+    h0 = torch.randn(1, 2, 4)
+    out2, _ = layer(x, (h0, torch.zeros(1, 2, 4)), recurrent_mask=zero)
+    torch.testing.assert_close(out, out2)
+
+
+def test_moon_cell_mask_applies_inside_the_recurrence():
+    layer = RecurrentLayer("lstm", 3, 4)
+    x = torch.randn(1, 3, 3)
+    mask = torch.tensor([2.0, 0.0, 2.0, 0.0]).view(1, 1, 1, 4)
+    out, (h, c) = layer(x, None, cell_mask=mask)
+    # c_t = m ⊙ (f ⊙ c_{t-1} + i ⊙ g): dropped units of c are exactly zero, and so is their h
+    assert torch.all(c[0, 0, [1, 3]] == 0)
+    assert torch.all(out[0, :, [1, 3]] == 0)
+    # recompute by hand
+    w_ih, w_hh, b = layer.rnn.weight_ih_l0, layer.rnn.weight_hh_l0, layer.rnn.bias_ih_l0 + layer.rnn.bias_hh_l0
+    hh, cc = torch.zeros(4), torch.zeros(4)
+    for t in range(3):
+        i, f, g, o = (w_ih @ x[0, t] + w_hh @ hh + b).chunk(4)
+        cc = mask.view(4) * (torch.sigmoid(f) * cc + torch.sigmoid(i) * torch.tanh(g))
+        hh = torch.sigmoid(o) * torch.tanh(cc)
+        torch.testing.assert_close(out[0, t], hh)
+
+
+def test_model_without_plan_is_deterministic_and_masks_change_it():
+    model = RNNModel(20, 8, 2, 20, plan={"output": SiteRule(0.5)})
+    tokens = torch.randint(0, 20, (3, 6))
+    a, _ = model(tokens)
+    b, _ = model(tokens, masks=Masks())
+    torch.testing.assert_close(a, b)
+    c, _ = model(tokens, masks=model.sample_masks(tokens))
+    assert not torch.allclose(a, c)
+
+
+def test_untied_input_masks_give_each_gate_its_own_view_of_x():
+    layer = RecurrentLayer("lstm", 3, 2)
+    x = torch.randn(1, 1, 3)
+    # gate i sees nothing of x, the others see all of it
+    mask = torch.ones(4, 1, 1, 3)
+    mask[0] = 0
+    out, (_, c) = layer(x, None, input_mask=mask)
+    w, b = layer.rnn.weight_ih_l0, layer.rnn.bias_ih_l0 + layer.rnn.bias_hh_l0
+    pre = w @ x[0, 0] + b
+    pre[:2] = b[:2]  # the i gate's input projection is dropped
+    i, f, g, o = pre.chunk(4)
+    torch.testing.assert_close(c[0, 0], torch.sigmoid(i) * torch.tanh(g))
+
+
+def test_masked_fused_calls_leave_the_module_using_its_parameters():
+    """A masked call must not leave stale weights behind: later calls see the updated parameters."""
+    layer = RecurrentLayer("lstm", 3, 4)
+    x = torch.randn(2, 5, 3)
+    layer(x, None, recurrent_mask=torch.zeros(1, 1, 1, 4))[0].sum().backward()
+    assert layer.rnn.weight_hh_l0.grad is not None
+    with torch.no_grad():
+        layer.rnn.weight_hh_l0.add_(0.5)  # what an optimizer step does
+    torch.testing.assert_close(layer(x, None)[0], layer.rnn(x)[0])
+    torch.testing.assert_close(layer(x, None)[0], layer(x, None, force_loop=True)[0], atol=ATOL, rtol=0)

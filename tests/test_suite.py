@@ -1,0 +1,64 @@
+"""Suites are validated on load: one-line errors that name the file, the key and what is allowed."""
+
+import pytest
+import yaml
+
+from rnnreg.errors import RnnregError
+from rnnreg.suite import load_suite
+
+
+def write(tmp_path, text):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_default_suite_covers_every_builtin(plugins):
+    suite = load_suite(None, plugins)
+    assert suite.name == "quick"
+    assert {r.spec.split("+")[0] for r in suite.regularizers} >= set(plugins.regularizers.names())
+    assert "variational+embedding" in [r.label for r in suite.regularizers]
+    assert set(suite.tasks) == {"synthetic-lm", "synthetic-sentiment"}
+
+
+def test_seed_count_and_labels(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, """
+seeds: 3
+tasks: [synthetic-lm]
+regularizers: [none, {spec: variational, params: {untied: true}}]
+"""), plugins)
+    assert suite.seeds == [0, 1, 2]
+    assert [r.label for r in suite.regularizers] == ["none", "variational[untied=true]"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("tasks: [synthetic-lm]\nregularizers: [none]\nseed: 1\n", "unknown key 'seed' (allowed: description, evaluation, name, regularizers, seeds, tasks)"),
+    ("tasks: [synthetic-lm]\nregularizers: [nonee]\n", "regularizers[0]: unknown regularizer 'nonee'; did you mean 'none'?"),
+    ("tasks: [synthetic-llm]\nregularizers: [none]\n", "unknown key tasks.'synthetic-llm'"),
+    ("tasks: {synthetic-lm: {train: {epoch: 2}}}\nregularizers: [none]\n", "unknown key tasks.synthetic-lm.train.'epoch'"),
+    ("tasks: [synthetic-lm]\nregularizers: [none]\nevaluation: {mc_samples: many}\n", "'evaluation.mc_samples' must be a non-negative integer, got 'many'"),
+    ("tasks: [synthetic-lm]\nregularizers: [{spec: variational, params: {p_input: 3}}]\n", "'p_input' must be in [0, 1), got 3"),
+    ("tasks: [synthetic-lm]\nregularizers: [none, none]\n", "duplicate regularizer label(s) none"),
+    ("tasks: [synthetic-lm]\n", "missing key 'regularizers'"),
+    ("tasks: [synthetic-lm\n", "not valid YAML at line"),
+])
+def test_bad_suites_fail_in_one_line(tmp_path, plugins, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(RnnregError) as err:
+        load_suite(path, plugins)
+    assert str(err.value).startswith(str(path))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_builtin_suite_lists_the_known(plugins):
+    with pytest.raises(RnnregError, match="unknown suite 'quik' \\(built in: .*quick"):
+        load_suite("quik", plugins)
+
+
+def test_every_shipped_suite_loads(plugins):
+    import rnnreg_suites
+    from pathlib import Path
+
+    for path in Path(rnnreg_suites.__file__).parent.glob("*.yaml"):
+        assert yaml.safe_load(path.read_text())
+        load_suite(path, plugins)

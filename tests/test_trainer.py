@@ -1,0 +1,87 @@
+"""Training is reproducible, diverging runs stop with a reason, MC evaluation averages probabilities."""
+
+import math
+
+import pytest
+import torch
+
+from rnnreg.dropout import SiteRule
+from rnnreg.errors import Diverged
+from rnnreg.model import RNNModel
+from rnnreg.regularizer import build_regularizer
+from rnnreg.tasks.base import LMData
+from rnnreg.trainer import batchify, lm_learning_rate, lm_perplexity, sequence_metric, train_and_evaluate
+from rnnreg.tasks.synthetic import SyntheticLM, SyntheticSentiment
+
+TINY_MODEL = {"cell": "lstm", "hidden_size": 16, "embed_size": 16, "num_layers": 2, "init_scale": 0.1}
+
+
+def tiny_lm():
+    data = SyntheticLM().load()
+    return LMData(data.train[:3000], data.valid[:1000], data.test[:1000], data.vocab_size)
+
+
+def lm_train(**changes):
+    return {**SyntheticLM.train, "epochs": 2, **changes}
+
+
+def test_same_seed_same_numbers(plugins):
+    task, data = SyntheticLM(), tiny_lm()
+    reg = build_regularizer("variational+embedding", {}, plugins.regularizers)
+    runs = [train_and_evaluate(task, data, reg, TINY_MODEL, lm_train(), {"mc_samples": 2}, seed=3) for _ in range(2)]
+    assert runs[0]["metrics"] == runs[1]["metrics"]
+    other = train_and_evaluate(task, data, reg, TINY_MODEL, lm_train(), {"mc_samples": 2}, seed=4)
+    assert other["metrics"] != runs[0]["metrics"]
+    assert set(runs[0]["metrics"]) == {"valid_perplexity", "test_perplexity", "train_perplexity",
+                                       "valid_perplexity_mc", "test_perplexity_mc"}
+    assert [c["epoch"] for c in runs[0]["curves"]] == [1, 2]
+
+
+def test_divergence_raises_with_the_reason(plugins):
+    reg = build_regularizer("none", {}, plugins.regularizers)
+    with pytest.raises(Diverged, match="loss became (nan|inf) at epoch 1"):
+        train_and_evaluate(SyntheticLM(), tiny_lm(), reg, {**TINY_MODEL, "init_scale": 1e38}, lm_train(), {}, seed=0)
+
+
+def test_learning_rate_is_constant_then_geometric():
+    cfg = {"lr": 1.0, "lr_decay": 2.0, "decay_after": 4}
+    assert [lm_learning_rate(cfg, e) for e in range(1, 8)] == [1, 1, 1, 1, 0.5, 0.25, 0.125]
+
+
+def test_mc_perplexity_averages_probabilities_not_log_probabilities():
+    torch.manual_seed(0)
+    model = RNNModel(30, 8, 1, 30, plan={"output": SiteRule(0.5)})
+    streams = batchify(torch.randint(0, 30, (400,)), 4, "cpu")
+    # Replay the same masks by reseeding: the MC result must equal exp(-mean log(mean_n p_n)).
+    torch.manual_seed(1)
+    mc = lm_perplexity(model, streams, bptt=10, mc_samples=3)
+    torch.manual_seed(1)
+    probs = []
+    for _ in range(3):
+        state, per_pass = None, []
+        for start in range(0, streams.shape[1] - 1, 10):
+            x, y = streams[:, start:start + 10], streams[:, start + 1:start + 11]
+            x = x[:, :y.shape[1]]
+            logits, state = model(x, state, model.sample_masks(x, skip=("embedding",)))
+            per_pass.append(logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
+        probs.append(torch.cat(per_pass, 1))
+    expected = math.exp(-torch.stack(probs).double().mean(0).log().mean().item())
+    assert mc == pytest.approx(expected, rel=1e-6)
+    log_average = math.exp(-torch.stack(probs).double().log().mean().item())
+    assert mc < log_average  # Jensen: averaging probabilities is not averaging log-probabilities
+
+
+def test_mc_with_nothing_to_drop_equals_deterministic():
+    model = RNNModel(30, 8, 1, 2, readout="last")
+    x, y = torch.randint(0, 30, (20, 5)), torch.randint(0, 2, (20,))
+    assert sequence_metric(model, "classification", x, y, 8) == sequence_metric(model, "classification", x, y, 8, 4)
+
+
+def test_sequence_task_trains_and_reports_error(plugins):
+    task = SyntheticSentiment()
+    reg = build_regularizer("variational", {}, plugins.regularizers)
+    out = train_and_evaluate(task, task.load(), reg, {**task.model, "hidden_size": 8, "embed_size": 8},
+                             {**task.train, "epochs": 1}, {"mc_samples": 2}, seed=0)
+    assert set(out["metrics"]) == {"valid_error", "test_error", "train_error", "valid_error_mc", "test_error_mc"}
+    assert all(0 <= v <= 1 for v in out["metrics"].values())
+    assert out["speed"]["train_tokens_per_s"]["median"] > 0
