@@ -126,6 +126,7 @@ class Runner:
             task, data, oracle = self.task_data(job.task)
             result["task"]["primary_metric"] = task.primary_metric
             result["oracle"] = oracle
+            result["reference"] = getattr(task, "published", None)
             regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
             if torch.device(self.device).type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
