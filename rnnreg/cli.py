@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from rnnreg.errors import RnnregError
 
@@ -83,7 +85,8 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
         for c in columns:
             table.add_column(c)
         for r in rows:
-            table.add_row(*(", ".join(f"{k}={v}" for k, v in r[c].items()) if isinstance(r[c], dict) else str(r[c]) for c in columns))
+            table.add_row(*(Text(", ".join(f"{k}={v}" for k, v in r[c].items()) if isinstance(r[c], dict) else str(r[c]))
+                            for c in columns))
         stdout.print(table)
 
 
@@ -237,13 +240,14 @@ class Reporter:
     def __call__(self, event: str, info: dict) -> None:
         if event == "skip" or event == "start":
             job = info["job"]
-            self.current = f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}"
+            self.current = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
             if event == "skip":
                 self.console.print(f"{self.current}: result exists, skipped")
         elif event == "epoch":
             shown = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k not in ("epoch", "epochs"))
-            if self.console.is_terminal:
-                self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown}", end="\r")
+            # A terminal gets one line rewritten in place; a log file gets a line per epoch.
+            end = "\r" if self.console.is_terminal else "\n"
+            self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown}", end=end)
         elif event == "done":
             result = info["result"]
             if result["status"] == "ok":
@@ -251,7 +255,7 @@ class Reporter:
                 self.console.print(f"{self.current}: {primary} {result['metrics'][primary]['value']:.4g} "
                                    f"({result['wall_seconds']:.1f}s)" + " " * 20)
             else:
-                self.console.print(f"{self.current}: [red]failed[/red]: {result['error']}")
+                self.console.print(f"{self.current}: [red]failed[/red]: {escape(str(result['error']))}")
 
 
 def emit_leaderboard(results: list[dict], fmt: str, title: str = "") -> None:
@@ -306,6 +310,83 @@ def leaderboard(results_dir, fmt, write_to, check_file):
             stderr.print(f"{target} is up to date with {len(results)} result files")
         return
     emit_leaderboard(results, fmt, LEADERBOARD_TITLE)
+
+
+# --- bench ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--shape", type=click.Choice(["small", "medium"]), default="medium", show_default=True,
+              help="PTB small (H 200, T 20) or medium (H 650, T 35); batch 20, vocabulary 10,000, 2 layers.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Timed repeats per row (median).")
+@click.option("--steps", "steps_per_repeat", type=click.IntRange(1), default=5, show_default=True, help="Training steps per repeat.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def bench(ctx, shape, device, repeats, steps_per_repeat, fmt):
+    """Training and evaluation tokens/s of every regularizer, beside the fused kernel and the GEMM limit."""
+    from rnnreg.bench import run_bench
+    from rnnreg.runner import resolve_device
+
+    report = run_bench(get_plugins(ctx), shape=shape, device=resolve_device(device), repeats=repeats,
+                       steps_per_repeat=steps_per_repeat, progress=lambda m: stderr.print(m))
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{report['device']}, {shape} shape: GEMM limit {report['gemm_limit_tokens_per_s']:,.0f} "
+                        f"train tokens/s ({report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s)", title_justify="left")
+    for column in ("row", "train tok/s", "eval tok/s", "× fused", "× GEMM limit", "peak MiB"):
+        table.add_column(column, justify="left" if column == "row" else "right")
+    for row in report["rows"]:
+        table.add_row(Text(row["name"]), f"{row['train_tokens_per_s']:,.0f}", f"{row['eval_tokens_per_s']:,.0f}",
+                      f"{row['ratio_to_fused']:.2f}", f"{row['ratio_to_limit']:.2f}", f"{row['peak_mem_bytes'] / 2**20:,.0f}")
+    stdout.print(table)
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def data():
+    """Datasets of the real-data tasks: where they are, whether they are intact, fetching them."""
+
+
+DATA_DIR_OPTION = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                               help="Dataset folder [env: RNNREG_DATA_DIR; default: a per-user folder].")
+
+
+@data.command("list")
+@DATA_DIR_OPTION
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+def data_list(data_dir, fmt):
+    """Each dataset: verified, present but wrong (checksum mismatch), or missing, and where it was looked for."""
+    from rnnreg.data import DATASETS, check, resolve_data_dir
+
+    folder, chosen_by = resolve_data_dir(data_dir)
+    rows = []
+    for dataset in DATASETS.values():
+        state, files = check(dataset, folder / dataset.name)
+        status = {"verified": "present, verified", "mismatch": "present but wrong (checksum mismatch)",
+                  "missing": "missing"}[state]
+        rows.append({"name": dataset.name, "status": status, "problem_files": ", ".join(files),
+                     "path": str(folder / dataset.name), "source": dataset.source})
+    stderr.print(f"data directory: {folder} (from {chosen_by})")
+    print_rows(rows, ["name", "status", "problem_files", "path", "source"], fmt, "datasets")
+
+
+@data.command("fetch")
+@click.argument("name")
+@DATA_DIR_OPTION
+@click.option("--url", default=None, help="Download from here instead of the public source (a mirror, or file://).")
+def data_fetch(name, data_dir, url):
+    """Download a dataset, verify every file's SHA-256, and install it; all or nothing."""
+    from rnnreg.data import fetch, resolve_data_dir
+
+    folder, _ = resolve_data_dir(data_dir)
+    target = fetch(name, folder, url)
+    stderr.print(f"{name}: verified and installed in {target}")
 
 
 def main() -> None:

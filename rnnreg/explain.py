@@ -55,10 +55,10 @@ def render(picture: dict, console) -> None:
         console.print(f"  {rule}")
         if site == "embedding":
             for t, (word, keep) in enumerate(zip(picture["tokens"], value), 1):
-                console.print(f"  t={t:<3} {word:<{width}}  {word if keep else '—'}")
+                console.print(f"  t={t:<3} {word:<{width}}  {word if keep else '—'}", markup=False)
             continue
         for gate, rows in (value.items() if isinstance(value, dict) else [("", value)]):
             if gate:
                 console.print(f"  gate {gate}")
             for t, (word, row) in enumerate(zip(picture["tokens"], rows), 1):
-                console.print(f"  t={t:<3} {word:<{width}}  " + "".join("█" if k else "·" for k in row))
+                console.print(f"  t={t:<3} {word:<{width}}  " + "".join("█" if k else "·" for k in row), markup=False)

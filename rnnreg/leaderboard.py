@@ -175,11 +175,12 @@ def render_json(rows: list[dict]) -> str:
 
 def render_rich(rows: list[dict], console) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     for task, caption, cells in task_sections(rows):
         table = Table(title=caption, title_justify="left")
         for column in COLUMNS:
             table.add_column(column, justify="left" if column == "regularizer" else "right")
         for row in cells:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))  # labels like variational[untied=true] are not markup
         console.print(table)

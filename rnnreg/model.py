@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnreg.dropout import SiteRule, sample_mask, sample_type_mask
+from rnnreg.fastlstm import MaskedLSTMRecurrence
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
@@ -85,8 +86,13 @@ class RecurrentLayer(nn.Module):
         self.rnn = kernel(input_size, hidden_size, batch_first=True)
 
     def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False):
-        if not force_loop and self.fused_can_run(input_mask, recurrent_mask, cell_mask):
+        """Fused kernel when the masks allow it; else the fast LSTM loop; `force_loop` runs the reference."""
+        if force_loop:
+            return self.loop(x, state, input_mask, recurrent_mask, cell_mask)
+        if self.fused_can_run(input_mask, recurrent_mask, cell_mask):
             return self.fused(x, state, input_mask, recurrent_mask)
+        if self.cell == "lstm":
+            return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask)
         return self.loop(x, state, input_mask, recurrent_mask, cell_mask)
 
     @staticmethod
@@ -128,17 +134,32 @@ class RecurrentLayer(nn.Module):
         rows = weight.view(self.gates, self.hidden_size, -1) * mask.view(mask.shape[0], 1, -1)
         return rows.reshape(weight.shape)
 
-    def loop(self, x, state, input_mask, recurrent_mask, cell_mask):
-        rnn, gates, H = self.rnn, self.gates, self.hidden_size
+    def input_projections(self, x, input_mask, bias):
+        """x W_ih^T + bias for every step in one GEMM (one per gate when the input masks are untied)."""
         batch, steps, _ = x.shape
-        # All input projections of the layer at once, before the loop (per gate when masks are untied).
         if input_mask is None or input_mask.shape[0] == 1:
             xin = x if input_mask is None else x * input_mask[0]
-            xproj = F.linear(xin, rnn.weight_ih_l0, rnn.bias_ih_l0)
+            return F.linear(xin, self.rnn.weight_ih_l0, bias)
+        w = self.rnn.weight_ih_l0.view(self.gates, self.hidden_size, -1)
+        xproj = torch.einsum("gbti,ghi->btgh", x.unsqueeze(0) * input_mask, w)
+        return xproj.reshape(batch, steps, self.gates * self.hidden_size) + bias
+
+    def fast_lstm(self, x, state, input_mask, recurrent_mask, cell_mask):
+        rnn = self.rnn
+        xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+        if state is None:
+            h0 = c0 = x.new_zeros(x.shape[0], self.hidden_size)
         else:
-            w = rnn.weight_ih_l0.view(gates, H, -1)
-            xproj = torch.einsum("gbti,ghi->btgh", x.unsqueeze(0) * input_mask, w).reshape(batch, steps, gates * H)
-            xproj = xproj + rnn.bias_ih_l0
+            h0, c0 = state[0][0], state[1][0]
+        out, h, c = MaskedLSTMRecurrence.apply(xproj.transpose(0, 1), h0, c0, rnn.weight_hh_l0,
+                                               recurrent_mask, cell_mask)
+        return out.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))
+
+    def loop(self, x, state, input_mask, recurrent_mask, cell_mask):
+        """The reference step loop, differentiated by autograd: the definition the fast paths must match."""
+        rnn, H = self.rnn, self.hidden_size
+        batch, steps, _ = x.shape
+        xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0)
 
         if self.cell == "lstm":
             h, c = (s[0] for s in state) if state is not None else (x.new_zeros(batch, H),) * 2

@@ -80,7 +80,10 @@ def lm_learning_rate(cfg: dict, epoch: int) -> float:
 def lm_train_epoch(model, streams, cfg, optimizer, epoch) -> tuple[float, int]:
     model.train()
     state, total, tokens = None, 0.0, 0
+    max_steps = cfg.get("max_steps", 0)  # a smoke test's budget; 0 = the whole epoch
     for step, (_, x, y) in enumerate(windows(streams, cfg["bptt"])):
+        if max_steps and step >= max_steps:
+            break
         logits, state = model(x, state, model.sample_masks(x))
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         check_finite(loss, epoch, step)

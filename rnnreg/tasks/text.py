@@ -19,7 +19,7 @@ from rnnreg.tasks.base import LMData, SequenceData, Task
 # 13 epochs, clip 5, no dropout. The presets in benchmarks/suites/ change these for medium and large.
 ZAREMBA_SMALL_MODEL = {"cell": "lstm", "hidden_size": 200, "embed_size": 200, "num_layers": 2, "init_scale": 0.1}
 ZAREMBA_SMALL_TRAIN = {"epochs": 13, "batch_size": 20, "bptt": 20, "lr": 1.0, "lr_decay": 2.0, "decay_after": 4,
-                       "clip": 5.0, "weight_decay": 0.0}
+                       "clip": 5.0, "weight_decay": 0.0, "max_steps": 0}
 
 
 def read_stream(path: Path, vocabulary: dict[str, int]) -> torch.Tensor:

@@ -1,0 +1,192 @@
+"""`rnnreg bench`: training and evaluation speed of every regularizer, beside two reference points.
+
+The model is the PTB language model (embedding → 2-layer LSTM → softmax over 10,000 words, batch 20) at
+the small (H 200, T 20) or medium (H 650, T 35) shape. In the same run it measures
+    fused-reference  torch.nn.LSTM (one fused module) with Zaremba-style dropout, the speed to match;
+    the GEMM limit   the machine's measured matrix-multiply throughput divided by the model's FLOPs per
+                     training token: what the hardware would allow if nothing but GEMMs ran.
+Repeats are interleaved across rows (row A, row B, …, then again), so slow drift of the machine hits
+every row alike; each row reports the median over repeats after warm-up.
+
+Peak memory: on CUDA the allocator's peak; on CPU, where no allocator keeps one, the bytes of the
+parameters, their gradients and every tensor autograd saves for the backward pass (counted once per
+storage), which is what a training step holds at its peak.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnreg.model import RNNModel, detach_state
+from rnnreg.regularizer import build_regularizer
+from rnnreg.suite import RegularizerEntry
+
+SHAPES = {"small": {"hidden": 200, "steps": 20}, "medium": {"hidden": 650, "steps": 35}}
+VOCAB, BATCH, LAYERS = 10_000, 20, 2
+
+
+def bench_entries(plugins) -> list[RegularizerEntry]:
+    """Every registered regularizer with its defaults, plus the variants that run different code."""
+    entries = [RegularizerEntry(name) for name in plugins.regularizers.names()]
+    entries += [RegularizerEntry("variational", {"untied": True}), RegularizerEntry("variational", {"mask_scope": "batch"}),
+                RegularizerEntry("variational+embedding")]
+    return entries
+
+
+class FusedReference(nn.Module):
+    """What a PyTorch user writes for Zaremba et al.: one nn.LSTM with dropout between layers."""
+
+    def __init__(self, hidden: int, p: float = 0.5):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, hidden)
+        self.drop = nn.Dropout(p)
+        self.lstm = nn.LSTM(hidden, hidden, LAYERS, dropout=p, batch_first=True)
+        self.head = nn.Linear(hidden, VOCAB)
+
+    def forward(self, tokens, state=None):
+        out, state = self.lstm(self.drop(self.embedding(tokens)), state)
+        return self.head(self.drop(out)), state
+
+
+def flops_per_training_token(hidden: int) -> float:
+    """2 FLOPs per multiply-add; the backward pass costs two forwards."""
+    recurrent = LAYERS * 2 * (hidden * 4 * hidden + hidden * 4 * hidden)
+    softmax = 2 * hidden * VOCAB
+    return 3 * (recurrent + softmax)
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def gemm_flops_per_s(hidden: int, steps: int, device: str, repeats: int) -> float:
+    """Median throughput of the model's biggest GEMM, (T·B × H) · (H × V), the decoder's."""
+    a = torch.randn(steps * BATCH, hidden, device=device)
+    b = torch.randn(hidden, VOCAB, device=device)
+    for _ in range(3):
+        a @ b
+    rates = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        sync(device)
+        rates.append(10 * 2 * a.shape[0] * hidden * VOCAB / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+@dataclass
+class Row:
+    name: str
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    state: object = None
+    train: list = None
+    eval: list = None
+
+
+def make_row(name: str, model: nn.Module) -> Row:
+    return Row(name, model, torch.optim.SGD(model.parameters(), lr=0.1), None, [], [])
+
+
+def train_step(row: Row, tokens, targets):
+    model = row.model
+    model.train()
+    if isinstance(model, RNNModel):
+        logits, state = model(tokens, row.state, model.sample_masks(tokens))
+    else:
+        logits, state = model(tokens, row.state)
+    loss = F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+    row.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    row.optimizer.step()
+    row.state = detach_state(state)
+
+
+@torch.no_grad()
+def eval_step(row: Row, tokens):
+    row.model.eval()
+    row.model(tokens)
+
+
+def training_bytes(row: Row, tokens, targets) -> int:
+    """Parameters + gradients + tensors saved for backward during one training step (CPU estimate)."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        train_step(row, tokens, targets)
+    params = sum(p.numel() * p.element_size() for p in row.model.parameters())
+    return 2 * params + sum(seen.values())
+
+
+def run_bench(plugins, *, shape: str, device: str, repeats: int, steps_per_repeat: int = 5, warmup: int = 2,
+              progress=lambda message: None) -> dict:
+    hidden, steps = SHAPES[shape]["hidden"], SHAPES[shape]["steps"]
+    torch.manual_seed(0)
+    tokens = torch.randint(0, VOCAB, (BATCH, steps), device=device)
+    targets = torch.randint(0, VOCAB, (BATCH, steps), device=device)
+
+    rows = [make_row("fused-reference", FusedReference(hidden).to(device))]
+    for entry in bench_entries(plugins):
+        reg = build_regularizer(entry.spec, entry.params, plugins.regularizers)
+        rows.append(make_row(entry.label, RNNModel(VOCAB, hidden, LAYERS, VOCAB, plan=reg.plan()).to(device)))
+
+    memory = {}
+    for row in rows:
+        progress(f"warm-up {row.name}")
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        for _ in range(warmup):
+            train_step(row, tokens, targets)
+            eval_step(row, tokens)
+        if device.startswith("cuda"):
+            memory[row.name] = torch.cuda.max_memory_allocated()
+        else:
+            memory[row.name] = training_bytes(row, tokens, targets)
+
+    for repeat in range(repeats):
+        progress(f"repeat {repeat + 1}/{repeats}")
+        for row in rows:
+            for timings, step in ((row.train, lambda: train_step(row, tokens, targets)), (row.eval, lambda: eval_step(row, tokens))):
+                sync(device)
+                start = time.perf_counter()
+                for _ in range(steps_per_repeat):
+                    step()
+                sync(device)
+                timings.append(steps_per_repeat * BATCH * steps / (time.perf_counter() - start))
+
+    gemm = gemm_flops_per_s(hidden, steps, device, repeats)
+    limit = gemm / flops_per_training_token(hidden)
+    fused = statistics.median(rows[0].train)
+    name = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
+    return {
+        "device": name,
+        "shape": shape,
+        "hidden": hidden, "steps": steps, "batch": BATCH, "vocab": VOCAB, "layers": LAYERS,
+        "repeats": repeats, "steps_per_repeat": steps_per_repeat,
+        "gemm_flops_per_s": gemm,
+        "gemm_limit_tokens_per_s": limit,
+        "rows": [
+            {"name": row.name,
+             "train_tokens_per_s": statistics.median(row.train),
+             "train_tokens_per_s_min": min(row.train), "train_tokens_per_s_max": max(row.train),
+             "eval_tokens_per_s": statistics.median(row.eval),
+             "ratio_to_fused": statistics.median(row.train) / fused,
+             "ratio_to_limit": statistics.median(row.train) / limit,
+             "peak_mem_bytes": int(memory[row.name])}
+            for row in rows
+        ],
+    }
