@@ -87,3 +87,10 @@ def sample_type_mask(
     else:
         table.bernoulli_(keep, generator=generator).div_(keep)
     return table.expand(tokens.shape[0], -1).gather(1, tokens).unsqueeze(-1)
+
+
+def at_step(mask: torch.Tensor | None, t: int) -> torch.Tensor | None:
+    """The (gates|1, batch|1, units) slice of a mask for step t; a per-sequence mask has one step."""
+    if mask is None:
+        return None
+    return mask[:, :, t if mask.shape[2] > 1 else 0]

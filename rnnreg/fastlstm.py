@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import torch
 
-
-def recurrent_mask_at(mask: torch.Tensor | None, t: int) -> torch.Tensor | None:
-    """(gates|1, batch|1, units) slice of a (gates|1, batch|1, steps|1, units) mask."""
-    if mask is None:
-        return None
-    return mask[:, :, t if mask.shape[2] > 1 else 0]
+from rnnreg.dropout import at_step
 
 
 class MaskedLSTMRecurrence(torch.autograd.Function):
@@ -43,7 +38,7 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
         h, c = h0, c0
         cells[0] = c0
         for t in range(steps):
-            m = recurrent_mask_at(recurrent_mask, t)
+            m = at_step(recurrent_mask, t)
             if untied:
                 torch.mul(h.unsqueeze(0), m, out=masked_h[t])
                 a = xproj[t] + torch.bmm(masked_h[t], w_gates).transpose(0, 1).reshape(batch, four_h)
@@ -56,7 +51,7 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             torch.tanh(a[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
             i, f, g, o = act.split(H, 1)
             c = torch.addcmul(f * c, i, g)
-            k = recurrent_mask_at(cell_mask, t)
+            k = at_step(cell_mask, t)
             if k is not None:
                 c = c * k[0]
             cells[t + 1] = c
@@ -83,7 +78,7 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             c = cells[t + 1]
             tc = torch.tanh(c)
             dc = torch.addcmul(dc, dh * o, 1 - tc * tc)
-            k = recurrent_mask_at(cell_mask, t)
+            k = at_step(cell_mask, t)
             if k is not None:
                 dc = dc * k[0]
             da = grad_pre[t]
@@ -93,7 +88,7 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             torch.mul(dc * i, 1 - g * g, out=da_g)
             torch.mul(dh * tc, o * (1 - o), out=da_o)
             dc = dc * f
-            m = recurrent_mask_at(recurrent_mask, t)
+            m = at_step(recurrent_mask, t)
             if untied:
                 per_gate = torch.bmm(da.view(batch, 4, H).transpose(0, 1), w_gates)  # (4, B, H)
                 dh = (per_gate * m).sum(0)

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnreg.dropout import SiteRule, sample_mask, sample_type_mask
+from rnnreg.dropout import SiteRule, at_step, sample_mask, sample_type_mask
+from rnnreg.errors import RnnregError
 from rnnreg.fastlstm import MaskedLSTMRecurrence
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
@@ -60,7 +61,7 @@ def sample_masks(
                            device=tokens.device, generator=generator)
 
     if "cell" in plan and cell != "lstm":
-        raise ValueError("the cell site exists only in LSTMs")
+        raise RnnregError("the cell site (Moon's dropout) exists only in LSTMs, not in a GRU")
     masks = Masks()
     if "embedding" in plan and "embedding" not in skip:
         masks.embedding = sample_type_mask(plan["embedding"], tokens, vocab_size, generator)
@@ -70,11 +71,6 @@ def sample_masks(
         masks.cell.append(draw("cell", hidden_size))
     masks.output = draw("output", hidden_size)
     return masks
-
-
-def at_step(mask: torch.Tensor, t: int) -> torch.Tensor:
-    """The (gates, batch|1, units) slice of a mask for step t; a per-sequence mask has one step."""
-    return mask[:, :, t if mask.shape[2] > 1 else 0]
 
 
 class RecurrentLayer(nn.Module):
@@ -167,7 +163,7 @@ class RecurrentLayer(nn.Module):
             h = state[0] if state is not None else x.new_zeros(batch, H)
         outputs = []
         for t in range(steps):
-            hproj = self.recurrent_projection(h, None if recurrent_mask is None else at_step(recurrent_mask, t))
+            hproj = self.recurrent_projection(h, at_step(recurrent_mask, t))
             if self.cell == "lstm":
                 i, f, g, o = (xproj[:, t] + hproj).chunk(4, 1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
