@@ -216,9 +216,10 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
             overrides[section][name] = value
 
     jobs = expand(plan, plugins)
-    runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
-                    data_dir=resolve_data_dir(data_dir)[0], force=force, report=Reporter(stderr))
-    runner.run(jobs)
+    with Reporter(stderr, len(jobs)) as reporter:
+        runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
+                        data_dir=resolve_data_dir(data_dir)[0], force=force, report=reporter)
+        runner.run(jobs)
 
     from rnnreg.results import iter_results
 
@@ -232,30 +233,53 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
 
 
 class Reporter:
-    """Progress of a run on stderr: one line per job, and the epoch in flight."""
+    """Progress of a run on stderr: a line per finished job; in a terminal, progress bars for the jobs
+    and the epochs of the job in flight, in a log file a line per epoch."""
 
-    def __init__(self, console: Console):
-        self.console, self.status = console, None
+    def __init__(self, console: Console, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console, self.current = console, ""
+        self.bars = None
+        if console.is_terminal:
+            self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+            self.jobs = self.bars.add_task("jobs", total=total)
+            self.epochs = self.bars.add_task("", total=None)
+
+    def __enter__(self):
+        if self.bars:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bars:
+            self.bars.stop()
 
     def __call__(self, event: str, info: dict) -> None:
-        if event == "skip" or event == "start":
+        if event in ("skip", "start"):
             job = info["job"]
             self.current = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
-            if event == "skip":
-                self.console.print(f"{self.current}: result exists, skipped")
+            if self.bars:
+                self.bars.update(self.epochs, description=self.current, completed=0, total=None)
+        if event == "skip":
+            self.console.print(f"{self.current}: result exists, skipped")
         elif event == "epoch":
             shown = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k not in ("epoch", "epochs"))
-            # A terminal gets one line rewritten in place; a log file gets a line per epoch.
-            end = "\r" if self.console.is_terminal else "\n"
-            self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown}", end=end)
+            if self.bars:
+                self.bars.update(self.epochs, completed=info["epoch"], total=info["epochs"], description=f"  epoch: {shown}")
+            else:
+                self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown}")
         elif event == "done":
             result = info["result"]
             if result["status"] == "ok":
                 primary = f"valid_{result['task']['primary_metric']}"
                 self.console.print(f"{self.current}: {primary} {result['metrics'][primary]['value']:.4g} "
-                                   f"({result['wall_seconds']:.1f}s)" + " " * 20)
+                                   f"({result['wall_seconds']:.1f}s)")
             else:
                 self.console.print(f"{self.current}: [red]failed[/red]: {escape(str(result['error']))}")
+        if self.bars and event in ("skip", "done"):
+            self.bars.advance(self.jobs)
 
 
 def emit_leaderboard(results: list[dict], fmt: str, title: str = "") -> None:
