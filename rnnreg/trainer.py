@@ -1,7 +1,7 @@
 """Training and evaluation, one function per task kind.
 
 Language models follow Zaremba et al. (2014): truncated BPTT with the hidden state carried across
-batches, SGD whose learning rate is constant for `decay_after` epochs and then divided by `lr_decay`
+batches, the loss summed over the steps of a window and averaged over the batch, SGD whose learning rate is constant for `decay_after` epochs and then divided by `lr_decay`
 each epoch, gradient-norm clipping, uniform initialisation, optional weight decay (the prior's L2 term).
 Sequence tasks (classification, regression) use Adam. Masks are sampled once per forward pass: per
 sequence means per BPTT window for language models.
@@ -85,14 +85,16 @@ def lm_train_epoch(model, streams, cfg, optimizer, epoch) -> tuple[float, int]:
         if max_steps and step >= max_steps:
             break
         logits, state = model(x, state, model.sample_masks(x))
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        # As in Zaremba et al.'s code: summed over the BPTT steps, averaged over the batch. This sets
+        # the scale of the gradient, so lr 1 and clip 5 mean what they meant there.
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / y.shape[0]
         check_finite(loss, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
         optimizer.step()
         state = detach_state(state)
-        total += loss.item() * y.numel()
+        total += loss.item() * y.shape[0]
         tokens += y.numel()
     return total / tokens, tokens
 

@@ -108,7 +108,7 @@ class SyntheticLM(Task):
     version = "1"
     kind = "language-model"
     model = {"cell": "lstm", "hidden_size": 128, "embed_size": 128, "num_layers": 2, "init_scale": 0.1}
-    train = {"epochs": 22, "batch_size": 20, "bptt": 20, "lr": 10.0, "lr_decay": 1.5, "decay_after": 14,
+    train = {"epochs": 22, "batch_size": 20, "bptt": 20, "lr": 0.5, "lr_decay": 1.5, "decay_after": 14,
              "clip": 5.0, "weight_decay": 0.0, "max_steps": 0}
     sizes = {"train": 16_000, "valid": 8_000, "test": 8_000}
     data_seed = 1234
