@@ -86,9 +86,14 @@ class Runner:
         return config, digest, result_path(self.results_dir, job.task, job.regularizer.label, job.seed, digest)
 
     def run(self, jobs: list[Job]) -> list[dict]:
+        planned = [(job, *self.path_of(job)) for job in jobs]
+        # Load every needed dataset before the first job: missing data is a one-line error now, not a
+        # failed result per job after hours of training the others.
+        for job, _, _, path in planned:
+            if self.force or not path.exists():
+                self.task_data(job.task)
         results = []
-        for index, job in enumerate(jobs, 1):
-            config, digest, path = self.path_of(job)
+        for index, (job, config, digest, path) in enumerate(planned, 1):
             info = {"index": index, "total": len(jobs), "job": job, "path": path}
             if path.exists() and not self.force:
                 self.report("skip", info)

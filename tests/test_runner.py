@@ -126,3 +126,13 @@ def test_a_crash_while_writing_leaves_no_partial_file(plugins, tmp_path, monkeyp
     with pytest.raises(OSError):
         run(plugins, tmp_path, ["none"])
     assert files(tmp_path) == []
+
+
+def test_missing_data_fails_before_any_job_runs(plugins, tmp_path):
+    from rnnreg.errors import RnnregError
+
+    raw = {"tasks": {"synthetic-sentiment": FAST, "ptb": {}}, "regularizers": ["none"]}
+    runner = Runner(plugins, tmp_path / "results", data_dir=tmp_path / "no-data")
+    with pytest.raises(RnnregError, match="dataset 'ptb' is missing .* run `rnnreg data fetch ptb`"):
+        runner.run(expand(parse_suite(raw, "t", plugins), plugins))
+    assert not (tmp_path / "results").exists()
