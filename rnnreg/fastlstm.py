@@ -43,23 +43,26 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
                 torch.mul(h.unsqueeze(0), m, out=masked_h[t])
                 a = xproj[t] + torch.bmm(masked_h[t], w_gates).transpose(0, 1).reshape(batch, four_h)
             else:
-                hm = h if m is None else h * m[0]
-                masked_h[t, 0] = hm
+                hm = masked_h[t, 0]
+                if m is None:
+                    hm.copy_(h)
+                else:
+                    torch.mul(h, m[0], out=hm)
                 a = torch.addmm(xproj[t], hm, w_t)
             act = gates[t]
             torch.sigmoid(a, out=act)
             torch.tanh(a[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
             i, f, g, o = act.split(H, 1)
-            c = torch.addcmul(f * c, i, g)
+            # Results go straight into the saved buffers: no copies on the way.
+            c = torch.addcmul(f * c, i, g, out=cells[t + 1])
             k = at_step(cell_mask, t)
             if k is not None:
-                c = c * k[0]
-            cells[t + 1] = c
-            h = o * torch.tanh(c)
-            outputs[t] = h
+                c.mul_(k[0])
+            h = torch.mul(o, torch.tanh(c), out=outputs[t])
         ctx.save_for_backward(gates, cells, masked_h, weight_hh, recurrent_mask, cell_mask)
         ctx.untied = untied
-        return outputs, h, c
+        # The final state is returned as its own tensors, not as views into the saved buffers.
+        return outputs, h.clone(), c.clone()
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_h_last, grad_c_last):
