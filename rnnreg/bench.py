@@ -25,6 +25,7 @@ from torch import nn
 
 from rnnreg.model import RNNModel, detach_state
 from rnnreg.regularizer import build_regularizer
+from rnnreg.results import git_commit
 from rnnreg.suite import RegularizerEntry
 
 SHAPES = {"small": {"hidden": 200, "steps": 20}, "medium": {"hidden": 650, "steps": 35}}
@@ -175,6 +176,7 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, steps_per_repea
     return {
         "device": name,
         "shape": shape,
+        "torch": torch.__version__, "git_commit": git_commit(),
         "hidden": hidden, "steps": steps, "batch": BATCH, "vocab": VOCAB, "layers": LAYERS,
         "repeats": repeats, "steps_per_repeat": steps_per_repeat,
         "gemm_flops_per_s": gemm,
