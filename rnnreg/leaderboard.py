@@ -15,7 +15,7 @@ import json
 import statistics
 from collections import defaultdict
 
-from rnnreg.tasks.base import HIGHER_IS_BETTER
+from rnnreg.tasks.base import HIGHER_IS_BETTER, PRIMARY_METRIC
 
 SPLITS = ("valid", "test", "train")
 
@@ -41,7 +41,7 @@ def build_rows(results: list[dict]) -> list[dict]:
         ok = [r for r in runs if r["status"] == "ok"]
         failed = [r for r in runs if r["status"] != "ok"]
         kind = runs[0]["task"].get("kind", "language-model")
-        primary = runs[0]["task"].get("primary_metric") or {"language-model": "perplexity", "classification": "error", "regression": "rmse"}[kind]
+        primary = runs[0]["task"].get("primary_metric") or PRIMARY_METRIC[kind]
         names = sorted({name for r in ok for name in r["metrics"]})
         row = {
             "task": task,
@@ -53,7 +53,9 @@ def build_rows(results: list[dict]) -> list[dict]:
             "errors": [f"seed {r['seed']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["seed"])],
             "primary_metric": primary,
             "metrics": {name: mean_std([r["metrics"][name]["value"] for r in ok if name in r["metrics"]]) for name in names},
-            "higher_is_better": {name: HIGHER_IS_BETTER.get(name.split("_")[1], False) for name in names},
+            # As recorded in the result files, not re-derived here.
+            "higher_is_better": {name: next(r["metrics"][name]["higher_is_better"] for r in ok if name in r["metrics"])
+                                 for name in names},
             "train_tokens_per_s": mean_std([r["speed"]["train_tokens_per_s"]["median"] for r in ok]) if ok else None,
             "eval_tokens_per_s": mean_std([r["speed"]["eval_tokens_per_s"]["median"] for r in ok]) if ok else None,
             "wall_seconds": mean_std([r["wall_seconds"] for r in runs]),

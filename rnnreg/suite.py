@@ -118,7 +118,9 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
     task_map = raw["tasks"]
     if isinstance(task_map, list):
         task_map = {name: {} for name in task_map}
-    expect_keys(task_map, set(plugins.tasks.names()), "tasks") if isinstance(task_map, dict) else fail("'tasks' must be a mapping or a list")
+    if not isinstance(task_map, dict):
+        fail("'tasks' must be a mapping or a list")
+    expect_keys(task_map, set(plugins.tasks.names()), "tasks")
     for name, overrides in task_map.items():
         overrides = overrides or {}
         expect_keys(overrides, TASK_KEYS, f"tasks.{name}")
