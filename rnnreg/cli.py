@@ -360,7 +360,7 @@ def bench(ctx, shape, device, repeats, steps_per_repeat, fmt):
     from rich.table import Table
 
     table = Table(title=f"{report['device']}, {shape} shape: GEMM limit {report['gemm_limit_tokens_per_s']:,.0f} "
-                        f"train tokens/s ({report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s)", title_justify="left")
+                        f"train tokens/s ({report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s, {report['gemm_kernel']})", title_justify="left")
     for column in ("row", "train tok/s", "eval tok/s", "× fused", "× GEMM limit", "peak MiB"):
         table.add_column(column, justify="left" if column == "row" else "right")
     for row in report["rows"]:

@@ -12,7 +12,7 @@ def test_bench_json_has_a_row_per_spec_and_the_references():
     out = CliRunner().invoke(cli, ["bench", "--shape", "small", "--repeats", "1", "--steps", "1", "--format", "json"])
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
-    assert set(report) >= {"device", "shape", "gemm_limit_tokens_per_s", "rows"}
+    assert set(report) >= {"device", "shape", "gemm_limit_tokens_per_s", "gemm_kernel", "rows"}
     assert report["shape"] == "small" and report["gemm_limit_tokens_per_s"] > 0
     names = [row["name"] for row in report["rows"]]
     assert names[0] == "fused-reference"

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from rnnreg import fastlstm
 from rnnreg.dropout import SiteRule
 from rnnreg.model import Masks, RNNModel, RecurrentLayer, sample_masks
 
@@ -159,8 +160,13 @@ MASK_CASES = {
 
 @pytest.mark.parametrize("case", sorted(MASK_CASES))
 @pytest.mark.parametrize("with_state", [False, True])
-def test_fast_lstm_loop_equals_the_reference_loop(case, with_state):
-    """The hand-written backward of the fast path gives autograd's gradients for the same masks."""
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "torch-mm"])
+def test_fast_lstm_loop_equals_the_reference_loop(case, with_state, onednn, monkeypatch):
+    """The hand-written backward of the fast path gives autograd's gradients for the same masks,
+    with the step GEMM on a packed oneDNN weight and on plain torch.mm."""
+    if onednn and not fastlstm.USE_ONEDNN:
+        pytest.skip("this torch build has no oneDNN linear (the fast path falls back to torch.mm)")
+    monkeypatch.setattr(fastlstm, "USE_ONEDNN", onednn)
     layer = RecurrentLayer("lstm", 5, 6)
     tokens = torch.zeros(3, 7, dtype=torch.long)
     masks = sample_masks(MASK_CASES[case], tokens, vocab_size=1, cell="lstm", input_size=5, hidden_size=6, num_layers=1)
