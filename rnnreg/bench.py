@@ -6,7 +6,8 @@ the small (H 200, T 20) or medium (H 650, T 35) shape. In the same run it measur
     the GEMM limit   the machine's measured matrix-multiply throughput divided by the model's FLOPs per
                      training token: what the hardware would allow if nothing but GEMMs ran.
 Repeats are interleaved across rows (row A, row B, …, then again), so slow drift of the machine hits
-every row alike; each row reports the median over repeats after warm-up.
+every row alike; each row reports the median over repeats after warm-up, and its ratio to the fused
+reference is the median of the per-repeat ratios.
 
 Peak memory: on CUDA the allocator's peak; on CPU, where no allocator keeps one, the bytes of the
 parameters, their gradients and every tensor autograd saves for the backward pass (counted once per
@@ -93,6 +94,12 @@ def gemm_flops_per_s(hidden: int, steps: int, device: str, repeats: int) -> tupl
             rates.append(10 * 2 * a.shape[0] * hidden * VOCAB / (time.perf_counter() - start))
         best = max(best, (statistics.median(rates), name))
     return best
+
+
+def paired_ratio(rates, reference_rates) -> float:
+    """Median over repeats of rate / reference rate, each pair measured back to back in one repeat:
+    a slow spell of the machine then moves both sides of a ratio, not just one median."""
+    return statistics.median(r / ref for r, ref in zip(rates, reference_rates))
 
 
 @dataclass
@@ -182,7 +189,6 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, steps_per_repea
 
     gemm, gemm_kernel = gemm_flops_per_s(hidden, steps, device, repeats)
     limit = gemm / flops_per_training_token(hidden)
-    fused = statistics.median(rows[0].train)
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
     return {
         "device": name,
@@ -197,7 +203,7 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, steps_per_repea
              "train_tokens_per_s": statistics.median(row.train),
              "train_tokens_per_s_min": min(row.train), "train_tokens_per_s_max": max(row.train),
              "eval_tokens_per_s": statistics.median(row.eval),
-             "ratio_to_fused": statistics.median(row.train) / fused,
+             "ratio_to_fused": paired_ratio(row.train, rows[0].train),
              "ratio_to_limit": statistics.median(row.train) / limit,
              "peak_mem_bytes": int(memory[row.name])}
             for row in rows
