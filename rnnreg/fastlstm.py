@@ -33,16 +33,18 @@ def _onednn_linear_available() -> bool:
 
 # RNNREG_ONEDNN=0 runs the step GEMM on torch.mm (to measure what packing buys, or to rule it out);
 # the tests switch it off to check that path too.
-USE_ONEDNN = _onednn_linear_available() and os.environ.get("RNNREG_ONEDNN", "1") != "0"
+ONEDNN_AVAILABLE = _onednn_linear_available()
+USE_ONEDNN = ONEDNN_AVAILABLE and os.environ.get("RNNREG_ONEDNN", "1") != "0"
 
 
 class StepGEMM:
     """x ↦ x Wᵀ for one weight reused at every step: packed for oneDNN on CPU float32, else torch.mm."""
 
-    def __init__(self, weight: torch.Tensor, batch: int):
+    def __init__(self, weight: torch.Tensor, batch: int, onednn: bool | None = None):
         self.weight = weight
         self.packed = None
-        if USE_ONEDNN and weight.device.type == "cpu" and weight.dtype == torch.float32:
+        onednn = USE_ONEDNN if onednn is None else onednn and ONEDNN_AVAILABLE
+        if onednn and weight.device.type == "cpu" and weight.dtype == torch.float32:
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
