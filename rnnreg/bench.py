@@ -1,8 +1,8 @@
 """`rnnreg bench`: training and evaluation speed of every regularizer, beside two reference points.
 
-The model is the PTB language model (embedding → 2-layer LSTM → softmax over 10,000 words, batch 20) at
-the small (H 200, T 20) or medium (H 650, T 35) shape. In the same run it measures
-    fused-reference  torch.nn.LSTM (one fused module) with Zaremba-style dropout, the speed to match;
+The model is the PTB language model (embedding → 2-layer LSTM or GRU → softmax over 10,000 words, batch
+20) at the small (H 200, T 20) or medium (H 650, T 35) shape. In the same run it measures
+    fused-reference  torch.nn.LSTM / nn.GRU (one fused module) with Zaremba-style dropout, the speed to match;
     the GEMM limit   the machine's measured matrix-multiply throughput divided by the model's FLOPs per
                      training token: what the hardware would allow if nothing but GEMMs ran.
 Repeats are interleaved across rows (row A, row B, …, then again), so slow drift of the machine hits
@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnreg.fastlstm import StepGEMM
-from rnnreg.model import RNNModel, detach_state
+from rnnreg.fastloop import StepGEMM
+from rnnreg.model import GATES, RNNModel, detach_state
 from rnnreg.regularizer import build_regularizer
 from rnnreg.results import git_commit
 from rnnreg.suite import RegularizerEntry
@@ -34,32 +34,36 @@ SHAPES = {"small": {"hidden": 200, "steps": 20}, "medium": {"hidden": 650, "step
 VOCAB, BATCH, LAYERS = 10_000, 20, 2
 
 
-def bench_entries(plugins) -> list[RegularizerEntry]:
-    """Every registered regularizer with its defaults, plus the variants that run different code."""
+def bench_entries(plugins, cell: str = "lstm") -> list[RegularizerEntry]:
+    """Every registered regularizer with its defaults, plus the variants that run different code;
+    for a GRU, less those that drop the LSTM's cell state (Moon's)."""
     entries = [RegularizerEntry(name) for name in plugins.regularizers.names()]
     entries += [RegularizerEntry("variational", {"untied": True}), RegularizerEntry("variational", {"mask_scope": "batch"}),
                 RegularizerEntry("variational+embedding")]
+    if cell == "gru":
+        entries = [e for e in entries if "cell" not in build_regularizer(e.spec, e.params, plugins.regularizers).plan()]
     return entries
 
 
 class FusedReference(nn.Module):
-    """What a PyTorch user writes for Zaremba et al.: one nn.LSTM with dropout between layers."""
+    """What a PyTorch user writes for Zaremba et al.: one nn.LSTM (or nn.GRU) with dropout between layers."""
 
-    def __init__(self, hidden: int, p: float = 0.5):
+    def __init__(self, hidden: int, p: float = 0.5, cell: str = "lstm"):
         super().__init__()
         self.embedding = nn.Embedding(VOCAB, hidden)
         self.drop = nn.Dropout(p)
-        self.lstm = nn.LSTM(hidden, hidden, LAYERS, dropout=p, batch_first=True)
+        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(hidden, hidden, LAYERS, dropout=p, batch_first=True)
         self.head = nn.Linear(hidden, VOCAB)
 
     def forward(self, tokens, state=None):
-        out, state = self.lstm(self.drop(self.embedding(tokens)), state)
+        out, state = self.rnn(self.drop(self.embedding(tokens)), state)
         return self.head(self.drop(out)), state
 
 
-def flops_per_training_token(hidden: int) -> float:
+def flops_per_training_token(hidden: int, cell: str = "lstm") -> float:
     """2 FLOPs per multiply-add; the backward pass costs two forwards."""
-    recurrent = LAYERS * 2 * (hidden * 4 * hidden + hidden * 4 * hidden)
+    gates = len(GATES[cell])
+    recurrent = LAYERS * 2 * (hidden * gates * hidden + hidden * gates * hidden)
     softmax = 2 * hidden * VOCAB
     return 3 * (recurrent + softmax)
 
@@ -151,17 +155,17 @@ def training_bytes(row: Row, tokens, targets) -> int:
     return 2 * params + sum(seen.values())
 
 
-def run_bench(plugins, *, shape: str, device: str, repeats: int, steps_per_repeat: int = 5, warmup: int = 2,
+def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "lstm", steps_per_repeat: int = 5, warmup: int = 2,
               progress=lambda message: None) -> dict:
     hidden, steps = SHAPES[shape]["hidden"], SHAPES[shape]["steps"]
     torch.manual_seed(0)
     tokens = torch.randint(0, VOCAB, (BATCH, steps), device=device)
     targets = torch.randint(0, VOCAB, (BATCH, steps), device=device)
 
-    rows = [make_row("fused-reference", FusedReference(hidden).to(device))]
-    for entry in bench_entries(plugins):
+    rows = [make_row("fused-reference", FusedReference(hidden, cell=cell).to(device))]
+    for entry in bench_entries(plugins, cell):
         reg = build_regularizer(entry.spec, entry.params, plugins.regularizers)
-        rows.append(make_row(entry.label, RNNModel(VOCAB, hidden, LAYERS, VOCAB, plan=reg.plan()).to(device)))
+        rows.append(make_row(entry.label, RNNModel(VOCAB, hidden, LAYERS, VOCAB, cell=cell, plan=reg.plan()).to(device)))
 
     memory = {}
     for row in rows:
@@ -188,11 +192,11 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, steps_per_repea
                 timings.append(steps_per_repeat * BATCH * steps / (time.perf_counter() - start))
 
     gemm, gemm_kernel = gemm_flops_per_s(hidden, steps, device, repeats)
-    limit = gemm / flops_per_training_token(hidden)
+    limit = gemm / flops_per_training_token(hidden, cell)
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
     return {
         "device": name,
-        "shape": shape,
+        "shape": shape, "cell": cell,
         "torch": torch.__version__, "git_commit": git_commit(),
         "hidden": hidden, "steps": steps, "batch": BATCH, "vocab": VOCAB, "layers": LAYERS,
         "repeats": repeats, "steps_per_repeat": steps_per_repeat,

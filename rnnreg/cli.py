@@ -342,24 +342,26 @@ def leaderboard(results_dir, fmt, write_to, check_file):
 @cli.command()
 @click.option("--shape", type=click.Choice(["small", "medium"]), default="medium", show_default=True,
               help="PTB small (H 200, T 20) or medium (H 650, T 35); batch 20, vocabulary 10,000, 2 layers.")
+@click.option("--cell", type=click.Choice(["lstm", "gru"]), default="lstm", show_default=True,
+              help="The recurrent cell of every row, the fused reference's included.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Timed repeats per row (median).")
 @click.option("--steps", "steps_per_repeat", type=click.IntRange(1), default=5, show_default=True, help="Training steps per repeat.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
-def bench(ctx, shape, device, repeats, steps_per_repeat, fmt):
+def bench(ctx, shape, cell, device, repeats, steps_per_repeat, fmt):
     """Training and evaluation tokens/s of every regularizer, beside the fused kernel and the GEMM limit."""
     from rnnreg.bench import run_bench
     from rnnreg.runner import resolve_device
 
-    report = run_bench(get_plugins(ctx), shape=shape, device=resolve_device(device), repeats=repeats,
+    report = run_bench(get_plugins(ctx), shape=shape, cell=cell, device=resolve_device(device), repeats=repeats,
                        steps_per_repeat=steps_per_repeat, progress=lambda m: stderr.print(m))
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
     from rich.table import Table
 
-    table = Table(title=f"{report['device']}, {shape} shape: GEMM limit {report['gemm_limit_tokens_per_s']:,.0f} "
+    table = Table(title=f"{report['device']}, {cell.upper()} {shape} shape: GEMM limit {report['gemm_limit_tokens_per_s']:,.0f} "
                         f"train tokens/s ({report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s, {report['gemm_kernel']})", title_justify="left")
     for column in ("row", "train tok/s", "eval tok/s", "× fused", "× GEMM limit", "peak MiB"):
         table.add_column(column, justify="left" if column == "row" else "right")

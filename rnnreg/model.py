@@ -1,7 +1,7 @@
 """The recurrent model: embedding → stacked LSTM/GRU layers → head, with every dropout site explicit.
 
 Read top to bottom: `Masks` (what one forward pass drops), `sample_masks` (drawn from a regularizer's
-plan), `RecurrentLayer` (one layer, on the fused kernel when the masks allow it, else a step loop),
+plan), `RecurrentLayer` (one layer, on the fused kernel when the masks allow it, else a fast step loop),
 `RNNModel` (the stack and its head).
 
 Weights are stored in `torch.nn.LSTM` / `torch.nn.GRU` modules, so with no masks a layer *is* the
@@ -18,7 +18,7 @@ from torch import nn
 
 from rnnreg.dropout import SiteRule, at_step, sample_mask, sample_type_mask
 from rnnreg.errors import RnnregError
-from rnnreg.fastlstm import MaskedLSTMRecurrence
+from rnnreg.fastloop import MaskedGRURecurrence, MaskedLSTMRecurrence
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
@@ -82,14 +82,14 @@ class RecurrentLayer(nn.Module):
         self.rnn = kernel(input_size, hidden_size, batch_first=True)
 
     def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False):
-        """Fused kernel when the masks allow it; else the fast LSTM loop; `force_loop` runs the reference."""
+        """Fused kernel when the masks allow it; else the fast step loop; `force_loop` runs the reference."""
         if force_loop:
             return self.loop(x, state, input_mask, recurrent_mask, cell_mask)
         if self.fused_can_run(input_mask, recurrent_mask, cell_mask):
             return self.fused(x, state, input_mask, recurrent_mask)
         if self.cell == "lstm":
             return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask)
-        return self.loop(x, state, input_mask, recurrent_mask, cell_mask)
+        return self.fast_gru(x, state, input_mask, recurrent_mask)
 
     @staticmethod
     def fused_can_run(input_mask, recurrent_mask, cell_mask) -> bool:
@@ -150,6 +150,15 @@ class RecurrentLayer(nn.Module):
         out, h, c = MaskedLSTMRecurrence.apply(xproj.transpose(0, 1), h0, c0, rnn.weight_hh_l0,
                                                recurrent_mask, cell_mask)
         return out.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))
+
+    def fast_gru(self, x, state, input_mask, recurrent_mask):
+        rnn, H = self.rnn, self.hidden_size
+        # b_hr and b_hz add like b_ih; b_hn stays inside the recurrence, where r scales it.
+        xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0 + F.pad(rnn.bias_hh_l0[:2 * H], (0, H)))
+        h0 = x.new_zeros(x.shape[0], H) if state is None else state[0]
+        out, h = MaskedGRURecurrence.apply(xproj.transpose(0, 1), h0, rnn.weight_hh_l0, rnn.bias_hh_l0[2 * H:],
+                                           recurrent_mask)
+        return out.transpose(0, 1), h.unsqueeze(0)
 
     def loop(self, x, state, input_mask, recurrent_mask, cell_mask):
         """The reference step loop, differentiated by autograd: the definition the fast paths must match."""

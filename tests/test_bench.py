@@ -28,3 +28,15 @@ def test_bench_json_has_a_row_per_spec_and_the_references():
 def test_flops_per_token_matches_the_design_estimate():
     # DESIGN.md §5: about 80 MFLOP per training token at the medium shape
     assert 75e6 < flops_per_training_token(650) < 85e6
+
+
+def test_gru_bench_leaves_out_the_lstm_only_cell_dropout():
+    out = CliRunner().invoke(cli, ["bench", "--shape", "small", "--cell", "gru", "--repeats", "1", "--steps", "1",
+                                   "--format", "json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    names = [row["name"] for row in report["rows"]]
+    assert report["cell"] == "gru" and names[0] == "fused-reference"
+    assert "moon" not in names
+    assert {"none", "naive", "variational", "variational[untied=true]"} <= set(names)
+    assert flops_per_training_token(650, "gru") < flops_per_training_token(650, "lstm")

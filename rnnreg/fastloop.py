@@ -1,4 +1,4 @@
-"""The LSTM recurrence with per-sample masks, as one autograd function: the fast step loop.
+"""The LSTM and GRU recurrences with per-sample masks, each as one autograd function: the fast step loops.
 
 Per-sample masks on h_{t-1} (variational, naive) and on c_t (Moon) keep the fused kernel out, so the
 recurrence has to be a loop. Left to autograd, that loop records ~40 small nodes per step and computes
@@ -11,7 +11,7 @@ the gradient of U as T small GEMMs. Here:
     six small ops and one GEMM per step; the gradient of U is one (gates·H × T·B)·(T·B × H) GEMM.
 
 Input projections (x W_ih^T + both biases) are computed by the caller in one GEMM for all steps, so this
-function only sees the part that must be sequential. `RecurrentLayer.loop` is the reference it is
+function only sees the part that must be sequential. `RecurrentLayer.loop` is the reference both are
 tested against (same masks → same outputs and gradients).
 """
 
@@ -37,14 +37,22 @@ ONEDNN_AVAILABLE = _onednn_linear_available()
 USE_ONEDNN = ONEDNN_AVAILABLE and os.environ.get("RNNREG_ONEDNN", "1") != "0"
 
 
+# Packing pays off only for weights that do not fit in cache: measured on the 2-core development machine
+# (LSTM, batch 20, forward + backward of 35 steps), oneDNN is slower below H ≈ 500 (64: 3.7 vs 2.3 ms;
+# 200: 9.6 vs 7.1 ms), even at 500, and faster above (560: 41 vs 49 ms; 800: 82 vs 136; 1500: 344 vs 492).
+PACK_MIN_NUMEL = 2**20  # 4 MiB of float32: an LSTM with H ≥ 512, a GRU with H ≥ 592
+
+
 class StepGEMM:
-    """x ↦ x Wᵀ for one weight reused at every step: packed for oneDNN on CPU float32, else torch.mm."""
+    """x ↦ x Wᵀ for one weight reused at every step: packed for oneDNN on CPU float32 when the weight is
+    large enough to gain from it, else torch.mm. `onednn=True` packs whatever the size (where available)."""
 
     def __init__(self, weight: torch.Tensor, batch: int, onednn: bool | None = None):
         self.weight = weight
         self.packed = None
-        onednn = USE_ONEDNN if onednn is None else onednn and ONEDNN_AVAILABLE
-        if onednn and weight.device.type == "cpu" and weight.dtype == torch.float32:
+        if onednn is None:
+            onednn = USE_ONEDNN and weight.numel() >= PACK_MIN_NUMEL
+        if onednn and ONEDNN_AVAILABLE and weight.device.type == "cpu" and weight.dtype == torch.float32:
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,3 +164,94 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             h_in = masked_h[:, 0] if masked_h is not None else torch.cat([h0.unsqueeze(0), outputs[:-1]])
             grad_w = grad_pre.reshape(steps * batch, four_h).t() @ h_in.reshape(steps * batch, H)
         return grad_pre, dh, dc, grad_w, None, None
+
+
+class MaskedGRURecurrence(torch.autograd.Function):
+    """The GRU of torch.nn.GRU with a recurrent mask on the h_{t-1} that meets U (the carried h is unmasked):
+        r, z = σ(x_r + (h⊙m) U_r + b_hr), σ(x_z + (h⊙m) U_z + b_hz)
+        n = tanh(x_n + r ⊙ ((h⊙m) U_n + b_hn)),   h' = (1 − z) ⊙ n + z ⊙ h
+
+    xproj (T, B, 3H) holds x W_ih^T + b_ih + (b_hr, b_hz, 0); b_hn stays inside, since r multiplies it.
+    h0 (B, H); weight_hh (3H, H); bias_hn (H,); recurrent_mask (1|3, B|1, T|1, H) or None.
+    Returns outputs (T, B, H), h_T.
+    """
+
+    @staticmethod
+    def forward(ctx, xproj, h0, weight_hh, bias_hn, recurrent_mask):
+        steps, batch, three_h = xproj.shape
+        H = three_h // 3
+        untied = recurrent_mask is not None and recurrent_mask.shape[0] == 3
+        if untied:
+            w_gates = weight_hh.view(3, H, H).transpose(1, 2)
+        else:
+            step_gemm = StepGEMM(weight_hh, batch)
+        gates = xproj.new_empty(steps, batch, three_h)  # activated r, z, n
+        hn = xproj.new_empty(steps, batch, H)  # (h⊙m) U_n + b_hn, which r scales
+        outputs = xproj.new_empty(steps, batch, H)
+        masked_h = None if recurrent_mask is None else xproj.new_empty(steps, 3 if untied else 1, batch, H)
+        h = h0
+        for t in range(steps):
+            m = at_step(recurrent_mask, t)
+            if untied:
+                torch.mul(h.unsqueeze(0), m, out=masked_h[t])
+                hproj = torch.bmm(masked_h[t], w_gates).transpose(0, 1).reshape(batch, three_h)
+            else:
+                hm = h if m is None else torch.mul(h, m[0], out=masked_h[t, 0])
+                hproj = step_gemm(hm)
+            rz = torch.add(xproj[t, :, :2 * H], hproj[:, :2 * H], out=gates[t, :, :2 * H]).sigmoid_()
+            r, z = rz.split(H, 1)
+            torch.add(hproj[:, 2 * H:], bias_hn, out=hn[t])
+            n = torch.addcmul(xproj[t, :, 2 * H:], r, hn[t], out=gates[t, :, 2 * H:]).tanh_()
+            h = torch.addcmul(n, z, h - n, out=outputs[t])
+        ctx.save_for_backward(gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask)
+        ctx.untied = untied
+        return outputs, h.clone()
+
+    @staticmethod
+    def backward(ctx, grad_outputs, grad_h_last):
+        gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask = ctx.saved_tensors
+        steps, batch, three_h = gates.shape
+        H = three_h // 3
+        untied = ctx.untied
+        h_prev = torch.cat([h0.unsqueeze(0), outputs[:-1]])
+
+        # Local derivatives for all steps at once: with dn = dh (1 − z) tanh'(n),
+        #   d a_n = dn,   d a_r = dn · hn σ'(r),   d a_z = dh · (h_{t-1} − n) σ'(z),   d hn = dn · r.
+        r, z, n = gates.split(H, 2)
+        to_n = (1 - z) * (1 - n * n)
+        to_r = hn * (r - r * r)
+        to_z = (h_prev - n) * (z - z * z)
+
+        if untied:
+            w_gates = weight_hh.view(3, H, H)
+        else:
+            step_gemm = StepGEMM(weight_hh.t(), batch)
+        grad_hproj = torch.empty_like(gates)  # d loss / d (h⊙m) U + b_hh, all steps
+        grad_n = torch.empty_like(hn)  # d loss / d a_n (the x side of the n gate)
+        dh = grad_h_last.clone() if grad_h_last is not None else gates.new_zeros(batch, H)
+        for t in range(steps - 1, -1, -1):
+            if grad_outputs is not None:
+                dh.add_(grad_outputs[t])
+            dn = torch.mul(dh, to_n[t], out=grad_n[t])
+            torch.mul(dn, to_r[t], out=grad_hproj[t, :, :H])
+            torch.mul(dh, to_z[t], out=grad_hproj[t, :, H:2 * H])
+            torch.mul(dn, r[t], out=grad_hproj[t, :, 2 * H:])
+            m = at_step(recurrent_mask, t)
+            if untied:
+                per_gate = torch.bmm(grad_hproj[t].view(batch, 3, H).transpose(0, 1), w_gates)  # (3, B, H)
+                dh_prev = (per_gate * m).sum(0)
+            else:
+                dh_prev = step_gemm(grad_hproj[t])
+                if m is not None:
+                    dh_prev.mul_(m[0])
+            dh = dh_prev.addcmul_(dh, z[t])  # plus the carried path h' = … + z ⊙ h
+        if untied:
+            da_by_gate = grad_hproj.view(steps * batch, 3, H).transpose(0, 1)  # (3, TB, H)
+            hm_by_gate = masked_h.transpose(0, 1).reshape(3, steps * batch, H)
+            grad_w = torch.bmm(da_by_gate.transpose(1, 2), hm_by_gate).reshape(three_h, H)
+        else:
+            h_in = masked_h[:, 0] if masked_h is not None else h_prev
+            grad_w = grad_hproj.reshape(steps * batch, three_h).t() @ h_in.reshape(steps * batch, H)
+        grad_xproj = torch.cat([grad_hproj[:, :, :2 * H], grad_n], 2)
+        grad_bias_hn = grad_hproj[:, :, 2 * H:].sum((0, 1))
+        return grad_xproj, dh, grad_w, grad_bias_hn, None
