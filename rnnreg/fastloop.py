@@ -4,8 +4,8 @@ Per-sample masks on h_{t-1} (variational, naive) and on c_t (Moon) keep the fuse
 recurrence has to be a loop. Left to autograd, that loop records ~40 small nodes per step and computes
 the gradient of U as T small GEMMs. Here:
   - the step GEMM h_{t-1} U^T (and dh U in the backward) runs on a weight packed once per call for
-    oneDNN, where torch has it: at batch 20 a (20 × 650)·(650 × 2600) product takes ~350 µs packed
-    against ~600 µs through torch.mm, because the packed layout streams the weight from cache in order;
+    oneDNN, where torch has it and the weight is large: at batch 20 a (20 × 650)·(650 × 2600) product
+    took ~350 µs packed against ~600 µs through torch.mm on the development machine;
   - the forward keeps only what the backward needs, written straight into preallocated buffers;
   - the backward computes every local derivative for all steps at once, so the sequential part is
     six small ops and one GEMM per step; the gradient of U is one (gates·H × T·B)·(T·B × H) GEMM.
@@ -32,7 +32,7 @@ def _onednn_linear_available() -> bool:
 
 
 # RNNREG_ONEDNN=0 runs the step GEMM on torch.mm (to measure what packing buys, or to rule it out);
-# the tests switch it off to check that path too.
+# the tests run both paths.
 ONEDNN_AVAILABLE = _onednn_linear_available()
 USE_ONEDNN = ONEDNN_AVAILABLE and os.environ.get("RNNREG_ONEDNN", "1") != "0"
 
