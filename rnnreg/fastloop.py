@@ -61,6 +61,67 @@ class StepGEMM:
         return x @ self.weight.t()
 
 
+class MaskedProduct:
+    """The product both loops take at every step, (h_{t-1} ⊙ m_t) Uᵀ, its backward dh = (da U) ⊙ m_t, and
+    the gradient of U for the whole window. A tied mask (or none) is one StepGEMM per step; an untied
+    mask, one per gate, is a batched GEMM over the gates.
+
+    weight_hh (G·H, H); recurrent_mask (1|G, B|1, T|1, H) or None. `backward=True` builds the backward's
+    product (the weight then meets da from the other side)."""
+
+    def __init__(self, weight_hh: torch.Tensor, recurrent_mask: torch.Tensor | None, batch: int, backward: bool = False):
+        self.H = weight_hh.shape[1]
+        self.gates = weight_hh.shape[0] // self.H
+        self.mask = recurrent_mask
+        self.untied = recurrent_mask is not None and recurrent_mask.shape[0] > 1
+        if self.untied:
+            by_gate = weight_hh.view(self.gates, self.H, self.H)  # gate g's U
+            self.by_gate = by_gate if backward else by_gate.transpose(1, 2)
+        else:
+            self.gemm = StepGEMM(weight_hh.t() if backward else weight_hh, batch)
+
+    def new_masked_h(self, like: torch.Tensor, steps: int) -> torch.Tensor | None:
+        """Where the forward keeps what met U at each step; None without a mask (that is h_{t-1} itself)."""
+        if self.mask is None:
+            return None
+        return like.new_empty(steps, self.gates if self.untied else 1, like.shape[1], self.H)
+
+    def forward(self, t: int, h: torch.Tensor, masked_h: torch.Tensor | None) -> torch.Tensor:
+        """(B, G·H), a fresh tensor the caller may add into."""
+        m = at_step(self.mask, t)
+        if self.untied:
+            torch.mul(h.unsqueeze(0), m, out=masked_h[t])
+            return torch.bmm(masked_h[t], self.by_gate).transpose(0, 1).reshape(h.shape[0], -1)
+        if m is not None:
+            h = torch.mul(h, m[0], out=masked_h[t, 0])
+        return self.gemm(h)
+
+    def backward(self, t: int, grad: torch.Tensor) -> torch.Tensor:
+        """dh_{t-1} through U from the (B, G·H) gradient at step t, a fresh tensor."""
+        m = at_step(self.mask, t)
+        if self.untied:
+            per_gate = torch.bmm(grad.view(grad.shape[0], self.gates, self.H).transpose(0, 1), self.by_gate)
+            return (per_gate * m).sum(0)
+        dh = self.gemm(grad)
+        return dh if m is None else dh.mul_(m[0])
+
+    def weight_grad(self, grad: torch.Tensor, masked_h: torch.Tensor | None, h_prev) -> torch.Tensor:
+        """dU for all steps at once from grad (T, B, G·H): one GEMM, or one per gate when untied.
+        `h_prev()` gives h_0 .. h_{T-1}, needed only without a mask."""
+        rows = grad.shape[0] * grad.shape[1]
+        if self.untied:
+            grad_by_gate = grad.view(rows, self.gates, self.H).transpose(0, 1)  # (G, TB, H)
+            h_by_gate = masked_h.transpose(0, 1).reshape(self.gates, rows, self.H)
+            return torch.bmm(grad_by_gate.transpose(1, 2), h_by_gate).reshape(self.gates * self.H, self.H)
+        h_in = masked_h[:, 0] if masked_h is not None else h_prev()
+        return grad.reshape(rows, -1).t() @ h_in.reshape(rows, self.H)
+
+
+def previous_h(h0: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+    """h_0 .. h_{T-1}: the state each step started from."""
+    return torch.cat([h0.unsqueeze(0), outputs[:-1]])
+
+
 class MaskedLSTMRecurrence(torch.autograd.Function):
     """xproj (T, B, 4H) with both biases added; h0, c0 (B, H); weight_hh (4H, H).
 
@@ -72,28 +133,16 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
     def forward(ctx, xproj, h0, c0, weight_hh, recurrent_mask, cell_mask):
         steps, batch, four_h = xproj.shape
         H = four_h // 4
-        untied = recurrent_mask is not None and recurrent_mask.shape[0] == 4
-        if untied:
-            w_gates = weight_hh.view(4, H, H).transpose(1, 2)  # (4, H, H): gate g's U^T
-        else:
-            step_gemm = StepGEMM(weight_hh, batch)
+        product = MaskedProduct(weight_hh, recurrent_mask, batch)
         gates = xproj.new_empty(steps, batch, four_h)  # activated i, f, g, o
         cells = xproj.new_empty(steps + 1, batch, H)  # c_0 .. c_T (after the cell mask)
         tanh_cells = xproj.new_empty(steps, batch, H)
         outputs = xproj.new_empty(steps, batch, H)
-        # What met U at each step; without a recurrent mask that is h_{t-1} itself, rebuilt in the backward.
-        masked_h = None if recurrent_mask is None else xproj.new_empty(steps, 4 if untied else 1, batch, H)
+        masked_h = product.new_masked_h(xproj, steps)
         h = h0
         cells[0] = c0
         for t in range(steps):
-            m = at_step(recurrent_mask, t)
-            if untied:
-                torch.mul(h.unsqueeze(0), m, out=masked_h[t])
-                a = xproj[t] + torch.bmm(masked_h[t], w_gates).transpose(0, 1).reshape(batch, four_h)
-            else:
-                if m is not None:
-                    h = torch.mul(h, m[0], out=masked_h[t, 0])
-                a = step_gemm(h).add_(xproj[t])
+            a = product.forward(t, h, masked_h).add_(xproj[t])
             act = gates[t]
             torch.sigmoid(a, out=act)
             torch.tanh(a[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
@@ -105,7 +154,6 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
                 c.mul_(k[0])
             h = torch.mul(o, torch.tanh(c, out=tanh_cells[t]), out=outputs[t])
         ctx.save_for_backward(gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask)
-        ctx.untied = untied
         # The final state is returned as its own tensors, not as views into the saved buffers.
         return outputs, h.clone(), cells[steps].clone()
 
@@ -114,7 +162,6 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
         gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask = ctx.saved_tensors
         steps, batch, four_h = gates.shape
         H = four_h // 4
-        untied = ctx.untied
 
         # Local derivatives for all steps at once (one large op each instead of T small ones):
         #   d a_i = dc · g σ'(i)   d a_f = dc · c_{t-1} σ'(f)   d a_g = dc · i tanh'(g)   d a_o = dh · tanh(c) σ'(o)
@@ -129,10 +176,7 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
         dc_from_dh = o * (1 - tanh_cells * tanh_cells)
         local_cg = local.view(steps, batch, 4, H)[:, :, :3]  # the three gates whose gradient flows via dc
 
-        if untied:
-            w_gates = weight_hh.view(4, H, H)
-        else:
-            step_gemm = StepGEMM(weight_hh.t(), batch)  # da ↦ da U
+        product = MaskedProduct(weight_hh, recurrent_mask, batch, backward=True)
         grad_pre = torch.empty_like(gates)  # d loss / d (pre-activation gates), all steps
         grad_pre_cg = grad_pre.view(steps, batch, 4, H)[:, :, :3]
         dh = grad_h_last.clone() if grad_h_last is not None else gates.new_zeros(batch, H)
@@ -147,22 +191,8 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             torch.mul(dc.unsqueeze(1), local_cg[t], out=grad_pre_cg[t])
             torch.mul(dh, l_o[t], out=grad_pre[t, :, 3 * H:])
             dc.mul_(f[t])
-            m = at_step(recurrent_mask, t)
-            if untied:
-                per_gate = torch.bmm(grad_pre[t].view(batch, 4, H).transpose(0, 1), w_gates)  # (4, B, H)
-                dh = (per_gate * m).sum(0)
-            else:
-                dh = step_gemm(grad_pre[t])
-                if m is not None:
-                    dh.mul_(m[0])
-        # The gradient of U for all steps at once.
-        if untied:
-            da_by_gate = grad_pre.view(steps * batch, 4, H).transpose(0, 1)  # (4, TB, H)
-            hm_by_gate = masked_h.transpose(0, 1).reshape(4, steps * batch, H)
-            grad_w = torch.bmm(da_by_gate.transpose(1, 2), hm_by_gate).reshape(four_h, H)
-        else:
-            h_in = masked_h[:, 0] if masked_h is not None else torch.cat([h0.unsqueeze(0), outputs[:-1]])
-            grad_w = grad_pre.reshape(steps * batch, four_h).t() @ h_in.reshape(steps * batch, H)
+            dh = product.backward(t, grad_pre[t])
+        grad_w = product.weight_grad(grad_pre, masked_h, lambda: previous_h(h0, outputs))
         return grad_pre, dh, dc, grad_w, None, None
 
 
@@ -180,31 +210,20 @@ class MaskedGRURecurrence(torch.autograd.Function):
     def forward(ctx, xproj, h0, weight_hh, bias_hn, recurrent_mask):
         steps, batch, three_h = xproj.shape
         H = three_h // 3
-        untied = recurrent_mask is not None and recurrent_mask.shape[0] == 3
-        if untied:
-            w_gates = weight_hh.view(3, H, H).transpose(1, 2)
-        else:
-            step_gemm = StepGEMM(weight_hh, batch)
+        product = MaskedProduct(weight_hh, recurrent_mask, batch)
         gates = xproj.new_empty(steps, batch, three_h)  # activated r, z, n
         hn = xproj.new_empty(steps, batch, H)  # (h⊙m) U_n + b_hn, which r scales
         outputs = xproj.new_empty(steps, batch, H)
-        masked_h = None if recurrent_mask is None else xproj.new_empty(steps, 3 if untied else 1, batch, H)
+        masked_h = product.new_masked_h(xproj, steps)
         h = h0
         for t in range(steps):
-            m = at_step(recurrent_mask, t)
-            if untied:
-                torch.mul(h.unsqueeze(0), m, out=masked_h[t])
-                hproj = torch.bmm(masked_h[t], w_gates).transpose(0, 1).reshape(batch, three_h)
-            else:
-                hm = h if m is None else torch.mul(h, m[0], out=masked_h[t, 0])
-                hproj = step_gemm(hm)
+            hproj = product.forward(t, h, masked_h)
             rz = torch.add(xproj[t, :, :2 * H], hproj[:, :2 * H], out=gates[t, :, :2 * H]).sigmoid_()
             r, z = rz.split(H, 1)
             torch.add(hproj[:, 2 * H:], bias_hn, out=hn[t])
             n = torch.addcmul(xproj[t, :, 2 * H:], r, hn[t], out=gates[t, :, 2 * H:]).tanh_()
             h = torch.addcmul(n, z, h - n, out=outputs[t])
         ctx.save_for_backward(gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask)
-        ctx.untied = untied
         return outputs, h.clone()
 
     @staticmethod
@@ -212,8 +231,7 @@ class MaskedGRURecurrence(torch.autograd.Function):
         gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask = ctx.saved_tensors
         steps, batch, three_h = gates.shape
         H = three_h // 3
-        untied = ctx.untied
-        h_prev = torch.cat([h0.unsqueeze(0), outputs[:-1]])
+        h_prev = previous_h(h0, outputs)
 
         # Local derivatives for all steps at once: with dn = dh (1 − z) tanh'(n),
         #   d a_n = dn,   d a_r = dn · hn σ'(r),   d a_z = dh · (h_{t-1} − n) σ'(z),   d hn = dn · r.
@@ -222,10 +240,7 @@ class MaskedGRURecurrence(torch.autograd.Function):
         to_r = hn * (r - r * r)
         to_z = (h_prev - n) * (z - z * z)
 
-        if untied:
-            w_gates = weight_hh.view(3, H, H)
-        else:
-            step_gemm = StepGEMM(weight_hh.t(), batch)
+        product = MaskedProduct(weight_hh, recurrent_mask, batch, backward=True)
         grad_hproj = torch.empty_like(gates)  # d loss / d (h⊙m) U + b_hh, all steps
         grad_n = torch.empty_like(hn)  # d loss / d a_n (the x side of the n gate)
         dh = grad_h_last.clone() if grad_h_last is not None else gates.new_zeros(batch, H)
@@ -236,22 +251,8 @@ class MaskedGRURecurrence(torch.autograd.Function):
             torch.mul(dn, to_r[t], out=grad_hproj[t, :, :H])
             torch.mul(dh, to_z[t], out=grad_hproj[t, :, H:2 * H])
             torch.mul(dn, r[t], out=grad_hproj[t, :, 2 * H:])
-            m = at_step(recurrent_mask, t)
-            if untied:
-                per_gate = torch.bmm(grad_hproj[t].view(batch, 3, H).transpose(0, 1), w_gates)  # (3, B, H)
-                dh_prev = (per_gate * m).sum(0)
-            else:
-                dh_prev = step_gemm(grad_hproj[t])
-                if m is not None:
-                    dh_prev.mul_(m[0])
-            dh = dh_prev.addcmul_(dh, z[t])  # plus the carried path h' = … + z ⊙ h
-        if untied:
-            da_by_gate = grad_hproj.view(steps * batch, 3, H).transpose(0, 1)  # (3, TB, H)
-            hm_by_gate = masked_h.transpose(0, 1).reshape(3, steps * batch, H)
-            grad_w = torch.bmm(da_by_gate.transpose(1, 2), hm_by_gate).reshape(three_h, H)
-        else:
-            h_in = masked_h[:, 0] if masked_h is not None else h_prev
-            grad_w = grad_hproj.reshape(steps * batch, three_h).t() @ h_in.reshape(steps * batch, H)
+            dh = product.backward(t, grad_hproj[t]).addcmul_(dh, z[t])  # plus the carried path h' = … + z ⊙ h
+        grad_w = product.weight_grad(grad_hproj, masked_h, lambda: h_prev)
         grad_xproj = torch.cat([grad_hproj[:, :, :2 * H], grad_n], 2)
         grad_bias_hn = grad_hproj[:, :, 2 * H:].sum((0, 1))
         return grad_xproj, dh, grad_w, grad_bias_hn, None
