@@ -7,7 +7,7 @@ import pluggy
 # torch warns at import when NumPy is absent; rnnreg never hands tensors to NumPy, so the warning is noise.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 hookimpl = pluggy.HookimplMarker("rnnreg")
 

@@ -1,6 +1,10 @@
 """Dropout sites, the rules a regularizer sets on them, and the masks those rules sample.
 
 A *mask* is Bernoulli(1 - p) scaled by 1 / (1 - p) (inverted dropout), so evaluation needs no rescaling.
+One exception, the cell site with `scale="output"` (Moon's RNNDrop, the default there): the mask inside the
+recurrence is plain 0/1 and the 1 / (1 - p) is applied once, to h_t = o ⊙ tanh(c_t). A per-sequence 0/1
+mask is idempotent (m ⊙ m = m), so a kept cell runs exactly as without dropout; an inverted mask inside the
+recurrence would scale a kept cell by 1 / (1 - p) at every step, a factor that compounds over the sequence.
 Every mask has the shape (gates, batch, steps, units), with a 1 wherever the rule shares the mask:
     gates = 1 unless the rule is per gate (untied), batch = 1 for `scope="batch"`,
     steps = 1 for `per="sequence"` (one mask reused at every step of the sequence / BPTT window).
@@ -33,6 +37,9 @@ class SiteRule:
     per: Literal["step", "sequence"] = "sequence"
     per_gate: bool = False
     scope: Literal["sample", "batch"] = "sample"
+    # Where 1 / (1 - p) goes: in the mask ("mask"), or, on the cell site only, once on the cell's output
+    # h = o ⊙ tanh(c) with a 0/1 mask inside the recurrence ("output"; see the module docstring).
+    scale: Literal["mask", "output"] = "mask"
 
     def describe(self) -> str:
         parts = [f"p={self.p:g}", f"per {self.per}"]
@@ -40,6 +47,8 @@ class SiteRule:
             parts.append("per gate")
         if self.scope == "batch":
             parts.append("shared by the batch")
+        if self.scale == "output":
+            parts.append("0/1 mask, 1/(1-p) on h = o·tanh(c)")
         return ", ".join(parts)
 
 
@@ -60,32 +69,39 @@ def sample_mask(
         steps if rule.per == "step" else 1,
         units,
     )
-    return keep_mask(shape, 1.0 - rule.p, device, generator)
+    return keep_mask(shape, 1.0 - rule.p, device, generator, inverted=rule.scale == "mask")
 
 
-def keep_mask(shape, keep: float, device, generator) -> torch.Tensor:
-    """1 / keep with probability `keep`, else 0. Drawn as floor(u + keep) from uniform u: the same
-    distribution as `bernoulli_`, at a quarter of its cost on CPU (it matters for per-step masks)."""
+def keep_mask(shape, keep: float, device, generator, inverted: bool = True) -> torch.Tensor:
+    """1 / keep (or 1, when not `inverted`) with probability `keep`, else 0. Drawn as floor(u + keep) from
+    uniform u: the same distribution as `bernoulli_`, at a quarter of its cost on CPU (it matters for
+    per-step masks)."""
     if keep == 1.0:
         return torch.ones(shape, device=device)
-    return torch.rand(shape, device=device, generator=generator).add_(keep).floor_().div_(keep)
+    mask = torch.rand(shape, device=device, generator=generator).add_(keep).floor_()
+    return mask.div_(keep) if inverted else mask
 
 
-def sample_type_mask(
-    rule: SiteRule,
-    tokens: torch.Tensor,
-    vocab_size: int,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Word-type dropout: a (batch, steps, 1) mask that drops every occurrence of a dropped type.
+def sample_type_table(rule: SiteRule, batch: int, vocab_size: int, device=None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Word-type dropout's draws: one keep/drop per (sequence, word type), a (batch|1, vocab) table.
 
-    One keep/drop draw per (sequence, word type); the draws are looked up at each token, so "the" is
-    either kept everywhere in a sequence or dropped everywhere. Only the (B, V) draw table is sampled,
-    which is cheap next to the (B, T, V) softmax.
+    Only this table is sampled, which is cheap next to the (B, T, V) softmax; `type_mask_from_table`
+    looks it up at each token, so "the" is either kept everywhere in a sequence or dropped everywhere.
     """
-    batch = tokens.shape[0] if rule.scope == "sample" else 1
-    table = keep_mask((batch, vocab_size), 1.0 - rule.p, tokens.device, generator)
+    return keep_mask((batch if rule.scope == "sample" else 1, vocab_size), 1.0 - rule.p, device, generator)
+
+
+def type_mask_from_table(table: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """The (batch, steps, 1) embedding mask of `tokens` under a word-type table."""
     return table.expand(tokens.shape[0], -1).gather(1, tokens).unsqueeze(-1)
+
+
+def sample_type_mask(rule: SiteRule, tokens: torch.Tensor, vocab_size: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Word-type dropout for one sequence batch: a (batch, steps, 1) mask that drops every occurrence of
+    a dropped type."""
+    return type_mask_from_table(sample_type_table(rule, tokens.shape[0], vocab_size, tokens.device, generator), tokens)
 
 
 def at_step(mask: torch.Tensor | None, t: int) -> torch.Tensor | None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnreg.dropout import SiteRule, at_step, sample_mask, sample_type_mask
+from rnnreg.dropout import SiteRule, at_step, sample_mask, sample_type_table, type_mask_from_table
 from rnnreg.errors import RnnregError
 from rnnreg.fastloop import MaskedGRURecurrence, MaskedLSTMRecurrence
 
@@ -36,6 +36,19 @@ class Masks:
     recurrent: list = field(default_factory=list)  # per layer
     cell: list = field(default_factory=list)  # per layer (LSTM only)
     output: torch.Tensor | None = None
+    cell_output_scale: float = 1.0  # 1 / (1 - p) on h = o ⊙ tanh(c) for a 0/1 cell mask (scale="output")
+    embedding_table: torch.Tensor | None = None  # (batch|1, vocab) keep/drop draws behind `embedding`
+
+    def for_window(self, tokens: torch.Tensor) -> "Masks":
+        """The same draws for another window of the stream (MC evaluation keeps one set per pass): layer
+        masks cut to the window's length, the embedding mask looked up from the same word-type table."""
+        steps = tokens.shape[1]
+        cut = lambda m: None if m is None else m[:, :, :steps]  # noqa: E731  (per-sequence masks have 1 step)
+        embedding = None
+        if self.embedding_table is not None:
+            embedding = type_mask_from_table(self.embedding_table, tokens)
+        return Masks(embedding, [cut(m) for m in self.input], [cut(m) for m in self.recurrent],
+                     [cut(m) for m in self.cell], cut(self.output), self.cell_output_scale, self.embedding_table)
 
 
 def sample_masks(
@@ -64,7 +77,11 @@ def sample_masks(
         raise RnnregError("the cell site (Moon's dropout) exists only in LSTMs, not in a GRU")
     masks = Masks()
     if "embedding" in plan and "embedding" not in skip:
-        masks.embedding = sample_type_mask(plan["embedding"], tokens, vocab_size, generator)
+        masks.embedding_table = sample_type_table(plan["embedding"], tokens.shape[0], vocab_size, tokens.device, generator)
+        masks.embedding = type_mask_from_table(masks.embedding_table, tokens)
+    cell_rule = plan.get("cell")
+    if cell_rule is not None and "cell" not in skip and cell_rule.scale == "output" and cell_rule.p > 0:
+        masks.cell_output_scale = 1.0 / (1.0 - cell_rule.p)
     for layer in range(num_layers):
         masks.input.append(draw("input", input_size if layer == 0 else hidden_size))
         masks.recurrent.append(draw("recurrent", hidden_size))
@@ -81,14 +98,18 @@ class RecurrentLayer(nn.Module):
         kernel = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = kernel(input_size, hidden_size, batch_first=True)
 
-    def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False):
-        """Fused kernel when the masks allow it; else the fast step loop; `force_loop` runs the reference."""
+    def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False,
+                cell_output_scale=1.0):
+        """Fused kernel when the masks allow it; else the fast step loop; `force_loop` runs the reference.
+
+        `cell_output_scale` κ multiplies h = o ⊙ tanh(c) (Moon with a 0/1 cell mask): the layer's h, its
+        outputs and its carried state, are κ·o·tanh(c) throughout."""
         if force_loop:
-            return self.loop(x, state, input_mask, recurrent_mask, cell_mask)
+            return self.loop(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale)
         if self.fused_can_run(input_mask, recurrent_mask, cell_mask):
             return self.fused(x, state, input_mask, recurrent_mask)
         if self.cell == "lstm":
-            return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask)
+            return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale)
         return self.fast_gru(x, state, input_mask, recurrent_mask)
 
     @staticmethod
@@ -140,15 +161,20 @@ class RecurrentLayer(nn.Module):
         xproj = torch.einsum("gbti,ghi->btgh", x.unsqueeze(0) * input_mask, w)
         return xproj.reshape(batch, steps, self.gates * self.hidden_size) + bias
 
-    def fast_lstm(self, x, state, input_mask, recurrent_mask, cell_mask):
+    def fast_lstm(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale=1.0):
         rnn = self.rnn
         xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0 + rnn.bias_hh_l0)
         if state is None:
             h0 = c0 = x.new_zeros(x.shape[0], self.hidden_size)
         else:
             h0, c0 = state[0][0], state[1][0]
-        out, h, c = MaskedLSTMRecurrence.apply(xproj.transpose(0, 1), h0, c0, rnn.weight_hh_l0,
-                                               recurrent_mask, cell_mask)
+        weight_hh, kappa = rnn.weight_hh_l0, cell_output_scale
+        if kappa != 1.0:
+            # The loop computes h̃ = o ⊙ tanh(c); the layer's h is κ h̃, so (κ h̃) U = h̃ (κ U).
+            weight_hh, h0 = weight_hh * kappa, h0 / kappa
+        out, h, c = MaskedLSTMRecurrence.apply(xproj.transpose(0, 1), h0, c0, weight_hh, recurrent_mask, cell_mask)
+        if kappa != 1.0:
+            out, h = out * kappa, h * kappa
         return out.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))
 
     def fast_gru(self, x, state, input_mask, recurrent_mask):
@@ -160,7 +186,7 @@ class RecurrentLayer(nn.Module):
                                            recurrent_mask)
         return out.transpose(0, 1), h.unsqueeze(0)
 
-    def loop(self, x, state, input_mask, recurrent_mask, cell_mask):
+    def loop(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale=1.0):
         """The reference step loop, differentiated by autograd: the definition the fast paths must match."""
         rnn, H = self.rnn, self.hidden_size
         batch, steps, _ = x.shape
@@ -178,7 +204,7 @@ class RecurrentLayer(nn.Module):
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 if cell_mask is not None:
                     c = c * at_step(cell_mask, t)[0]
-                h = torch.sigmoid(o) * torch.tanh(c)
+                h = torch.sigmoid(o) * torch.tanh(c) * cell_output_scale
             else:
                 xr, xz, xn = xproj[:, t].chunk(3, 1)
                 hr, hz, hn = hproj.chunk(3, 1)
@@ -242,7 +268,8 @@ class RNNModel(nn.Module):
         for k, layer in enumerate(self.layers):
             pick = lambda masks_of_site: masks_of_site[k] if masks_of_site else None  # noqa: E731
             x, s = layer(x, None if state is None else state[k],
-                         pick(masks.input), pick(masks.recurrent), pick(masks.cell))
+                         pick(masks.input), pick(masks.recurrent), pick(masks.cell),
+                         cell_output_scale=masks.cell_output_scale if masks.cell and masks.cell[k] is not None else 1.0)
             new_state.append(s)
         if self.readout == "last":
             x = x[:, -1:]

@@ -52,6 +52,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are shared like any other tool's files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -145,6 +145,12 @@ class Runner:
                 name: {"value": value, "higher_is_better": HIGHER_IS_BETTER[name.split("_")[1]]}
                 for name, value in outcome["metrics"].items()
             }
+            # Every MC number carries its number of passes (few passes bias perplexity upward).
+            result["mc_samples"] = job.evaluation.get("mc_samples", 0) if any(
+                name.endswith("_mc") for name in outcome["metrics"]) else None
+            for name, entry in result["metrics"].items():
+                if name.endswith("_mc"):
+                    entry["mc_samples"] = result["mc_samples"]
         except Diverged as exc:
             result.update(status="failed", error=f"diverged: {exc}")
         except RnnregError as exc:  # e.g. missing data: the job cannot run, say why

@@ -1,15 +1,25 @@
 """Training and evaluation, one function per task kind.
 
 Language models follow Zaremba et al. (2014): truncated BPTT with the hidden state carried across
-batches, the loss summed over the steps of a window and averaged over the batch, SGD whose learning rate is constant for `decay_after` epochs and then divided by `lr_decay`
-each epoch, gradient-norm clipping, uniform initialisation, optional weight decay (the prior's L2 term).
-Sequence tasks (classification, regression) use Adam. Masks are sampled once per forward pass: per
-sequence means per BPTT window for language models.
+batches, the loss summed over the steps of a window and averaged over the batch, SGD whose learning rate
+is constant for the first `decay_after` epochs and then divided by `lr_decay` each epoch (epoch e runs at
+lr / lr_decay^max(0, e − decay_after)), gradient-norm clipping, uniform initialisation. Zaremba's and Gal's
+`main.lua` divide the rate at the end of every epoch e > max_epoch, so their first decayed epoch is
+max_epoch + 2: their max_epoch 4 is our decay_after 5.
+
+Weight decay is the prior's L2 term, in one of two forms (`weight_decay_mode`):
+    coupled    — added to the gradient, p ← p − lr·(g + wd·p) (torch's SGD and Adam `weight_decay`);
+    decoupled  — after the clipped step, p ← (1 − wd)·p, whatever the learning rate (Gal's `bp()`).
+Sequence tasks (classification, regression) use Adam; a regression target is standardised on the training
+split's mean and std (`standardize_targets`, as Gal's scripts do) and its RMSE reported in its own units.
+Masks are sampled once per forward pass: per sequence means per BPTT window for language models.
 
 Evaluation is deterministic (masks off, the standard dropout approximation) and, when `mc_samples` > 0,
-MC dropout: N stochastic passes averaging predicted *probabilities*. Only one number per target token is
-kept across passes, so N passes over PTB's test set need no N copies of the logits. Embedding dropout is
-off during MC passes unless `mc_embedding` is set, as in Gal's code.
+MC dropout: N stochastic passes averaging predicted *probabilities*. A language model's pass draws its
+masks once and keeps them for the whole evaluation stream, as Gal's `run_MC_test` does. Only one number
+per target token is kept across passes, so N passes over PTB's test set need no N copies of the logits.
+Embedding dropout is off during MC passes unless `mc_embedding` is set, as in Gal's code; a regularizer
+with no site left to sample then has no MC metric (it would repeat the deterministic one).
 """
 
 from __future__ import annotations
@@ -77,6 +87,29 @@ def lm_learning_rate(cfg: dict, epoch: int) -> float:
     return cfg["lr"] / cfg["lr_decay"] ** max(0, epoch - cfg["decay_after"])
 
 
+def has_mc_sites(plan: dict, eval_cfg: dict) -> bool:
+    """Whether MC evaluation samples anything: some site with p > 0 that MC does not switch off."""
+    skipped = () if eval_cfg.get("mc_embedding", False) else ("embedding",)
+    return any(rule.p > 0 for site, rule in plan.items() if site not in skipped)
+
+
+def make_optimizer(kind: str, model, cfg: dict) -> torch.optim.Optimizer:
+    """SGD (language models) or Adam; weight decay inside the optimizer only in the coupled form."""
+    coupled = cfg.get("weight_decay", 0.0) if cfg.get("weight_decay_mode", "coupled") == "coupled" else 0.0
+    if kind == "language-model":
+        return torch.optim.SGD(model.parameters(), lr=cfg["lr"], weight_decay=coupled)
+    return torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=coupled)
+
+
+@torch.no_grad()
+def decay_weights(model, cfg: dict) -> None:
+    """The decoupled form: every weight shrinks by (1 − wd) after each step, as in Gal's `bp()`."""
+    wd = cfg.get("weight_decay", 0.0)
+    if wd and cfg.get("weight_decay_mode", "coupled") == "decoupled":
+        for param in model.parameters():
+            param.mul_(1.0 - wd)
+
+
 def lm_train_epoch(model, streams, cfg, optimizer, epoch) -> tuple[float, int]:
     model.train()
     state, total, tokens = None, 0.0, 0
@@ -93,6 +126,7 @@ def lm_train_epoch(model, streams, cfg, optimizer, epoch) -> tuple[float, int]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
         optimizer.step()
+        decay_weights(model, cfg)
         state = detach_state(state)
         total += loss.item() * y.shape[0]
         tokens += y.numel()
@@ -112,9 +146,11 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
     prob_sum = torch.zeros(streams.shape[0], streams.shape[1] - 1, device=streams.device, dtype=torch.float64)
     skip = () if mc_embedding else ("embedding",)
     for _ in range(mc_samples):
-        state = None
+        state, masks = None, None
         for start, x, y in windows(streams, bptt):
-            logits, state = model(x, state, model.sample_masks(x, skip=skip))
+            # One draw per pass, kept for the whole stream: the pass is one sample of the weights.
+            masks = model.sample_masks(x, skip=skip) if masks is None else masks.for_window(x)
+            logits, state = model(x, state, masks)
             target_prob = logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
             prob_sum[:, start : start + y.shape[1]] += target_prob.double()
     return safe_exp(-(prob_sum / mc_samples).log().mean().item())
@@ -124,7 +160,7 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
     train = batchify(data.train, cfg["batch_size"], device)
     eval_batch = eval_cfg.get("batch_size", 10)
     valid, test = batchify(data.valid, eval_batch, device), batchify(data.test, eval_batch, device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0))
+    optimizer = make_optimizer("language-model", model, cfg)
     curves, train_speed, eval_speed = [], [], []
     for epoch in range(1, cfg["epochs"] + 1):
         lr = lm_learning_rate(cfg, epoch)
@@ -150,7 +186,7 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
     if eval_cfg.get("train_metric", True):
         metrics["train_perplexity"] = lm_perplexity(model, batchify(data.train, eval_batch, device), cfg["bptt"])
     n = eval_cfg.get("mc_samples", 0)
-    if n and model.plan:
+    if n and has_mc_sites(model.plan, eval_cfg):
         for split, streams in (("valid", valid), ("test", test)):
             metrics[f"{split}_perplexity_mc"] = lm_perplexity(model, streams, cfg["bptt"], n, eval_cfg.get("mc_embedding", False))
     return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
@@ -164,8 +200,12 @@ def sequence_loss(kind, out, y):
 
 
 @torch.no_grad()
-def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_embedding=False) -> float:
-    """Error rate or RMSE; with mc_samples > 0 the metric of the MC-averaged probabilities/predictions."""
+def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_embedding=False,
+                    target_scale=(0.0, 1.0)) -> float:
+    """Error rate or RMSE; with mc_samples > 0 the metric of the MC-averaged probabilities/predictions.
+
+    A regression model predicts standardised targets; `target_scale` (mean, std) maps its predictions back
+    to the targets' own units before the RMSE."""
     model.eval()
     passes = max(mc_samples, 1)
     skip = () if mc_embedding else ("embedding",)
@@ -180,15 +220,29 @@ def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_e
     predictions = torch.cat(sum_of_predictions)
     if kind == "classification":
         return (predictions.argmax(-1) != targets).float().mean().item()
-    return (predictions - targets).pow(2).mean().sqrt().item()
+    mean, std = target_scale
+    return (predictions * std + mean - targets).pow(2).mean().sqrt().item()
+
+
+def target_standardization(kind: str, train_targets: torch.Tensor, cfg: dict) -> tuple[float, float]:
+    """(mean, std) of the training split's regression targets, or (0, 1) when targets stay as they are."""
+    if kind != "regression" or not cfg.get("standardize_targets", False):
+        return 0.0, 1.0
+    return train_targets.mean().item(), train_targets.std().item()
 
 
 def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device, seed, progress: Progress):
     (xtr, ytr), (xva, yva), (xte, yte) = ((x.to(device), y.to(device)) for x, y in (data.train, data.valid, data.test))
     metric = "error" if kind == "classification" else "rmse"
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0))
+    scale = target_standardization(kind, ytr, cfg)
+    ytr_fit = (ytr - scale[0]) / scale[1] if kind == "regression" else ytr
+    optimizer = make_optimizer(kind, model, cfg)
     order_rng = torch.Generator().manual_seed(seed)
     batch, eval_batch = cfg["batch_size"], eval_cfg.get("batch_size", 256)
+
+    def evaluate(x, y, mc_samples=0):
+        return sequence_metric(model, kind, x, y, eval_batch, mc_samples, eval_cfg.get("mc_embedding", False), scale)
+
     curves, train_speed, eval_speed = [], [], []
     for epoch in range(1, cfg["epochs"] + 1):
         model.train()
@@ -198,17 +252,18 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
         for step, i in enumerate(range(0, len(order), batch)):
             idx = order[i : i + batch]
             out, _ = model(xtr[idx], None, model.sample_masks(xtr[idx]))
-            loss = sequence_loss(kind, out, ytr[idx])
+            loss = sequence_loss(kind, out, ytr_fit[idx])
             check_finite(loss, epoch, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("clip", 5.0))
             optimizer.step()
+            decay_weights(model, cfg)
             total += loss.item() * len(idx)
         sync(device)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        valid_value = sequence_metric(model, kind, xva, yva, eval_batch)
+        valid_value = evaluate(xva, yva)
         sync(device)
         eval_seconds = time.perf_counter() - start
         train_speed.append(xtr.numel() / train_seconds)
@@ -217,15 +272,13 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
                        f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds})
         progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value})
 
-    metrics = {f"valid_{metric}": curves[-1][f"valid_{metric}"],
-               f"test_{metric}": sequence_metric(model, kind, xte, yte, eval_batch)}
+    metrics = {f"valid_{metric}": curves[-1][f"valid_{metric}"], f"test_{metric}": evaluate(xte, yte)}
     if eval_cfg.get("train_metric", True):
-        metrics[f"train_{metric}"] = sequence_metric(model, kind, xtr, ytr, eval_batch)
+        metrics[f"train_{metric}"] = evaluate(xtr, ytr)
     n = eval_cfg.get("mc_samples", 0)
-    if n and model.plan:
-        mc_embedding = eval_cfg.get("mc_embedding", False)
-        metrics[f"valid_{metric}_mc"] = sequence_metric(model, kind, xva, yva, eval_batch, n, mc_embedding)
-        metrics[f"test_{metric}_mc"] = sequence_metric(model, kind, xte, yte, eval_batch, n, mc_embedding)
+    if n and has_mc_sites(model.plan, eval_cfg):
+        metrics[f"valid_{metric}_mc"] = evaluate(xva, yva, n)
+        metrics[f"test_{metric}_mc"] = evaluate(xte, yte, n)
     return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
 
 

@@ -58,11 +58,12 @@ def test_mc_perplexity_averages_probabilities_not_log_probabilities():
     torch.manual_seed(1)
     probs = []
     for _ in range(3):
-        state, per_pass = None, []
+        # One draw per pass, kept for the whole stream (Gal's run_MC_test); the output mask is per sequence.
+        state, per_pass, masks = None, [], model.sample_masks(streams[:, :10], skip=("embedding",))
         for start in range(0, streams.shape[1] - 1, 10):
             x, y = streams[:, start:start + 10], streams[:, start + 1:start + 11]
             x = x[:, :y.shape[1]]
-            logits, state = model(x, state, model.sample_masks(x, skip=("embedding",)))
+            logits, state = model(x, state, masks)
             per_pass.append(logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
         probs.append(torch.cat(per_pass, 1))
     expected = math.exp(-torch.stack(probs).double().mean(0).log().mean().item())

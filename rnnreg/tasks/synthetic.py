@@ -109,7 +109,7 @@ class SyntheticLM(Task):
     kind = "language-model"
     model = {"cell": "lstm", "hidden_size": 128, "embed_size": 128, "num_layers": 2, "init_scale": 0.1}
     train = {"epochs": 22, "batch_size": 20, "bptt": 20, "lr": 0.5, "lr_decay": 1.5, "decay_after": 14,
-             "clip": 5.0, "weight_decay": 0.0, "max_steps": 0}
+             "clip": 5.0, "weight_decay": 0.0, "weight_decay_mode": "coupled", "max_steps": 0}
     sizes = {"train": 16_000, "valid": 8_000, "test": 8_000}
     data_seed = 1234
 
@@ -136,7 +136,8 @@ class SyntheticSentiment(Task):
     version = "1"
     kind = "classification"
     model = {"cell": "lstm", "hidden_size": 64, "embed_size": 64, "num_layers": 1, "init_scale": None}
-    train = {"epochs": 20, "batch_size": 32, "lr": 0.003, "weight_decay": 0.0, "clip": 5.0}
+    train = {"epochs": 20, "batch_size": 32, "lr": 0.003, "weight_decay": 0.0, "weight_decay_mode": "coupled",
+             "clip": 5.0}
     sizes = {"train": 2_000, "valid": 600, "test": 600}
     length = 30
     data_seed = 4321
