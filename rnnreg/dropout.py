@@ -17,6 +17,8 @@ from typing import Literal
 
 import torch
 
+from rnnreg.errors import RnnregError
+
 # Where dropout can act, in the order data flows through the model.
 SITES = ("embedding", "input", "recurrent", "cell", "output")
 
@@ -27,6 +29,9 @@ SITE_HELP = {
     "cell": "the LSTM cell state c_t inside the recurrence",
     "output": "the top layer's output, before the softmax / head",
 }
+
+
+RULE_CHOICES = {"per": ("step", "sequence"), "scope": ("sample", "batch"), "scale": ("mask", "output")}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,19 @@ class SiteRule:
     # h = o ⊙ tanh(c) with a 0/1 mask inside the recurrence ("output"; see the module docstring).
     scale: Literal["mask", "output"] = "mask"
 
+    def __post_init__(self):
+        # A typo ("steps") or an impossible p must not quietly become something else.
+        if type(self) is not SiteRule:
+            raise RnnregError(f"{type(self).__name__} subclasses SiteRule, which rnnreg samples itself and "
+                              "would ignore its changes; use SiteRule(p, per=..., per_gate=..., scope=..., scale=...)")
+        if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0.0 <= self.p < 1.0:
+            raise RnnregError(f"SiteRule p must be a number in [0, 1), got {self.p!r}")
+        if not isinstance(self.per_gate, bool):
+            raise RnnregError(f"SiteRule per_gate must be true or false, got {self.per_gate!r}")
+        for name, allowed in RULE_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise RnnregError(f"SiteRule {name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
+
     def describe(self) -> str:
         parts = [f"p={self.p:g}", f"per {self.per}"]
         if self.per_gate:
@@ -50,6 +68,21 @@ class SiteRule:
         if self.scale == "output":
             parts.append("0/1 mask, 1/(1-p) on h = o·tanh(c)")
         return ", ".join(parts)
+
+
+def check_plan(plan) -> dict[str, SiteRule]:
+    """A plan is {site: SiteRule} over the sites the model implements; anything else is an error, not a
+    silently untouched site."""
+    if not isinstance(plan, dict):
+        raise RnnregError(f"plan() must return a dict of site → SiteRule, got {type(plan).__name__}")
+    for site, rule in plan.items():
+        if site not in SITES:
+            raise RnnregError(f"plan() names site {site!r}, which the model does not have (sites: {', '.join(SITES)})")
+        if type(rule) is not SiteRule:
+            raise RnnregError(f"plan() gives the {site} site a {type(rule).__name__}, not a SiteRule")
+        if rule.scale == "output" and site != "cell":
+            raise RnnregError(f"SiteRule scale='output' exists only on the cell site, not on {site!r}")
+    return plan
 
 
 def sample_mask(

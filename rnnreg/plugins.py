@@ -20,6 +20,7 @@ import pluggy
 from rnnreg import hookspecs
 from rnnreg.errors import RnnregError
 from rnnreg.registry import Registry
+from rnnreg.regularizer import check_regularizer_class
 
 ENTRY_POINT_GROUP = "rnnreg"
 AUTOLOAD_OFF_ENV = "RNNREG_DISABLE_PLUGIN_AUTOLOAD"
@@ -69,6 +70,8 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
     regularizers, tasks = Registry("regularizer"), Registry("task")
     collect(pm.hook.register_regularizers, regularizers, origins)
     collect(pm.hook.register_tasks, tasks, origins)
+    for entry in regularizers:
+        check_regularizer_class(entry.cls, entry.origin)
     return Plugins(pm, regularizers, tasks)
 
 

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-from rnnreg.dropout import SITES, SiteRule
+from rnnreg.dropout import SiteRule, check_plan
 from rnnreg.errors import RnnregError
+
+# What rnnreg reads from a regularizer class; anything else public is a promise rnnreg would not keep.
+INTERFACE = ("name", "description", "version", "params", "choices", "plan")
+PARAM_TYPES = (bool, int, float, str)
 
 
 def is_probability(name: str) -> bool:
@@ -49,6 +53,40 @@ class Regularizer:
     def resolved(self) -> dict[str, Any]:
         """Everything that identifies this regularizer in a results file."""
         return {"spec": self.spec, "params": {self.name: dict(self.values)}, "versions": {self.name: self.version}}
+
+
+def check_regularizer_class(cls, origin: str) -> None:
+    """Everything a regularizer plugin declares is checked when it is loaded, so nothing it asks for is
+    silently ignored: its interface, its parameters, and the plan it gives at its defaults."""
+    name = getattr(cls, "name", "?")
+    where = f"regularizer {name!r} from {origin}"
+    if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
+        raise RnnregError(f"{where}: {cls!r} is not a subclass of rnnreg.Regularizer")
+    for klass in cls.__mro__:
+        if klass in (Regularizer, Composite, object):
+            continue
+        for attr in vars(klass):
+            if not attr.startswith("_") and attr not in INTERFACE:
+                raise RnnregError(f"{where}: defines {attr!r}, which rnnreg does not use "
+                                  f"(a regularizer declares {', '.join(INTERFACE)}; helpers start with '_')")
+    if not isinstance(cls.description, str) or not isinstance(cls.version, str):
+        raise RnnregError(f"{where}: 'description' and 'version' must be strings")
+    if not isinstance(cls.params, dict) or not isinstance(cls.choices, dict):
+        raise RnnregError(f"{where}: 'params' and 'choices' must be dicts")
+    for key, default in cls.params.items():
+        if type(default) not in PARAM_TYPES:
+            raise RnnregError(f"{where}: parameter {key!r} has default {default!r}; defaults must be "
+                              "bool, int, float or str (their type is the parameter's type)")
+    for key, allowed in cls.choices.items():
+        if key not in cls.params:
+            raise RnnregError(f"{where}: choices name {key!r}, which is not a parameter ({', '.join(cls.params) or 'none'})")
+    try:
+        check_params(name, cls.params, cls.choices, cls.params)  # the defaults obey the rules too
+        check_plan(cls().plan())
+    except RnnregError as exc:
+        raise RnnregError(f"{where}: {exc}") from None
+    except Exception as exc:  # a plan that cannot even be built is the plugin's bug, said in one line
+        raise RnnregError(f"{where}: plan() failed at the default parameters: {type(exc).__name__}: {exc}") from None
 
 
 def check_params(owner: str, declared: Mapping[str, Any], choices: Mapping[str, tuple], given: Mapping[str, Any]) -> dict:
@@ -140,4 +178,11 @@ def build_regularizer(spec: str, overrides: Mapping[str, Any], registry) -> Regu
             raise RnnregError(f"{spec}: unknown parameter {key!r} (allowed: {', '.join(allowed) or 'none'})")
         routed[owners[0]][key] = value
     parts = [classes[name](**routed[name]) for name in names]
+    for part in parts:  # parameters can change a plan: check it as built, not only at the defaults
+        try:
+            check_plan(part.plan())
+        except RnnregError as exc:
+            raise RnnregError(f"regularizer {part.name!r} with {dict(part.values)}: {exc}") from None
+        except Exception:  # noqa: BLE001  a plan that raises is the plugin's failure: its job records it
+            pass
     return parts[0] if len(parts) == 1 else Composite(parts)

@@ -84,3 +84,82 @@ def test_installed_package_is_found_through_its_entry_point(installed_example):
 
     off = rnnreg_cli("plugins", "list", "--format", "json", env={**env, "RNNREG_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert {row["name"] for row in json.loads(off.stdout)} == BUILTINS
+
+
+# --- a plugin that asks for something rnnreg does not do is an error when it is loaded ----------------
+
+BAD_PLUGINS = {
+    "unknown site": ('{"candidate": SiteRule(0.5)}', "plan() names site 'candidate', which the model does not have"),
+    "typo in per": ('{"recurrent": SiteRule(0.5, per="steps")}', "SiteRule per='steps' is not one of step, sequence"),
+    "p above 1": ('{"recurrent": SiteRule(1.5)}', "SiteRule p must be a number in [0, 1), got 1.5"),
+    "not a rule": ('{"recurrent": 0.5}', "gives the recurrent site a float, not a SiteRule"),
+    "output scale off the cell": ('{"input": SiteRule(0.5, scale="output")}', "scale='output' exists only on the cell site"),
+}
+
+
+def plugin_source(plan: str, extra: str = "") -> str:
+    return f'''
+import rnnreg
+from rnnreg import Regularizer, SiteRule
+
+
+class Broken(Regularizer):
+    name = "broken"
+    params = {{"p": 0.25}}
+{extra}
+    def plan(self):
+        return {plan}
+
+
+@rnnreg.hookimpl
+def register_regularizers(register):
+    register(Broken)
+'''
+
+
+def load_error(tmp_path, source: str) -> str:
+    (tmp_path / "broken.py").write_text(source)
+    with pytest.raises(RnnregError) as err:
+        load_plugins(tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"regularizer 'broken' from {(tmp_path / 'broken.py').resolve()}: ")
+    return message
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PLUGINS))
+def test_bad_plans_are_one_line_errors_naming_plugin_and_origin(tmp_path, case):
+    plan, expected = BAD_PLUGINS[case]
+    assert expected in load_error(tmp_path, plugin_source(plan))
+
+
+def test_an_unused_penalty_method_is_an_error(tmp_path):
+    extra = "    def penalty(self, activations):\n        return activations.pow(2).mean()\n"
+    message = load_error(tmp_path, plugin_source('{"recurrent": SiteRule(0.5)}', extra))
+    assert "defines 'penalty', which rnnreg does not use" in message
+
+
+def test_a_site_rule_subclass_is_an_error(tmp_path):
+    extra = ("    class _Gaussian(SiteRule):\n        def sample(self):\n            return None\n")
+    message = load_error(tmp_path, plugin_source('{"recurrent": self._Gaussian(0.5)}', extra))
+    assert "_Gaussian subclasses SiteRule" in message
+
+
+def test_the_cli_reports_a_bad_plugin_in_one_line_before_anything_runs(tmp_path):
+    (tmp_path / "broken.py").write_text(plugin_source('{"candidate": SiteRule(0.5)}'))
+    from click.testing import CliRunner
+
+    from rnnreg.cli import cli
+
+    for args in (["plugins", "list"], ["explain", "broken"], ["run", "-r", "broken", "--results-dir", str(tmp_path / "r")]):
+        result = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path), *args])
+        assert result.exit_code == 1
+        assert "candidate" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_parameters_that_break_a_plan_are_caught_when_built(plugins):
+    from rnnreg.regularizer import build_regularizer
+
+    with pytest.raises(RnnregError, match="'cell_scale' must be one of output, mask"):
+        build_regularizer("moon", {"cell_scale": "inside"}, plugins.regularizers)

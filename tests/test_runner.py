@@ -16,9 +16,12 @@ import rnnreg
 
 class Broken(rnnreg.Regularizer):
     name = "broken"
-    description = "Raises while training, to prove one plugin cannot stop a run."
+    description = "Raises while training (when asked to), to prove one plugin cannot stop a run."
+    params = {"fail": False}  # at its defaults it loads; with fail=true its plan raises
     def plan(self):
-        raise RuntimeError("this plugin is broken on purpose")
+        if self.fail:
+            raise RuntimeError("this plugin is broken on purpose")
+        return {}
 
 @rnnreg.hookimpl
 def register_regularizers(register):
@@ -86,7 +89,7 @@ def test_failing_and_diverging_plugins_are_recorded_and_the_run_goes_on(tmp_path
     plugins = load_plugins(tmp_path / "plugins")
     small = {"model": {"hidden_size": 8, "embed_size": 8}, "train": {"epochs": 1}}
     diverging = {"model": {**small["model"], "init_scale": 1e38}, "train": {"epochs": 1}}
-    raw = {"tasks": {"synthetic-sentiment": small, "synthetic-lm": diverging}, "regularizers": ["broken", "none"]}
+    raw = {"tasks": {"synthetic-sentiment": small, "synthetic-lm": diverging}, "regularizers": [{"spec": "broken", "label": "broken", "params": {"fail": True}}, "none"]}
     runner = Runner(plugins, tmp_path / "results")
     results = runner.run(expand(parse_suite(raw, "t", plugins), plugins))
     outcome = {(r["task"]["name"], r["regularizer"]["label"]): r for r in results}
