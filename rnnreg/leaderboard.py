@@ -1,10 +1,15 @@
 """Leaderboards, built from result files alone.
 
-One row per (task, regularizer label): mean ± std over seeds, with n; validation, test and training
-metrics (the training metric shows the overfitting gap); the MC-dropout metric; the difference from
-`none`; speed; wall time; parameters. Rows are ranked by the validation primary metric; failed jobs stay
-on the board as failed. When several results exist for one (task, label, seed) — the config changed
-between runs — the newest counts.
+Every result is accounted for. Results are grouped by configuration, never by label alone:
+  - a *section* holds the results of one task under one setting (the full config without the regularizer
+    and the seed: model, training, evaluation, versions, device). Two suites that train the same task
+    differently (an LSTM and a GRU preset, a short CPU cut) are two sections, each ranked on its own,
+    headed by what tells it apart from the task's other sections;
+  - a *row* holds the seeds of one regularizer configuration within a section: mean ± std over them, with n.
+    Two configurations that share a label (the regularizer's version changed, say) are two rows, the
+    label followed by what differs.
+Rows are ranked by the validation primary metric within their section; failed jobs stay on the board as
+failed; "Δ test vs none" is against the section's `none` row. MC metrics carry their number of passes.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import statistics
 from collections import defaultdict
 
+from rnnreg.results import canonical_json
 from rnnreg.tasks.base import HIGHER_IS_BETTER, PRIMARY_METRIC
 
 SPLITS = ("valid", "test", "train")
@@ -24,73 +30,137 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
-def latest_per_seed(results: list[dict]) -> list[dict]:
-    newest: dict[tuple, dict] = {}
-    for r in sorted(results, key=lambda r: r.get("finished_at", "")):
-        newest[(r["task"]["name"], r["regularizer"]["label"], r["seed"])] = r
-    return list(newest.values())
+def flatten(value, prefix: str = "") -> dict:
+    """{"train": {"epochs": 8}} → {"train.epochs": 8}: the keys configurations are compared by."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat = {}
+    for key, inner in value.items():
+        flat.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def setting_of(result: dict) -> dict:
+    """What makes results comparable: the config without the regularizer and the seed."""
+    config = result.get("config") or {}
+    return {k: v for k, v in config.items() if k not in ("regularizer", "seed")}
+
+
+def regularizer_of(result: dict) -> dict:
+    config = result.get("config") or {}
+    return config.get("regularizer") or result["regularizer"]
+
+
+def differences(configs: list[dict]) -> list[dict]:
+    """For each config, the flattened keys whose values are not the same in all of them."""
+    flat = [flatten(c) for c in configs]
+    keys = sorted({k for f in flat for k in f})
+    differing = [k for k in keys if len({canonical_json(f.get(k, "(unset)")) for f in flat}) > 1]
+    return [{k: f.get(k, "(unset)") for k in differing} for f in flat]
+
+
+def describe(diff: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in diff.items())
 
 
 def build_rows(results: list[dict]) -> list[dict]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in latest_per_seed(results):
-        groups[(r["task"]["name"], r["regularizer"]["label"])].append(r)
+    sections: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        section = (r["task"]["name"], canonical_json(setting_of(r)))
+        sections[section][canonical_json(regularizer_of(r))].append(r)
+
+    # What tells a task's sections apart, and a section's same-label rows apart.
+    by_task: dict[str, list[tuple]] = defaultdict(list)
+    for key in sections:
+        by_task[key[0]].append(key)
+    section_names = {}
+    for task, keys in by_task.items():
+        diffs = differences([json.loads(k[1]) for k in keys]) if len(keys) > 1 else [{}] * len(keys)
+        for key, diff in zip(keys, diffs):
+            section_names[key] = describe(diff)
 
     rows = []
-    for (task, label), runs in groups.items():
-        ok = [r for r in runs if r["status"] == "ok"]
-        failed = [r for r in runs if r["status"] != "ok"]
-        kind = runs[0]["task"].get("kind", "language-model")
-        primary = runs[0]["task"].get("primary_metric") or PRIMARY_METRIC[kind]
-        names = sorted({name for r in ok for name in r["metrics"]})
-        row = {
-            "task": task,
-            "regularizer": label,
-            "spec": runs[0]["regularizer"]["spec"],
-            "n": len(ok),
-            "seeds": sorted(r["seed"] for r in ok),
-            "status": "ok" if not failed else ("failed" if not ok else "partial"),
-            "errors": [f"seed {r['seed']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["seed"])],
-            "primary_metric": primary,
-            "metrics": {name: mean_std([r["metrics"][name]["value"] for r in ok if name in r["metrics"]]) for name in names},
-            # As recorded in the result files, not re-derived here.
-            "higher_is_better": {name: next(r["metrics"][name]["higher_is_better"] for r in ok if name in r["metrics"])
-                                 for name in names},
-            "train_tokens_per_s": mean_std([r["speed"]["train_tokens_per_s"]["median"] for r in ok]) if ok else None,
-            "eval_tokens_per_s": mean_std([r["speed"]["eval_tokens_per_s"]["median"] for r in ok]) if ok else None,
-            "wall_seconds": mean_std([r["wall_seconds"] for r in runs]),
-            "parameters": ok[0]["parameters"] if ok else None,
-            "oracle": next((r.get("oracle") for r in runs if r.get("oracle")), None),
-            "reference": next((r.get("reference") for r in runs if r.get("reference")), None),
-        }
-        rows.append(row)
+    for key, groups in sections.items():
+        task, _ = key
+        labels = defaultdict(list)
+        for reg_key, runs in groups.items():
+            labels[runs[0]["regularizer"]["label"]].append(reg_key)
+        for label, reg_keys in labels.items():
+            diffs = differences([json.loads(k) for k in reg_keys]) if len(reg_keys) > 1 else [{}]
+            for reg_key, diff in zip(reg_keys, diffs):
+                shown = f"{label} ({describe(diff)})" if diff else label
+                rows.append(make_row(task, section_names[key], shown, groups[reg_key]))
 
-    # Difference from `none` on the test primary metric, within each task.
-    baseline = {row["task"]: row for row in rows if row["spec"] == "none" and row["regularizer"] == "none" and row["n"]}
+    # Difference from the section's `none` on the test primary metric.
+    baseline = {(row["task"], row["section"]): row for row in rows
+                if row["spec"] == "none" and row["regularizer"] == "none" and row["n"]}
     for row in rows:
         key = f"test_{row['primary_metric']}"
-        base = baseline.get(row["task"])
+        base = baseline.get((row["task"], row["section"]))
         have = base and key in base["metrics"] and key in row["metrics"]
         row["delta_vs_none"] = row["metrics"][key]["mean"] - base["metrics"][key]["mean"] if have else None
 
     def rank_key(row):
         key = f"valid_{row['primary_metric']}"
         if key not in row["metrics"]:
-            return (row["task"], 1, 0.0, row["regularizer"])
+            return (row["task"], row["section"], 1, 0.0, row["regularizer"])
         value = row["metrics"][key]["mean"]
-        return (row["task"], 0, -value if row["higher_is_better"].get(key) else value, row["regularizer"])
+        return (row["task"], row["section"], 0, -value if row["higher_is_better"].get(key) else value, row["regularizer"])
 
     rows.sort(key=rank_key)
-    for task in {row["task"] for row in rows}:
-        for position, row in enumerate((r for r in rows if r["task"] == task and r["n"]), 1):
-            row["rank"] = position
+    positions: dict[tuple, int] = defaultdict(int)
+    for row in rows:
+        if row["n"]:
+            positions[(row["task"], row["section"])] += 1
+            row["rank"] = positions[(row["task"], row["section"])]
     return rows
+
+
+def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
+    # One result per seed: a rerun of the same configuration and seed replaces the older file's numbers.
+    newest = {}
+    for r in sorted(runs, key=lambda r: r.get("finished_at", "")):
+        newest[r["seed"]] = r
+    runs = list(newest.values())
+    ok = [r for r in runs if r["status"] == "ok"]
+    failed = [r for r in runs if r["status"] != "ok"]
+    kind = runs[0]["task"].get("kind", "language-model")
+    primary = runs[0]["task"].get("primary_metric") or PRIMARY_METRIC[kind]
+    names = sorted({name for r in ok for name in r["metrics"]})
+    mc_counts = sorted({r.get("mc_samples") or r.get("config", {}).get("evaluation", {}).get("mc_samples")
+                        for r in ok if any(n.endswith("_mc") for n in r["metrics"])} - {None})
+    return {
+        "task": task,
+        "section": section,
+        "regularizer": label,
+        "spec": runs[0]["regularizer"]["spec"],
+        "config_hash": runs[0].get("config_hash"),
+        "n": len(ok),
+        "seeds": sorted(r["seed"] for r in ok),
+        "status": "ok" if not failed else ("failed" if not ok else "partial"),
+        "errors": [f"seed {r['seed']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["seed"])],
+        "primary_metric": primary,
+        "metrics": {name: mean_std([r["metrics"][name]["value"] for r in ok if name in r["metrics"]]) for name in names},
+        # As recorded in the result files, not re-derived here.
+        "higher_is_better": {name: next(r["metrics"][name]["higher_is_better"] for r in ok if name in r["metrics"])
+                             for name in names},
+        "mc_samples": mc_counts[0] if len(mc_counts) == 1 else (mc_counts or None),
+        "train_tokens_per_s": mean_std([r["speed"]["train_tokens_per_s"]["median"] for r in ok]) if ok else None,
+        "eval_tokens_per_s": mean_std([r["speed"]["eval_tokens_per_s"]["median"] for r in ok]) if ok else None,
+        "wall_seconds": mean_std([r["wall_seconds"] for r in runs if "wall_seconds" in r] or [0.0]),
+        "parameters": ok[0].get("parameters") if ok else None,
+        "oracle": next((r.get("oracle") for r in runs if r.get("oracle")), None),
+        "reference": next((r.get("reference") for r in runs if r.get("reference")), None),
+        "files": sorted(r["_path"] for r in runs if "_path" in r),
+    }
 
 
 # --- rendering ------------------------------------------------------------------------------------
 
-COLUMNS = ("#", "regularizer", "n", "valid", "test", "train", "valid MC", "test MC", "Δ test vs none",
+# Every column, in order; the terminal shows the essential ones first and adds the others while they fit.
+COLUMNS = ("#", "regularizer", "n", "valid", "test", "Δ test vs none", "train", "valid MC", "test MC",
            "train tok/s", "eval tok/s", "wall s", "params")
+ESSENTIAL = ("#", "regularizer", "n", "valid", "test", "Δ test vs none")
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -112,13 +182,13 @@ def table_cells(row: dict) -> list[str]:
         return ["–", row["regularizer"], "0", "failed: " + "; ".join(row["errors"])[:120]] + ["–"] * (len(COLUMNS) - 4)
     name = row["regularizer"] + (" (some seeds failed)" if row["status"] == "partial" else "")
     delta = row["delta_vs_none"]
+    stat = lambda key: fmt_stat(m.get(key), row["n"], digits)  # noqa: E731
     return [
-        str(row.get("rank", "–")), name, str(row["n"]),
-        *(fmt_stat(m.get(key), row["n"], digits) for key in
-          (f"valid_{metric}", f"test_{metric}", f"train_{metric}", f"valid_{metric}_mc", f"test_{metric}_mc")),
+        str(row.get("rank", "–")), name, str(row["n"]), stat(f"valid_{metric}"), stat(f"test_{metric}"),
         "–" if delta is None else f"{delta:+.{digits}f}",
+        stat(f"train_{metric}"), stat(f"valid_{metric}_mc"), stat(f"test_{metric}_mc"),
         fmt(row["train_tokens_per_s"]["mean"], 0), fmt(row["eval_tokens_per_s"]["mean"], 0),
-        fmt(row["wall_seconds"]["mean"], 1), f"{row['parameters']:,}",
+        fmt(row["wall_seconds"]["mean"], 1), f"{row['parameters']:,}" if row["parameters"] else "–",
     ]
 
 
@@ -128,28 +198,36 @@ def floor_cells(label: str, values: dict, metric: str) -> list[str]:
     return ["", label, "", get("valid"), get("test")] + [""] * (len(COLUMNS) - 5)
 
 
+def header(rows: list[dict]) -> list[str]:
+    """Column names; the MC ones say how many passes their numbers average (when the section agrees)."""
+    counts = {json.dumps(r["mc_samples"]) for r in rows if r["mc_samples"]}
+    passes = f" ({json.loads(counts.pop())})" if len(counts) == 1 else (" (passes vary)" if counts else "")
+    return [f"{c}{passes}" if c.endswith(" MC") else c for c in COLUMNS]
+
+
 def task_sections(rows: list[dict]):
-    """(task, caption, rows of cells) per task, in task order."""
-    for task in sorted({row["task"] for row in rows}):
-        task_rows = [r for r in rows if r["task"] == task]
-        metric = task_rows[0]["primary_metric"]
-        caption = f"{task}: {metric} ({'higher' if HIGHER_IS_BETTER.get(metric) else 'lower'} is better), ranked by validation"
-        cells = [table_cells(r) for r in task_rows]
-        oracle = next((r["oracle"] for r in task_rows if r["oracle"]), None)
+    """(title, caption, header, rows of cells) per section, in task order."""
+    for task, section in sorted(dict.fromkeys((r["task"], r["section"]) for r in rows)):
+        section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
+        metric = section_rows[0]["primary_metric"]
+        title = f"{task} · {section}" if section else task
+        caption = f"{title}: {metric} ({'higher' if HIGHER_IS_BETTER.get(metric) else 'lower'} is better), ranked by validation"
+        cells = [table_cells(r) for r in section_rows]
+        oracle = next((r["oracle"] for r in section_rows if r["oracle"]), None)
         if oracle:
             cells.append(floor_cells("oracle floor (known process)", oracle, metric))
-        reference = next((r["reference"] for r in task_rows if r["reference"]), None)
+        reference = next((r["reference"] for r in section_rows if r["reference"]), None)
         for source, values in sorted((reference or {}).items()):
             cells.append(floor_cells(f"published: {source}", values, metric))
-        yield task, caption, cells
+        yield title, caption, header(section_rows), cells
 
 
 def render_markdown(rows: list[dict], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
-    for task, caption, cells in task_sections(rows):
-        out.append(f"## {task}\n\n{caption}.\n")
-        out.append("| " + " | ".join(COLUMNS) + " |")
-        out.append("|" + "|".join("---:" if c not in ("regularizer",) else "---" for c in COLUMNS) + "|")
+    for section_title, caption, names, cells in task_sections(rows):
+        out.append(f"## {section_title}\n\n{caption}.\n")
+        out.append("| " + " | ".join(names) + " |")
+        out.append("|" + "|".join("---" if c == "regularizer" else "---:" for c in COLUMNS) + "|")
         out.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells)
         out.append("")
     return "\n".join(out)
@@ -159,14 +237,15 @@ def render_csv(rows: list[dict]) -> str:
     names = sorted({name for row in rows for name in row["metrics"]})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "rank", "regularizer", "spec", "n", "status"]
+    writer.writerow(["task", "section", "rank", "regularizer", "spec", "n", "status"]
                     + [f"{name}_{s}" for name in names for s in ("mean", "std")]
-                    + ["delta_vs_none", "train_tokens_per_s", "eval_tokens_per_s", "wall_seconds", "parameters"])
+                    + ["mc_samples", "delta_vs_none", "train_tokens_per_s", "eval_tokens_per_s", "wall_seconds", "parameters"])
     for row in rows:
         stats = [row["metrics"].get(name, {}).get(s, "") for name in names for s in ("mean", "std")]
         speed = [row[k]["mean"] if row[k] else "" for k in ("train_tokens_per_s", "eval_tokens_per_s")]
-        writer.writerow([row["task"], row.get("rank", ""), row["regularizer"], row["spec"], row["n"], row["status"],
-                         *stats, "" if row["delta_vs_none"] is None else row["delta_vs_none"], *speed,
+        writer.writerow([row["task"], row["section"], row.get("rank", ""), row["regularizer"], row["spec"], row["n"],
+                         row["status"], *stats, "" if row["mc_samples"] is None else row["mc_samples"],
+                         "" if row["delta_vs_none"] is None else row["delta_vs_none"], *speed,
                          row["wall_seconds"]["mean"], row["parameters"] or ""])
     return buffer.getvalue()
 
@@ -175,14 +254,41 @@ def render_json(rows: list[dict]) -> str:
     return json.dumps(rows, indent=2, sort_keys=True)
 
 
-def render_rich(rows: list[dict], console) -> None:
+def choose_columns(sections: list, width: int | None, wanted: list[str] | None) -> tuple[list[int], list[str]]:
+    """Indices of the columns to show and the names left out: the wanted ones, or the essential ones
+    first and then the others in order, while the widest section still fits in `width` characters."""
+    if wanted:
+        return [COLUMNS.index(c) for c in wanted], [c for c in COLUMNS if c not in wanted]
+    if width is None:
+        return list(range(len(COLUMNS))), []
+
+    def column_width(i):  # rich draws "│ cell ": the widest cell or header, padding and a rule
+        cells = [len(row[i]) for _, _, _, rows_ in sections for row in rows_]
+        return max(cells + [len(names[i]) for _, _, names, _ in sections]) + 3
+
+    chosen = [COLUMNS.index(c) for c in ESSENTIAL]
+    used = 1 + sum(column_width(i) for i in chosen)
+    for i in range(len(COLUMNS)):
+        if i not in chosen and used + column_width(i) <= width:
+            chosen.append(i)
+            used += column_width(i)
+    chosen.sort()
+    return chosen, [COLUMNS[i] for i in range(len(COLUMNS)) if i not in chosen]
+
+
+def render_rich(rows: list[dict], console, columns: list[str] | None = None, wide: bool = False) -> list[str]:
+    """Print the table, fitted to the console unless `wide`; returns the names of the columns left out."""
     from rich.table import Table
     from rich.text import Text
 
-    for task, caption, cells in task_sections(rows):
+    sections = list(task_sections(rows))
+    keep, left_out = choose_columns(sections, None if wide else console.width, columns)
+    for _, caption, names, cells in sections:
         table = Table(title=caption, title_justify="left")
-        for column in COLUMNS:
-            table.add_column(column, justify="left" if column == "regularizer" else "right")
+        for i in keep:
+            table.add_column(names[i], justify="left" if COLUMNS[i] == "regularizer" else "right",
+                             no_wrap=COLUMNS[i] != "regularizer", overflow="fold")
         for row in cells:
-            table.add_row(*(Text(cell) for cell in row))  # labels like variational[untied=true] are not markup
+            table.add_row(*(Text(row[i]) for i in keep))  # labels like variational[untied=true] are not markup
         console.print(table)
+    return left_out

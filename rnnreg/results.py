@@ -16,7 +16,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULTS_DIR = "rnnreg-results"
@@ -59,18 +59,46 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def iter_results(results_dir: Path) -> Iterator[dict]:
-    """Every result file under `results_dir` (temporary files of a write in progress are skipped)."""
-    for path in sorted(results_dir.rglob("*.json")):
-        if path.name.startswith("."):
+class UnreadableResult(Exception):
+    """A result file that exists but cannot be used; the message says why, in a few words."""
+
+
+# What every reader of a result relies on; a file without them is unreadable, not silently dropped.
+REQUIRED = {"task": dict, "regularizer": dict, "seed": int, "status": str}
+
+
+def read_result(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnreadableResult(f"cannot be read ({exc.__class__.__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableResult(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise UnreadableResult(f"holds a JSON {type(data).__name__}, not a result object")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise UnreadableResult(f"schema_version {data.get('schema_version')!r}, this rnnreg reads {SCHEMA_VERSION}")
+    for key, kind in REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            raise UnreadableResult(f"has no valid {key!r}")
+    if data["status"] == "ok" and not isinstance(data.get("metrics"), dict):
+        raise UnreadableResult("status ok but no metrics")
+    data["_path"] = str(path)
+    return data
+
+
+def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Every result file under `results_dir`, and (path, reason) for each one that could not be used.
+    Temporary files of a write in progress (names starting with '.') are not results yet."""
+    results, unreadable = [], []
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(results_dir).parts):
             continue
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION:
-            data["_path"] = str(path)
-            yield data
+            results.append(read_result(path))
+        except UnreadableResult as exc:
+            unreadable.append((str(path), str(exc)))
+    return results, unreadable
 
 
 def git_commit() -> str | None:

@@ -12,7 +12,7 @@ from rnnreg.leaderboard import build_rows, render_csv, render_markdown
 from rnnreg.results import result_path, write_atomic
 
 
-def result(label, seed, valid, test=None, status="ok", spec=None, finished="2026-01-01T00:00:00"):
+def result(label, seed, valid, test=None, status="ok", spec=None, finished="2026-01-01T00:00:00", config=None):
     metrics = {} if status != "ok" else {
         "valid_perplexity": {"value": valid, "higher_is_better": False},
         "test_perplexity": {"value": test if test is not None else valid, "higher_is_better": False},
@@ -24,7 +24,7 @@ def result(label, seed, valid, test=None, status="ok", spec=None, finished="2026
         "error": None if status == "ok" else "diverged: loss became nan at epoch 1, step 3",
         "metrics": metrics, "speed": {"train_tokens_per_s": {"median": 1000.0}, "eval_tokens_per_s": {"median": 5000.0}},
         "wall_seconds": 2.0, "parameters": 1234, "oracle": {"valid": {"perplexity": 30.0}, "test": {"perplexity": 31.0}},
-        "finished_at": finished,
+        "finished_at": finished, **({"config": config} if config else {}),
     }
 
 
@@ -82,3 +82,48 @@ def test_cli_formats_write_and_check(tmp_path):
 def test_missing_results_folder_is_a_one_line_error(tmp_path):
     out = CliRunner().invoke(cli, ["leaderboard", str(tmp_path / "nope")])
     assert out.exit_code == 1 and "does not exist" in out.output and "Traceback" not in out.output
+
+
+def config(label, epochs=22, cell="lstm", version="1", mc=0):
+    return {"task": {"name": "synthetic-lm"}, "model": {"cell": cell}, "train": {"epochs": epochs},
+            "evaluation": {"mc_samples": mc}, "versions": {"rnnreg": "0.4.0"},
+            "regularizer": {"label": label, "spec": label, "versions": {label: version}}}
+
+
+def test_two_configurations_with_one_label_are_two_sections_not_a_replacement():
+    """A 1-epoch `none` written beside the 22-epoch results replaces nothing and moves no Δ."""
+    results = [result("none", 0, 50.0, config=config("none")), result("variational", 0, 44.0, config=config("variational")),
+               result("none", 0, 270.0, config=config("none", epochs=1), finished="2026-12-01")]
+    rows = build_rows(results)
+    assert len(rows) == 3
+    by_section = {(r["section"], r["regularizer"]): r for r in rows}
+    assert by_section["train.epochs=22", "variational"]["delta_vs_none"] == pytest.approx(-6.0)
+    assert by_section["train.epochs=22", "none"]["metrics"]["valid_perplexity"]["mean"] == 50.0
+    assert by_section["train.epochs=1", "none"]["metrics"]["valid_perplexity"]["mean"] == 270.0
+    assert by_section["train.epochs=1", "none"]["rank"] == 1 and by_section["train.epochs=22", "variational"]["rank"] == 1
+    text = render_markdown(rows)
+    assert "## synthetic-lm · train.epochs=1" in text and "## synthetic-lm · train.epochs=22" in text
+
+
+def test_same_label_different_regularizer_configs_are_two_rows_told_apart():
+    results = [result("moon", 0, 47.0, config=config("moon", version="1")),
+               result("moon", 0, 46.0, config=config("moon", version="2"))]
+    rows = build_rows(results)
+    assert sorted(r["regularizer"] for r in rows) == ["moon (versions.moon=1)", "moon (versions.moon=2)"]
+    assert {r["section"] for r in rows} == {""}
+
+
+def test_mc_numbers_carry_their_passes():
+    r = result("variational", 0, 44.0, config=config("variational", mc=100))
+    r["metrics"]["valid_perplexity_mc"] = {"value": 45.0, "higher_is_better": False, "mc_samples": 100}
+    r["mc_samples"] = 100
+    [row] = build_rows([r])
+    assert row["mc_samples"] == 100
+    assert "| valid MC (100) | test MC (100) |" in render_markdown([row])
+
+
+def test_one_seed_boards_say_differences_are_untested(tmp_path):
+    for r in RESULTS[::2]:
+        write_atomic(result_path(tmp_path, "synthetic-lm", r["regularizer"]["label"], r["seed"], "abc" * 10), r)
+    out = CliRunner().invoke(cli, ["leaderboard", str(tmp_path), "--format", "markdown"])
+    assert "1 seed per row: differences between rows are untested" in out.stderr
