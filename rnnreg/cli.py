@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -30,9 +32,15 @@ def parse_assignments(pairs: tuple[str, ...], option: str) -> dict:
         if not sep or not key:
             raise RnnregError(f"{option} expects key=value, got {pair!r}")
         try:
-            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
-            values[key.strip()] = raw
+            value = raw
+        if isinstance(value, str):  # YAML 1.1 reads 1e38 as a string; a user means the number
+            try:
+                value = float(value) if any(c in value for c in ".eE") else int(value)
+            except ValueError:
+                pass
+        values[key.strip()] = value
     return values
 
 
@@ -163,6 +171,24 @@ def default_results_dir() -> str:
     return os.environ.get(RESULTS_DIR_ENV, DEFAULT_RESULTS_DIR)
 
 
+COLUMNS_OPTION = click.option("--columns", default=None, metavar="NAME,NAME",
+                              help="Table columns to show, by name (e.g. '#,regularizer,n,valid,test').")
+WIDE_OPTION = click.option("--wide", is_flag=True, help="Show every table column, whatever the terminal's width.")
+
+
+def parse_columns(text: str | None) -> list[str] | None:
+    from rnnreg.leaderboard import COLUMNS
+
+    if not text:
+        return None
+    wanted = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in COLUMNS]
+    if unknown or not wanted:
+        raise RnnregError(f"--columns: unknown column {', '.join(map(repr, unknown)) or '(none)'} "
+                          f"(columns: {', '.join(COLUMNS)})")
+    return wanted
+
+
 @cli.command()
 @click.option("--all", "run_all", is_flag=True, help="Every registered regularizer, on top of the suite's list.")
 @click.option("-r", "--regularizer", "specs", multiple=True, metavar="SPEC", help="Run this spec (repeatable), e.g. variational+embedding.")
@@ -173,19 +199,27 @@ def default_results_dir() -> str:
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a task setting for every task, e.g. train.epochs=2 or model.hidden_size=64.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
-@click.option("--results-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--results-dir", type=click.Path(), default=None,
               help="Where result files go [default: ./rnnreg-results, env: RNNREG_RESULTS_DIR].")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Dataset folder [env: RNNREG_DATA_DIR].")
 @click.option("--force", is_flag=True, help="Rerun jobs even when their results exist.")
+@click.option("--retry-failed/--no-retry-failed", default=True, show_default=True,
+              help="Rerun jobs whose earlier result is a failure (its reason is logged).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Leaderboard format on stdout.")
+@COLUMNS_OPTION
+@WIDE_OPTION
 @click.pass_context
-def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device, results_dir, data_dir, force, fmt):
+def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device, results_dir, data_dir, force,
+        retry_failed, fmt, columns, wide):
     """Train and evaluate regularizers on tasks; print the leaderboard of this run."""
     from rnnreg.data import resolve_data_dir
     from rnnreg.runner import Runner, expand, resolve_device
+    from rnnreg.settings import check_setting
     from rnnreg.suite import RegularizerEntry, load_suite
 
+    # Everything below up to `runner.plan` only checks and resolves: a mistake stops here, before training.
     plugins = get_plugins(ctx)
+    wanted_columns = parse_columns(columns)
     plan = load_suite(suite, plugins)
     if task_names:
         for name in task_names:
@@ -209,23 +243,29 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     for key, value in parse_assignments(settings, "--set").items():
         section, _, name = key.partition(".")
         for task_name, overrides in plan.tasks.items():
-            allowed = getattr(plugins.tasks.get(task_name).cls, section, None) if section in ("model", "train") else None
-            if allowed is None or name not in allowed:
-                choices = ", ".join(f"{s}.{k}" for s in ("model", "train") for k in getattr(plugins.tasks.get(task_name).cls, s))
-                raise RnnregError(f"--set: unknown setting {key!r} for task {task_name!r} (allowed: {choices})")
-            overrides[section][name] = value
+            task_cls = plugins.tasks.get(task_name).cls
+            overrides.setdefault(section, {})[name] = check_setting(task_cls, section, name, value, "--set")
 
     jobs = expand(plan, plugins)
-    with Reporter(stderr, len(jobs)) as reporter:
-        runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
-                        data_dir=resolve_data_dir(data_dir)[0], force=force, report=reporter)
-        runner.run(jobs)
+    runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
+                    data_dir=resolve_data_dir(data_dir)[0], force=force, retry_failed=retry_failed)
+    planned = runner.plan(jobs)
 
-    from rnnreg.results import iter_results
+    reporter = Reporter(stderr, planned)
+    runner.report = reporter
+    try:
+        with reporter:
+            runner.run(jobs, planned)
+    except KeyboardInterrupt:
+        done = reporter.finished
+        stderr.print(f"[yellow]interrupted[/yellow]: {done} of {len(planned)} jobs have results in "
+                     f"{runner.results_dir}; run the same command again to resume (finished jobs are skipped)")
+        ctx.exit(130)
 
-    paths = {str(runner.path_of(job)[2]) for job in jobs}
-    results = [r for r in iter_results(runner.results_dir) if r["_path"] in paths]
-    emit_leaderboard(results, fmt)
+    from rnnreg.results import read_result
+
+    results = [read_result(path) for *_, path, _ in planned]
+    emit_leaderboard(results, fmt, columns=wanted_columns, wide=wide)
     failed = [r for r in results if r["status"] != "ok"]
     if failed:
         stderr.print(f"[red]{len(failed)} of {len(results)} jobs failed[/red] (see the leaderboard; results in {runner.results_dir})")
@@ -233,19 +273,23 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
 
 
 class Reporter:
-    """Progress of a run on stderr: a line per finished job; in a terminal, progress bars for the jobs
-    and the epochs of the job in flight, in a log file a line per epoch."""
+    """Progress of a run on stderr: a line per finished job; in a terminal, bars for the run and for the
+    epochs of the job in flight, with elapsed time and ETAs; in a log file, a line per epoch."""
 
-    def __init__(self, console: Console, total: int):
+    def __init__(self, console: Console, planned: list[tuple]):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console, self.current = console, ""
+        self.to_run = sum(1 for *_, why in planned if why)
+        self.finished = sum(1 for *_, why in planned if not why)
+        self.job_seconds: list[float] = []  # wall time of each job this run trained
+        self.run_start = self.job_start = time.perf_counter()
         self.bars = None
         if console.is_terminal:
             self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True)
-            self.jobs = self.bars.add_task("jobs", total=total)
-            self.epochs = self.bars.add_task("", total=None)
+                                 TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=True)
+            self.jobs = self.bars.add_task("jobs", total=len(planned), eta="")
+            self.epochs = self.bars.add_task("", total=None, eta="")
 
     def __enter__(self):
         if self.bars:
@@ -256,21 +300,42 @@ class Reporter:
         if self.bars:
             self.bars.stop()
 
+    def run_eta(self, job_left: float | None) -> str:
+        """Seconds left for the run: this job's remainder plus the mean job time for the jobs after it."""
+        remaining_jobs = self.to_run - len(self.job_seconds) - 1
+        if not self.job_seconds and job_left is None:
+            return ""
+        per_job = statistics.fmean(self.job_seconds) if self.job_seconds else (time.perf_counter() - self.job_start) + (job_left or 0)
+        return f"run ETA {duration((job_left or 0) + max(remaining_jobs, 0) * per_job)}"
+
     def __call__(self, event: str, info: dict) -> None:
         if event in ("skip", "start"):
             job = info["job"]
             self.current = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
-            if self.bars:
-                self.bars.update(self.epochs, description=self.current, completed=0, total=None)
+        if event == "start":
+            self.job_start = time.perf_counter()
+            if info["why"] not in ("new", "forced"):
+                self.console.print(f"{self.current}: {escape(info['why'])}")
+            if self.bars:  # a fresh epoch bar per job, so its timer starts at zero
+                self.bars.reset(self.epochs, description=f"  {self.current}", completed=0, total=None, eta="")
         if event == "skip":
+            self.finished += 1
             self.console.print(f"{self.current}: result exists, skipped")
         elif event == "epoch":
+            elapsed = time.perf_counter() - self.job_start
+            job_left = elapsed / info["epoch"] * (info["epochs"] - info["epoch"])
             shown = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k not in ("epoch", "epochs"))
+            eta = f"job ETA {duration(job_left)} · {self.run_eta(job_left)}"
             if self.bars:
-                self.bars.update(self.epochs, completed=info["epoch"], total=info["epochs"], description=f"  epoch: {shown}")
+                self.bars.update(self.epochs, completed=info["epoch"], total=info["epochs"],
+                                 description=f"  {self.current} epoch: {shown}", eta=eta)
+                self.bars.update(self.jobs, eta=self.run_eta(job_left))
             else:
-                self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown}")
+                self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown} "
+                                   f"({duration(elapsed)} elapsed, {eta})")
         elif event == "done":
+            self.finished += 1
+            self.job_seconds.append(time.perf_counter() - self.job_start)
             result = info["result"]
             if result["status"] == "ok":
                 primary = f"valid_{result['task']['primary_metric']}"
@@ -282,7 +347,12 @@ class Reporter:
             self.bars.advance(self.jobs)
 
 
-def emit_leaderboard(results: list[dict], fmt: str, title: str = "") -> None:
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def emit_leaderboard(results: list[dict], fmt: str, title: str = "", columns=None, wide=False) -> None:
     from rnnreg import leaderboard as lb
 
     rows = lb.build_rows(results)
@@ -293,11 +363,18 @@ def emit_leaderboard(results: list[dict], fmt: str, title: str = "") -> None:
     elif fmt == "markdown":
         click.echo(lb.render_markdown(rows, title))
     else:
-        lb.render_rich(rows, stdout)
+        left_out = lb.render_rich(rows, stdout, columns, wide)
+        if left_out:
+            stderr.print(f"columns left out to fit {stdout.width} characters: {', '.join(left_out)} "
+                         "(--wide shows all, --columns chooses)")
+    if any(r["n"] for r in rows) and all(r["n"] <= 1 for r in rows):
+        stderr.print("1 seed per row: differences between rows are untested (run with --seeds 5 to rank them)")
 
 
 LEADERBOARD_TITLE = "rnnreg leaderboard"
-LEADERBOARD_NOTE = ("Generated by `rnnreg leaderboard {src} --write {dst}` from {n} result files; do not edit by hand. "
+LEADERBOARD_NOTE = ("Generated by `rnnreg leaderboard {src} --write {dst}` from {files} result files in {rows} rows "
+                    "and {sections} sections; do not edit by hand. A section is one task under one setting (the "
+                    "configuration without the regularizer and the seed); a row, one regularizer configuration in it. "
                     "Each row: mean ± std over n seeds; speeds are medians over epochs, in tokens/s.\n")
 
 
@@ -305,22 +382,33 @@ LEADERBOARD_NOTE = ("Generated by `rnnreg leaderboard {src} --write {dst}` from 
 @click.argument("results_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.option("--write", "write_to", type=click.Path(dir_okay=False), help="Regenerate this markdown file from the results.")
-@click.option("--check", "check_file", type=click.Path(dir_okay=False), help="Exit 1 when this file is out of date.")
-def leaderboard(results_dir, fmt, write_to, check_file):
+@click.option("--check", "check_file", type=click.Path(dir_okay=False),
+              help="Exit 1 when this file is out of date or a result file cannot be read.")
+@COLUMNS_OPTION
+@WIDE_OPTION
+def leaderboard(results_dir, fmt, write_to, check_file, columns, wide):
     """Build the leaderboard from result files alone."""
     from rnnreg import leaderboard as lb
-    from rnnreg.results import iter_results
+    from rnnreg.results import read_results
 
     folder = Path(results_dir or default_results_dir())
     if not folder.is_dir():
         raise RnnregError(f"results folder {str(folder)!r} does not exist (run `rnnreg run` first, or name a folder)")
-    results = list(iter_results(folder))
+    wanted_columns = parse_columns(columns)
+    results, unreadable = read_results(folder)
+    for path, reason in unreadable:
+        stderr.print(f"[red]unreadable result[/red] {escape(path)}: {escape(reason)}")
     if not results:
-        raise RnnregError(f"no result files in {str(folder)!r}")
+        raise RnnregError(f"no readable result files in {str(folder)!r}")
+    rows = lb.build_rows(results)
+    stderr.print(f"{len(results)} result files read, {len(rows)} rows"
+                 + (f", {len(unreadable)} unreadable (listed above)" if unreadable else ""))
     if write_to or check_file:
         target = Path(write_to or check_file)
-        note = LEADERBOARD_NOTE.format(src=results_dir or folder, dst=target, n=len(results))
-        text = lb.render_markdown(lb.build_rows(results), LEADERBOARD_TITLE).replace("\n", "\n\n" + note, 1)
+        sections = len({(r["task"], r["section"]) for r in rows})
+        note = LEADERBOARD_NOTE.format(src=results_dir or folder, dst=target, files=len(results), rows=len(rows),
+                                       sections=sections)
+        text = lb.render_markdown(rows, LEADERBOARD_TITLE).replace("\n", "\n\n" + note, 1)
         if write_to:
             from rnnreg.results import write_text_atomic
 
@@ -328,12 +416,15 @@ def leaderboard(results_dir, fmt, write_to, check_file):
             stderr.print(f"wrote {target} from {len(results)} result files")
         else:
             current = target.read_text() if target.exists() else None
+            if unreadable:
+                raise RnnregError(f"{len(unreadable)} result files in {folder} cannot be read (listed above); "
+                                  "fix or remove them, then regenerate the board")
             if current != text:
                 raise RnnregError(f"{target} is out of date with {folder}; regenerate it with "
                                   f"`rnnreg leaderboard {results_dir or folder} --write {target}`")
             stderr.print(f"{target} is up to date with {len(results)} result files")
         return
-    emit_leaderboard(results, fmt, LEADERBOARD_TITLE)
+    emit_leaderboard(results, fmt, LEADERBOARD_TITLE, wanted_columns, wide)
 
 
 # --- bench ------------------------------------------------------------------------------------------

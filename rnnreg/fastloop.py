@@ -202,6 +202,10 @@ class MaskedGRURecurrence(torch.autograd.Function):
         n = tanh(x_n + r ⊙ ((h⊙m) U_n + b_hn)),   h' = (1 − z) ⊙ n + z ⊙ h
 
     xproj (T, B, 3H) holds x W_ih^T + b_ih + (b_hr, b_hz, 0); b_hn stays inside, since r multiplies it.
+
+    This is torch's (and cuDNN's) candidate, r ⊙ ((h⊙m) U_n + b_hn), which the fused kernel computes.
+    Gal's Keras GRU computes (r ⊙ h ⊙ m) U_n instead (reset before the product): the two are different
+    models, so GRU numbers from rnnreg and from Gal's scripts are not directly comparable.
     h0 (B, H); weight_hh (3H, H); bias_hn (H,); recurrent_mask (1|3, B|1, T|1, H) or None.
     Returns outputs (T, B, H), h_T.
     """

@@ -1,13 +1,18 @@
 """The runner: suite → jobs (tasks × regularizers × seeds) → one result file per job.
 
 Each job is isolated: an exception or a diverging loss inside it is recorded as a failed result and the
-run goes on. Results are written atomically, so an interrupted run loses at most the job in flight, and
-a rerun skips every job whose result (same config hash) already exists.
+run goes on. Results are written atomically, so an interrupted run loses at most the job in flight. A
+rerun skips every job whose result (same config hash) exists and succeeded; it reruns a job whose result
+file cannot be read and, unless told not to, one that failed, saying why in both cases.
+
+Everything that can be checked is checked before the first job trains: the grid resolves (every config
+builds), the results folder exists and takes a file, and every dataset a job needs is present.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import resource
 import time
 import traceback
@@ -20,8 +25,8 @@ import torch
 import rnnreg
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.regularizer import build_regularizer
-from rnnreg.results import (SCHEMA_VERSION, config_hash, git_commit, machine_info, result_path,
-                            write_atomic)
+from rnnreg.results import (SCHEMA_VERSION, UnreadableResult, config_hash, git_commit, machine_info, read_result,
+                            result_path, write_atomic)
 from rnnreg.suite import RegularizerEntry, Suite
 from rnnreg.tasks.base import HIGHER_IS_BETTER
 from rnnreg.trainer import train_and_evaluate
@@ -57,11 +62,27 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def check_results_dir(folder: Path) -> None:
+    """Create the results folder and prove it takes a file, before anything trains."""
+    if folder.exists() and not folder.is_dir():
+        raise RnnregError(f"results folder {str(folder)!r} is a file, not a folder (choose another --results-dir "
+                          "or RNNREG_RESULTS_DIR)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".rnnreg-write-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise RnnregError(f"results folder {str(folder)!r} is not writable ({exc.strerror or exc}); "
+                          "choose another --results-dir or RNNREG_RESULTS_DIR") from None
+
+
 class Runner:
     def __init__(self, plugins, results_dir: Path, *, device: str = "cpu", data_dir: Path | None = None,
-                 force: bool = False, report: Callable[[str, dict], None] = lambda event, info: None):
+                 force: bool = False, retry_failed: bool = True,
+                 report: Callable[[str, dict], None] = lambda event, info: None):
         self.plugins, self.results_dir, self.device = plugins, Path(results_dir), device
-        self.data_dir, self.force, self.report = data_dir, force, report
+        self.data_dir, self.force, self.retry_failed, self.report = data_dir, force, retry_failed, report
         self._data: dict[str, tuple] = {}  # task name → (data, oracle), loaded once per run
 
     def config_of(self, job: Job) -> dict:
@@ -85,17 +106,39 @@ class Runner:
         digest = config_hash(config)
         return config, digest, result_path(self.results_dir, job.task, job.regularizer.label, job.seed, digest)
 
-    def run(self, jobs: list[Job]) -> list[dict]:
-        planned = [(job, *self.path_of(job)) for job in jobs]
-        # Load every needed dataset before the first job: missing data is a one-line error now, not a
-        # failed result per job after hours of training the others.
-        for job, _, _, path in planned:
-            if self.force or not path.exists():
+    def plan(self, jobs: list[Job]) -> list[tuple]:
+        """(job, config, digest, path, why) per job; `why` is None when its finished result stands, else the
+        reason it runs. Checks the folder and loads every dataset a job needs: a mistake is a one-line error
+        now, not a failed result per job after hours of training the others."""
+        planned = []
+        for job in jobs:
+            config, digest, path = self.path_of(job)
+            planned.append((job, config, digest, path, self.why_run(path)))
+        for job, *_, why in planned:
+            if why:
                 self.task_data(job.task)
+        check_results_dir(self.results_dir)
+        return planned
+
+    def why_run(self, path: Path) -> str | None:
+        if self.force:
+            return "forced"
+        if not path.exists():
+            return "new"
+        try:
+            previous = read_result(path)
+        except UnreadableResult as exc:
+            return f"rerun: the result file {exc}"
+        if previous["status"] != "ok" and self.retry_failed:
+            return f"retry: it failed before ({previous.get('error')})"
+        return None
+
+    def run(self, jobs: list[Job], planned: list[tuple] | None = None) -> list[dict]:
+        planned = planned if planned is not None else self.plan(jobs)
         results = []
-        for index, (job, config, digest, path) in enumerate(planned, 1):
-            info = {"index": index, "total": len(jobs), "job": job, "path": path}
-            if path.exists() and not self.force:
+        for index, (job, config, digest, path, why) in enumerate(planned, 1):
+            info = {"index": index, "total": len(planned), "job": job, "path": path, "why": why}
+            if why is None:
                 self.report("skip", info)
                 continue
             self.report("start", info)

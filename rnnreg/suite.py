@@ -24,6 +24,7 @@ import yaml
 
 from rnnreg.errors import RnnregError
 from rnnreg.regularizer import build_regularizer
+from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
 TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers"}
@@ -117,6 +118,10 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
     tasks: dict[str, dict] = {}
     task_map = raw["tasks"]
     if isinstance(task_map, list):
+        for i, name in enumerate(task_map):
+            if not isinstance(name, str):
+                fail(f"tasks[{i}] must be a task name, got {type(name).__name__}; a list holds names only "
+                     "(tasks: [synthetic-lm]), overrides go in a mapping (tasks: {synthetic-lm: {train: {epochs: 5}}})")
         task_map = {name: {} for name in task_map}
     if not isinstance(task_map, dict):
         fail("'tasks' must be a mapping or a list")
@@ -125,10 +130,11 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         overrides = overrides or {}
         expect_keys(overrides, TASK_KEYS, f"tasks.{name}")
         task_cls = plugins.tasks.get(name).cls
+        tasks[name] = {}
         for part in TASK_KEYS:
             section = overrides.get(part) or {}
             expect_keys(section, set(getattr(task_cls, part)), f"tasks.{name}.{part}")
-        tasks[name] = {part: dict(overrides.get(part) or {}) for part in TASK_KEYS}
+            tasks[name][part] = {key: check_setting(task_cls, part, key, value, source) for key, value in section.items()}
     if not tasks:
         fail("'tasks' is empty")
 

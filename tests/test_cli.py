@@ -1,5 +1,7 @@
 """The `rnnreg run` command end to end on the embedded tasks, kept tiny; output conventions."""
 
+import csv
+import io
 import json
 
 from click.testing import CliRunner
@@ -30,7 +32,7 @@ def test_run_prints_the_leaderboard_on_stdout_and_resumes(tmp_path):
 def test_run_all_adds_every_registered_regularizer(tmp_path):
     out = invoke("run", "--all", "-t", "synthetic-sentiment", *TINY, "--results-dir", str(tmp_path), "--format", "csv")
     assert out.exit_code == 0, out.output
-    names = {line.split(",")[2] for line in out.stdout.strip().splitlines()[1:]}
+    names = {row["regularizer"] for row in csv.DictReader(io.StringIO(out.stdout))}
     assert {"none", "naive", "zaremba", "moon", "variational", "embedding", "variational+embedding"} <= names
 
 
@@ -62,3 +64,110 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
 def test_tasks_list_json():
     rows = json.loads(invoke("tasks", "list", "--format", "json").stdout)
     assert {"synthetic-lm", "synthetic-sentiment"} <= {r["name"] for r in rows}
+
+
+# --- mistakes are caught before anything trains ---------------------------------------------------------
+
+
+def never_train(monkeypatch):
+    import rnnreg.runner
+
+    def trained(*args, **kwargs):
+        raise AssertionError("a job trained before the mistake was reported")
+
+    monkeypatch.setattr(rnnreg.runner, "train_and_evaluate", trained)
+
+
+def test_bad_results_folders_and_settings_fail_before_training(tmp_path, monkeypatch):
+    never_train(monkeypatch)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    suite = tmp_path / "list-of-names.yaml"
+    suite.write_text("tasks:\n  - name: synthetic-lm\nregularizers: [none]\n")
+    ok_dir = ["--results-dir", str(tmp_path / "results")]
+    cases = [
+        (["--results-dir", str(a_file)], "is a file, not a folder"),
+        (["--results-dir", str(a_file / "below-a-file")], "is not writable"),
+        (["--set", "train.epochs=two", *ok_dir], "train.epochs must be an integer ≥ 1, got 'two'"),
+        (["--set", "train.epochs=-1", *ok_dir], "train.epochs must be an integer ≥ 1, got -1"),
+        (["--set", "train.weight_decay_mode=sometimes", *ok_dir], "must be one of coupled, decoupled"),
+        (["--suite", str(suite), *ok_dir], "tasks[0] must be a task name, got dict"),
+        (["--columns", "valid,speed", *ok_dir], "--columns: unknown column 'speed'"),
+    ]
+    for args, message in cases:
+        out = invoke("run", "-t", "synthetic-sentiment", "-r", "none", *args)
+        assert out.exit_code == 1, (args, out.output)
+        assert message in out.output, (args, out.output)
+        assert "Traceback" not in out.output and out.output.count("\n") == 1, out.output
+    assert not any(tmp_path.rglob("*.json"))
+    monkeypatch.setenv("RNNREG_RESULTS_DIR", str(a_file))
+    out = invoke("run", "-t", "synthetic-sentiment", "-r", "none")
+    assert out.exit_code == 1 and "is a file, not a folder" in out.output
+
+
+def test_a_corrupt_result_is_named_fails_the_check_and_is_rerun(tmp_path):
+    args = ["run", "-r", "none", "-r", "zaremba", "-t", "synthetic-sentiment", *TINY, "--results-dir", str(tmp_path),
+            "--format", "json"]
+    assert invoke(*args).exit_code == 0
+    [path] = tmp_path.rglob("none__*.json")
+    assert oct(path.stat().st_mode & 0o777) == "0o644"  # readable by others, as other tools' files
+    path.write_text('{"schema_version": 1, "task": ')  # a write cut short by something other than rnnreg
+    board = tmp_path / "BOARD.md"
+    listed = invoke("leaderboard", str(tmp_path), "--write", str(board))
+    assert f"unreadable result {path}: not valid JSON" in listed.stderr.replace("\n", "")
+    check = invoke("leaderboard", str(tmp_path), "--check", str(board))
+    assert check.exit_code == 1 and "cannot be read" in check.output
+    rerun = invoke(*args)
+    assert rerun.exit_code == 0 and "rerun: the result file not valid JSON" in rerun.stderr
+    assert json.loads(path.read_text())["status"] == "ok"
+
+
+def test_failed_jobs_are_retried_unless_asked_not_to(tmp_path):
+    args = ["run", "-r", "none", "-t", "synthetic-lm", "--set", "train.epochs=1", "--set", "model.hidden_size=8",
+            "--set", "model.embed_size=8", "--set", "model.init_scale=1e38", "--results-dir", str(tmp_path)]
+    first = invoke(*args)
+    assert first.exit_code == 1 and "failed" in first.stderr
+    kept = invoke(*args, "--no-retry-failed")
+    assert "result exists, skipped" in kept.stderr
+    again = invoke(*args)
+    assert "retry: it failed before (diverged: loss became" in again.stderr
+
+
+def test_the_table_fits_80_columns_and_says_what_it_left_out(tmp_path):
+    args = ["run", "-r", "none", "-r", "variational", "-t", "synthetic-sentiment", *TINY, "--results-dir", str(tmp_path)]
+    assert invoke(*args).exit_code == 0
+    from rich.console import Console
+
+    import rnnreg.cli
+
+    for width, shown in ((80, ["#", "regularizer", "n", "valid", "test", "Δ test vs none"]), (120, ["train", "valid MC"])):
+        console = Console(width=width, file=io.StringIO(), force_terminal=False)
+        original = rnnreg.cli.stdout
+        rnnreg.cli.stdout = console
+        try:
+            out = invoke("leaderboard", str(tmp_path))
+        finally:
+            rnnreg.cli.stdout = original
+        text = console.file.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= width
+        header = next(line for line in text.splitlines() if "regularizer" in line)
+        for column in shown:
+            assert column in header, (width, column, header)
+        assert "variational" in text and "…" not in text  # nothing clipped
+        if width == 80:
+            assert "columns left out to fit 80 characters" in out.stderr and "params" in out.stderr
+    chosen = invoke("leaderboard", str(tmp_path), "--columns", "regularizer,valid")
+    assert chosen.exit_code == 0
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, monkeypatch):
+    import rnnreg.runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rnnreg.runner, "train_and_evaluate", interrupted)
+    out = invoke("run", "-r", "none", "-t", "synthetic-sentiment", *TINY, "--results-dir", str(tmp_path))
+    assert out.exit_code == 130
+    assert "interrupted" in out.stderr and "run the same command again to resume" in out.stderr
+    assert not any(tmp_path.rglob("*.json"))

@@ -113,6 +113,48 @@ def test_moon_cell_mask_applies_inside_the_recurrence():
         torch.testing.assert_close(out[0, t], hh)
 
 
+def moon_trajectory(layer, x, mask, kappa):
+    """Hand-written RNNDrop step: c_t = m ⊙ (f ⊙ c_{t-1} + i ⊙ g), h_t = κ · o ⊙ tanh(c_t)."""
+    w_ih, w_hh, b = layer.rnn.weight_ih_l0, layer.rnn.weight_hh_l0, layer.rnn.bias_ih_l0 + layer.rnn.bias_hh_l0
+    h, c = torch.zeros(w_hh.shape[1]), torch.zeros(w_hh.shape[1])
+    for t in range(x.shape[1]):
+        i, f, g, o = (w_ih @ x[0, t] + w_hh @ h + b).chunk(4)
+        c = mask * (torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g))
+        h = kappa * torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
+@torch.no_grad()
+def test_moon_scaled_on_h_keeps_the_expected_cell_of_the_deterministic_one():
+    """A 0/1 per-sequence cell mask with 1/(1-p) on h: a kept cell runs exactly as without dropout, so the
+    mean over masks of h_T is the deterministic h_T; the inverted mask inside the recurrence (rnnreg ≤ 0.3)
+    scales a kept cell by 1/(1-p) at every step instead, and with forget gates near 1 it compounds."""
+    torch.manual_seed(0)
+    p, steps = 0.5, 12
+    layer = RecurrentLayer("lstm", 3, 4)
+    layer.rnn.weight_hh_l0.zero_()  # gates depend on x alone, so the expectation is exact
+    layer.rnn.bias_ih_l0[4:8] = 6.0  # forget gates ≈ 1
+    x = torch.randn(1, steps, 3)
+    det_out, (det_h, det_c) = layer(x, None)
+    rule = SiteRule(p, per="sequence", scale="output")
+    masks = sample_masks({"cell": rule}, torch.zeros(1, steps, dtype=torch.long), vocab_size=1, cell="lstm",
+                         input_size=3, hidden_size=4, num_layers=1)
+    assert set(masks.cell[0].unique().tolist()) <= {0.0, 1.0} and masks.cell_output_scale == 1 / (1 - p)
+    kept_h, kept_c = moon_trajectory(layer, x, torch.ones(4), 1 / (1 - p))
+    dropped_h, _ = moon_trajectory(layer, x, torch.zeros(4), 1 / (1 - p))
+    torch.testing.assert_close(kept_c, det_c[0, 0])  # a kept cell is the deterministic cell
+    torch.testing.assert_close((1 - p) * kept_h + p * dropped_h, det_h[0, 0])  # E_m[h_T] = deterministic h_T
+    # The layer computes exactly the hand-written step, on the fast loop and on the reference loop.
+    ones = torch.ones(1, 1, 1, 4)
+    for force_loop in (False, True):
+        _, (h, c) = layer(x, None, cell_mask=ones, cell_output_scale=1 / (1 - p), force_loop=force_loop)
+        torch.testing.assert_close(h[0, 0], kept_h)
+        torch.testing.assert_close(c[0, 0], kept_c)
+    # rnnreg ≤ 0.3: the inverted mask inside the recurrence; the kept cell grows ~ (1/(1-p))^t.
+    _, compounded_c = moon_trajectory(layer, x, torch.full((4,), 1 / (1 - p)), 1.0)
+    assert (compounded_c.abs() > 100 * det_c[0, 0].abs()).all()
+
+
 def test_model_without_plan_is_deterministic_and_masks_change_it():
     model = RNNModel(20, 8, 2, 20, plan={"output": SiteRule(0.5)})
     tokens = torch.randint(0, 20, (3, 6))
@@ -153,7 +195,8 @@ MASK_CASES = {
     "tied per sample": dict(recurrent=SiteRule(0.3), input=SiteRule(0.5)),
     "untied": dict(recurrent=SiteRule(0.3, per_gate=True), input=SiteRule(0.5, per_gate=True)),
     "per step (naive)": dict(recurrent=SiteRule(0.5, per="step"), input=SiteRule(0.5, per="step")),
-    "cell (moon)": dict(cell=SiteRule(0.5), input=SiteRule(0.5, per="step")),
+    "cell (moon, inverted inside)": dict(cell=SiteRule(0.5, scale="mask"), input=SiteRule(0.5, per="step")),
+    "cell (moon, scaled on h)": dict(cell=SiteRule(0.4, scale="output"), input=SiteRule(0.5, per="step")),
     "untied recurrent, per step": dict(recurrent=SiteRule(0.4, per="step", per_gate=True)),
 }
 
@@ -188,7 +231,7 @@ def test_fast_loop_equals_the_reference_loop(cell, case, with_state, onednn, mon
     for force_loop in (True, False):
         for t in inputs + list(layer.parameters()):
             t.grad = None
-        out, new_state = layer(x, state, *args, force_loop=force_loop)
+        out, new_state = layer(x, state, *args, force_loop=force_loop, cell_output_scale=masks.cell_output_scale)
         h, c = new_state if cell == "lstm" else (new_state, None)
         (out.sin().sum() + (h * 2).sum() + (c.cos().sum() if c is not None else 0)).backward()
         results.append([out, h] + ([c] if c is not None else []) + [t.grad for t in inputs + list(layer.parameters())])

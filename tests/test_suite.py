@@ -62,3 +62,38 @@ def test_every_shipped_suite_loads(plugins):
     for path in Path(rnnreg_suites.__file__).parent.glob("*.yaml"):
         assert yaml.safe_load(path.read_text())
         load_suite(path, plugins)
+
+
+# Zaremba's and Gal's main.lua divide the rate at the end of every epoch e > max_epoch, so the first
+# decayed epoch is max_epoch + 2 (Zaremba small: max_epoch 4, epochs 1-5 at lr 1, epoch 6 at 0.5).
+MAIN_LUA_MAX_EPOCH = {"zaremba-small": 4, "zaremba-medium": 6, "zaremba-large": 14, "gal-medium": 6, "gal-large": 10}
+
+
+@pytest.mark.parametrize("name", sorted(MAIN_LUA_MAX_EPOCH))
+def test_presets_follow_main_lua_learning_rate_schedule(name, plugins):
+    from rnnreg.runner import expand
+    from rnnreg.trainer import lm_learning_rate
+
+    train = expand(load_suite(name, plugins), plugins)[0].train
+    max_epoch = MAIN_LUA_MAX_EPOCH[name]
+
+    def main_lua(epochs):  # the reference: main.lua's loop, decaying at the end of each epoch
+        lr, rates = train["lr"], []
+        for epoch in range(1, epochs + 1):
+            rates.append(lr)
+            if epoch > max_epoch:
+                lr = lr / train["lr_decay"]
+        return rates
+
+    ours = [lm_learning_rate(train, e) for e in range(1, train["epochs"] + 1)]
+    assert ours == pytest.approx(main_lua(train["epochs"]))
+    if name == "zaremba-small":
+        assert ours[:7] == [1.0] * 5 + [0.5, 0.25]
+
+
+def test_gal_presets_decay_weights_as_gal_does(plugins):
+    from rnnreg.runner import expand
+
+    for name in ("gal-medium", "gal-large"):
+        train = expand(load_suite(name, plugins), plugins)[0].train
+        assert train["weight_decay_mode"] == "decoupled" and train["weight_decay"] == 1e-7

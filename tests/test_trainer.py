@@ -86,3 +86,80 @@ def test_sequence_task_trains_and_reports_error(plugins):
     assert set(out["metrics"]) == {"valid_error", "test_error", "train_error", "valid_error_mc", "test_error_mc"}
     assert all(0 <= v <= 1 for v in out["metrics"].values())
     assert out["speed"]["train_tokens_per_s"]["median"] > 0
+
+
+# --- fidelity to the papers' code -----------------------------------------------------------------
+
+
+def one_sgd_step(mode, wd=0.01, lr=0.5):
+    """One training step of a tiny LM; returns the weights before, their clipped gradient, and after."""
+    torch.manual_seed(0)
+    model = RNNModel(30, 4, 1, 30)
+    streams = batchify(torch.randint(0, 30, (200,)), 4, "cpu")
+    cfg = {"lr": lr, "bptt": 5, "clip": 1e9, "weight_decay": wd, "weight_decay_mode": mode, "max_steps": 1}
+    from rnnreg.trainer import lm_train_epoch, make_optimizer
+
+    before = [p.detach().clone() for p in model.parameters()]
+    lm_train_epoch(model, streams, cfg, make_optimizer("language-model", model, cfg), epoch=1)
+    grads = [p.grad.detach().clone() for p in model.parameters()]
+    return before, grads, [p.detach() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("mode", ["coupled", "decoupled"])
+def test_weight_decay_forms_against_a_hand_computation(mode):
+    wd, lr = 0.01, 0.5
+    before, grads, after = one_sgd_step(mode, wd, lr)
+    for w, g, new in zip(before, grads, after):
+        if mode == "coupled":  # torch's SGD: the prior's gradient joins the data's, both scaled by lr
+            expected = w - lr * (g + wd * w)
+        else:  # Gal's bp(): step on the data gradient, then every weight times (1 - wd), whatever lr is
+            expected = (w - lr * g) * (1 - wd)
+        torch.testing.assert_close(new, expected)
+
+
+def test_sentiment_targets_are_standardised_and_rmse_stays_in_rating_units():
+    from rnnreg.trainer import target_standardization
+
+    ratings = torch.tensor([0.2, 0.4, 0.6, 0.8])
+    mean, std = target_standardization("regression", ratings, {"standardize_targets": True})
+    assert mean == pytest.approx(0.5) and std == pytest.approx(ratings.std().item())
+    assert target_standardization("regression", ratings, {}) == (0.0, 1.0)
+    assert target_standardization("classification", ratings, {"standardize_targets": True}) == (0.0, 1.0)
+    # A model that predicts 0 (the standardised mean) has the RMSE of the mean rating, in rating units.
+    model = RNNModel(10, 4, 1, 1, readout="last")
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    x = torch.randint(1, 10, (4, 3))
+    rmse = sequence_metric(model, "regression", x, ratings, 8, target_scale=(mean, std))
+    assert rmse == pytest.approx((ratings - 0.5).pow(2).mean().sqrt().item())
+
+
+def test_regression_trains_on_standardised_targets(monkeypatch):
+    """The loss the optimizer sees is on (y − mean) / std of the training split."""
+    from rnnreg import trainer
+    from rnnreg.tasks.base import SequenceData
+
+    seen = []
+    real_loss = trainer.sequence_loss
+    monkeypatch.setattr(trainer, "sequence_loss", lambda kind, out, y: seen.append(y.clone()) or real_loss(kind, out, y))
+    torch.manual_seed(0)
+    x = torch.randint(1, 10, (16, 4))
+    y = torch.rand(16) * 0.3 + 0.4
+    data = SequenceData((x, y), (x[:4], y[:4]), (x[:4], y[:4]), 10, num_outputs=1)
+    model = RNNModel(10, 4, 1, 1, readout="last")
+    cfg = {"epochs": 1, "batch_size": 16, "lr": 0.01, "standardize_targets": True}
+    trainer.train_sequence_model(model, "regression", data, cfg, {}, "cpu", 0, lambda info: None)
+    fitted = torch.cat(seen)
+    assert fitted.mean().item() == pytest.approx(0.0, abs=1e-6) and fitted.std().item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_no_mc_metric_without_a_site_left_to_sample(plugins):
+    """`embedding` alone has nothing to sample in MC (its site is off there by default): no MC number."""
+    task, data = SyntheticLM(), tiny_lm()
+    reg = build_regularizer("embedding", {}, plugins.regularizers)
+    out = train_and_evaluate(task, data, reg, TINY_MODEL, lm_train(epochs=1), {"mc_samples": 2}, seed=0)
+    assert not any(name.endswith("_mc") for name in out["metrics"])
+    with_embedding = train_and_evaluate(task, data, reg, TINY_MODEL, lm_train(epochs=1),
+                                        {"mc_samples": 2, "mc_embedding": True}, seed=0)
+    assert "valid_perplexity_mc" in with_embedding["metrics"]
