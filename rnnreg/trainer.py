@@ -143,17 +143,40 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
             logits, state = model(x, state)
             nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
         return safe_exp(nll / (streams.shape[0] * (streams.shape[1] - 1)))
-    prob_sum = torch.zeros(streams.shape[0], streams.shape[1] - 1, device=streams.device, dtype=torch.float64)
+    batch = streams.shape[0]
+    prob_sum = torch.zeros(batch, streams.shape[1] - 1, device=streams.device, dtype=torch.float64)
     skip = () if mc_embedding else ("embedding",)
-    for _ in range(mc_samples):
+    per_call = passes_per_call(model.plan, skip, mc_samples, batch, bptt * logits_width(model))
+    done = 0
+    while done < mc_samples:
+        k = min(per_call, mc_samples - done)
         state, masks = None, None
-        for start, x, y in windows(streams, bptt):
+        for start, x, y in windows(streams.repeat(k, 1), bptt):  # row j·B + b: pass j's copy of stream b
             # One draw per pass, kept for the whole stream: the pass is one sample of the weights.
             masks = model.sample_masks(x, skip=skip) if masks is None else masks.for_window(x)
             logits, state = model(x, state, masks)
             target_prob = logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
-            prob_sum[:, start : start + y.shape[1]] += target_prob.double()
+            prob_sum[:, start : start + y.shape[1]] += target_prob.view(k, batch, -1).sum(0).double()
+        done += k
     return safe_exp(-(prob_sum / mc_samples).log().mean().item())
+
+
+# MC passes run side by side as copies of the batch: with per-sample masks, rows are independent draws,
+# so k passes of B sequences are one pass of k·B — bigger GEMMs, fewer steps of the per-step loop.
+MC_MAX_ROWS = 1024  # rows per forward call
+MC_MAX_LOGITS = 2**25  # floats of logits per call (128 MiB)
+
+
+def logits_width(model) -> int:
+    return model.head.out_features
+
+
+def passes_per_call(plan: dict, skip: tuple, mc_samples: int, batch: int, logits_per_row: int) -> int:
+    """How many MC passes one forward call can hold. A mask shared by the batch (`scope: batch`) would be
+    shared by the passes too, so such a plan runs its passes one at a time."""
+    if any(rule.scope == "batch" for site, rule in plan.items() if site not in skip):
+        return 1
+    return max(1, min(mc_samples, MC_MAX_ROWS // batch, MC_MAX_LOGITS // max(1, batch * logits_per_row)))
 
 
 def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress):
@@ -212,10 +235,15 @@ def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_e
     sum_of_predictions = []
     for start in range(0, len(tokens), batch_size):
         x = tokens[start : start + batch_size]
-        total = 0
-        for _ in range(passes):
-            out, _ = model(x, None, model.sample_masks(x, skip=skip) if mc_samples else None)
-            total = total + (out.softmax(-1) if kind == "classification" else out[:, 0])
+        total, done = 0, 0
+        per_call = passes_per_call(model.plan, skip, passes, len(x), 1) if mc_samples else 1
+        while done < passes:
+            k = min(per_call, passes - done)
+            tiled = x.repeat(k, 1)  # row j·b + i: pass j's copy of sequence i
+            out, _ = model(tiled, None, model.sample_masks(tiled, skip=skip) if mc_samples else None)
+            out = out.softmax(-1) if kind == "classification" else out[:, 0]
+            total = total + out.view(k, len(x), *out.shape[1:]).sum(0)
+            done += k
         sum_of_predictions.append(total / passes)
     predictions = torch.cat(sum_of_predictions)
     if kind == "classification":

@@ -56,16 +56,16 @@ def test_mc_perplexity_averages_probabilities_not_log_probabilities():
     torch.manual_seed(1)
     mc = lm_perplexity(model, streams, bptt=10, mc_samples=3)
     torch.manual_seed(1)
-    probs = []
-    for _ in range(3):
-        # One draw per pass, kept for the whole stream (Gal's run_MC_test); the output mask is per sequence.
-        state, per_pass, masks = None, [], model.sample_masks(streams[:, :10], skip=("embedding",))
-        for start in range(0, streams.shape[1] - 1, 10):
-            x, y = streams[:, start:start + 10], streams[:, start + 1:start + 11]
-            x = x[:, :y.shape[1]]
-            logits, state = model(x, state, masks)
-            per_pass.append(logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
-        probs.append(torch.cat(per_pass, 1))
+    # The 3 passes run side by side as 3 copies of the 4 streams (rows 4j..4j+3 are pass j), each with
+    # one draw of masks kept for the whole stream (Gal's run_MC_test); the output mask is per sequence.
+    tiled = streams.repeat(3, 1)
+    state, per_window, masks = None, [], model.sample_masks(tiled[:, :10], skip=("embedding",))
+    for start in range(0, streams.shape[1] - 1, 10):
+        x, y = tiled[:, start:start + 10], tiled[:, start + 1:start + 11]
+        x = x[:, :y.shape[1]]
+        logits, state = model(x, state, masks)
+        per_window.append(logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1))
+    probs = list(torch.cat(per_window, 1).view(3, 4, -1))
     expected = math.exp(-torch.stack(probs).double().mean(0).log().mean().item())
     assert mc == pytest.approx(expected, rel=1e-6)
     log_average = math.exp(-torch.stack(probs).double().log().mean().item())
@@ -163,3 +163,23 @@ def test_no_mc_metric_without_a_site_left_to_sample(plugins):
     with_embedding = train_and_evaluate(task, data, reg, TINY_MODEL, lm_train(epochs=1),
                                         {"mc_samples": 2, "mc_embedding": True}, seed=0)
     assert "valid_perplexity_mc" in with_embedding["metrics"]
+
+
+def test_mc_passes_side_by_side_equal_passes_one_at_a_time_in_distribution():
+    """Batching passes changes which random numbers go where, not what is estimated: with many passes the
+    batched and the one-at-a-time MC perplexities agree closely; a batch-shared mask runs one pass a call."""
+    from rnnreg import trainer
+
+    torch.manual_seed(0)
+    model = RNNModel(30, 8, 1, 30, plan={"output": SiteRule(0.5), "recurrent": SiteRule(0.3)})
+    streams = batchify(torch.randint(0, 30, (400,)), 4, "cpu")
+    batched = lm_perplexity(model, streams, bptt=10, mc_samples=400)
+    original = trainer.MC_MAX_ROWS
+    trainer.MC_MAX_ROWS = 4  # one pass per call
+    try:
+        one_by_one = lm_perplexity(model, streams, bptt=10, mc_samples=400)
+    finally:
+        trainer.MC_MAX_ROWS = original
+    assert batched == pytest.approx(one_by_one, rel=0.01)
+    assert trainer.passes_per_call({"recurrent": SiteRule(0.3, scope="batch")}, (), 100, 4, 300) == 1
+    assert trainer.passes_per_call({"recurrent": SiteRule(0.3)}, (), 100, 4, 300) == 100
