@@ -286,10 +286,11 @@ class Reporter:
         self.run_start = self.job_start = time.perf_counter()
         self.bars = None
         if console.is_terminal:
-            self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            # Two lines: the run (which job is in flight, its run ETA) and the job's epochs (metric, job ETA).
+            self.bars = Progress(TextColumn("{task.description}"), BarColumn(bar_width=12), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=True)
             self.jobs = self.bars.add_task("jobs", total=len(planned), eta="")
-            self.epochs = self.bars.add_task("", total=None, eta="")
+            self.epochs = self.bars.add_task("  epochs", total=None, eta="")
 
     def __enter__(self):
         if self.bars:
@@ -317,7 +318,8 @@ class Reporter:
             if info["why"] not in ("new", "forced"):
                 self.console.print(f"{self.current}: {escape(info['why'])}")
             if self.bars:  # a fresh epoch bar per job, so its timer starts at zero
-                self.bars.reset(self.epochs, description=f"  {self.current}", completed=0, total=None, eta="")
+                self.bars.update(self.jobs, description=self.current)
+                self.bars.reset(self.epochs, description="  epochs", completed=0, total=None, eta="")
         if event == "skip":
             self.finished += 1
             self.console.print(f"{self.current}: result exists, skipped")
@@ -328,7 +330,7 @@ class Reporter:
             eta = f"job ETA {duration(job_left)} · {self.run_eta(job_left)}"
             if self.bars:
                 self.bars.update(self.epochs, completed=info["epoch"], total=info["epochs"],
-                                 description=f"  {self.current} epoch: {shown}", eta=eta)
+                                 description=f"  epoch · {shown}", eta=f"job ETA {duration(job_left)}")
                 self.bars.update(self.jobs, eta=self.run_eta(job_left))
             else:
                 self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown} "
