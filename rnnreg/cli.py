@@ -281,7 +281,7 @@ class Reporter:
 
         self.console, self.current = console, ""
         self.to_run = sum(1 for *_, why in planned if why)
-        self.finished = sum(1 for *_, why in planned if not why)
+        self.finished = 0  # jobs with a result: skipped or done
         self.job_seconds: list[float] = []  # wall time of each job this run trained
         self.run_start = self.job_start = time.perf_counter()
         self.bars = None
