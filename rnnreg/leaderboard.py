@@ -10,6 +10,14 @@ Every result is accounted for. Results are grouped by configuration, never by la
     label followed by what differs.
 Rows are ranked by the validation primary metric within their section; failed jobs stay on the board as
 failed; "Δ test vs none" is against the section's `none` row. MC metrics carry their number of passes.
+
+Statistics (scipy.stats). Every metric gets a 95 % t-interval over its seeds (mean ± t·s/√n: seeds are
+few, and the t-interval is the exact one for normal seed noise, where a bootstrap over 5 values is not).
+Within a section each row is compared with the best row by a paired t-test on the validation metric over
+the seeds both have: seeds pair rows (same initial weights and data order for every regularizer), which
+removes the seed's own effect. Not Wilcoxon: with 5 pairs its smallest two-sided p is 0.0625, so it could
+never call a difference at 0.05. A row not significantly worse (p ≥ 0.05) shares the best row's rank (1=).
+"Δ vs none" gets its own paired t-interval. With one seed these are null: differences are untested.
 """
 
 from __future__ import annotations
@@ -17,17 +25,53 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
 from collections import defaultdict
+
+from scipy import stats
 
 from rnnreg.results import canonical_json
 from rnnreg.tasks.base import HIGHER_IS_BETTER, PRIMARY_METRIC
 
 SPLITS = ("valid", "test", "train")
+LEVEL = 0.95  # confidence of every interval
+ALPHA = 0.05  # significance of the paired test against the best row
+
+
+def t_interval(values: list[float]) -> tuple[float | None, float | None]:
+    """The 95 % t-interval of the mean; (None, None) below two values."""
+    n = len(values)
+    if n < 2:
+        return None, None
+    mean, sem = statistics.fmean(values), statistics.stdev(values) / math.sqrt(n)
+    if sem == 0:
+        return mean, mean
+    low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=sem)
+    return float(low), float(high)
 
 
 def mean_std(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    low, high = t_interval(values)
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "ci_low": low, "ci_high": high}
+
+
+def paired(a: dict, b: dict) -> tuple[list[float], list[float]]:
+    """The values of two rows on the seeds both have, in seed order."""
+    shared = sorted(set(a) & set(b))
+    return [a[s] for s in shared], [b[s] for s in shared]
+
+
+def paired_p_value(a: dict, b: dict) -> float | None:
+    """Two-sided paired t-test over shared seeds; None below two pairs. Identical pairs: p = 1."""
+    x, y = paired(a, b)
+    if len(x) < 2:
+        return None
+    diffs = [u - v for u, v in zip(x, y)]
+    if all(d == diffs[0] for d in diffs):
+        return 1.0 if diffs[0] == 0 else 0.0
+    return float(stats.ttest_rel(x, y).pvalue)
 
 
 def flatten(value, prefix: str = "") -> dict:
@@ -91,7 +135,7 @@ def build_rows(results: list[dict]) -> list[dict]:
                 shown = f"{label} ({describe(diff)})" if diff else label
                 rows.append(make_row(task, section_names[key], shown, groups[reg_key]))
 
-    # Difference from the section's `none` on the test primary metric.
+    # Difference from the section's `none` on the test primary metric, with its paired interval.
     baseline = {(row["task"], row["section"]): row for row in rows
                 if row["spec"] == "none" and row["regularizer"] == "none" and row["n"]}
     for row in rows:
@@ -99,6 +143,9 @@ def build_rows(results: list[dict]) -> list[dict]:
         base = baseline.get((row["task"], row["section"]))
         have = base and key in base["metrics"] and key in row["metrics"]
         row["delta_vs_none"] = row["metrics"][key]["mean"] - base["metrics"][key]["mean"] if have else None
+        ours, theirs = paired(row["_by_seed"].get(key, {}), base["_by_seed"].get(key, {})) if have else ([], [])
+        low, high = t_interval([u - v for u, v in zip(ours, theirs)]) if row is not base else (None, None)
+        row["delta_vs_none_ci_low"], row["delta_vs_none_ci_high"] = low, high
 
     def rank_key(row):
         key = f"valid_{row['primary_metric']}"
@@ -109,10 +156,28 @@ def build_rows(results: list[dict]) -> list[dict]:
 
     rows.sort(key=rank_key)
     positions: dict[tuple, int] = defaultdict(int)
+    best: dict[tuple, dict] = {}
     for row in rows:
-        if row["n"]:
-            positions[(row["task"], row["section"])] += 1
-            row["rank"] = positions[(row["task"], row["section"])]
+        section = (row["task"], row["section"])
+        row["tied_with_best"], row["p_value_vs_best"] = None, None
+        key = f"valid_{row['primary_metric']}"
+        if not row["n"] or key not in row["metrics"]:
+            continue
+        positions[section] += 1
+        row["rank"] = positions[section]
+        if section not in best:
+            best[section] = row
+            if row["n"] > 1:
+                row["tied_with_best"] = True
+            continue
+        p = paired_p_value(row["_by_seed"][key], best[section]["_by_seed"][key])
+        if p is not None:
+            row["p_value_vs_best"], row["tied_with_best"] = p, p >= ALPHA
+    for row in rows:
+        # Shared first place, as "1=": the best row and every row a paired test cannot tell from it.
+        tied = [r for r in rows if (r["task"], r["section"]) == (row["task"], row["section"]) and r["tied_with_best"]]
+        row["rank_label"] = ("1=" if len(tied) > 1 else "1") if row["tied_with_best"] else (
+            str(row["rank"]) if "rank" in row else "–")
     return rows
 
 
@@ -127,6 +192,7 @@ def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
     kind = runs[0]["task"].get("kind", "language-model")
     primary = runs[0]["task"].get("primary_metric") or PRIMARY_METRIC[kind]
     names = sorted({name for r in ok for name in r["metrics"]})
+    by_seed = {name: {r["seed"]: r["metrics"][name]["value"] for r in ok if name in r["metrics"]} for name in names}
     mc_counts = sorted({r.get("mc_samples") or r.get("config", {}).get("evaluation", {}).get("mc_samples")
                         for r in ok if any(n.endswith("_mc") for n in r["metrics"])} - {None})
     return {
@@ -152,6 +218,7 @@ def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
         "oracle": next((r.get("oracle") for r in runs if r.get("oracle")), None),
         "reference": next((r.get("reference") for r in runs if r.get("reference")), None),
         "files": sorted(r["_path"] for r in runs if "_path" in r),
+        "_by_seed": by_seed,  # for the paired statistics; not rendered
     }
 
 
@@ -170,9 +237,12 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 
 def fmt_stat(stat: dict | None, n: int, digits: int) -> str:
+    """mean, and with several seeds ± the half-width of its 95 % t-interval."""
     if not stat:
         return "–"
-    return fmt(stat["mean"], digits) + (f" ± {fmt(stat['std'], digits)}" if n > 1 else "")
+    if stat.get("ci_low") is None:
+        return fmt(stat["mean"], digits)
+    return f"{fmt(stat['mean'], digits)} ± {fmt((stat['ci_high'] - stat['ci_low']) / 2, digits)}"
 
 
 def table_cells(row: dict) -> list[str]:
@@ -182,10 +252,14 @@ def table_cells(row: dict) -> list[str]:
         return ["–", row["regularizer"], "0", "failed: " + "; ".join(row["errors"])[:120]] + ["–"] * (len(COLUMNS) - 4)
     name = row["regularizer"] + (" (some seeds failed)" if row["status"] == "partial" else "")
     delta = row["delta_vs_none"]
+    if delta is not None and row["delta_vs_none_ci_low"] is not None:
+        half = (row["delta_vs_none_ci_high"] - row["delta_vs_none_ci_low"]) / 2
+        delta_cell = f"{delta:+.{digits}f} ± {half:.{digits}f}"
+    else:
+        delta_cell = "–" if delta is None else f"{delta:+.{digits}f}"
     stat = lambda key: fmt_stat(m.get(key), row["n"], digits)  # noqa: E731
     return [
-        str(row.get("rank", "–")), name, str(row["n"]), stat(f"valid_{metric}"), stat(f"test_{metric}"),
-        "–" if delta is None else f"{delta:+.{digits}f}",
+        row["rank_label"], name, str(row["n"]), stat(f"valid_{metric}"), stat(f"test_{metric}"), delta_cell,
         stat(f"train_{metric}"), stat(f"valid_{metric}_mc"), stat(f"test_{metric}_mc"),
         fmt(row["train_tokens_per_s"]["mean"], 0), fmt(row["eval_tokens_per_s"]["mean"], 0),
         fmt(row["wall_seconds"]["mean"], 1), f"{row['parameters']:,}" if row["parameters"] else "–",
@@ -212,6 +286,11 @@ def task_sections(rows: list[dict]):
         metric = section_rows[0]["primary_metric"]
         title = f"{task} · {section}" if section else task
         caption = f"{title}: {metric} ({'higher' if HIGHER_IS_BETTER.get(metric) else 'lower'} is better), ranked by validation"
+        if any(r["n"] > 1 for r in section_rows):
+            caption += ("; ± is the 95 % t-interval over the n seeds; 1= marks rows a paired t-test over shared "
+                        "seeds cannot tell from the best (p ≥ 0.05)")
+        else:
+            caption += "; 1 seed: differences untested"
         cells = [table_cells(r) for r in section_rows]
         oracle = next((r["oracle"] for r in section_rows if r["oracle"]), None)
         if oracle:
@@ -237,21 +316,24 @@ def render_csv(rows: list[dict]) -> str:
     names = sorted({name for row in rows for name in row["metrics"]})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    parts = ("mean", "std", "ci_low", "ci_high")
+    extra = ("tied_with_best", "p_value_vs_best", "mc_samples", "delta_vs_none", "delta_vs_none_ci_low",
+             "delta_vs_none_ci_high")
     writer.writerow(["task", "section", "rank", "regularizer", "spec", "n", "status"]
-                    + [f"{name}_{s}" for name in names for s in ("mean", "std")]
-                    + ["mc_samples", "delta_vs_none", "train_tokens_per_s", "eval_tokens_per_s", "wall_seconds", "parameters"])
+                    + [f"{name}_{s}" for name in names for s in parts]
+                    + list(extra) + ["train_tokens_per_s", "eval_tokens_per_s", "wall_seconds", "parameters"])
+    blank = lambda value: "" if value is None else value  # noqa: E731
     for row in rows:
-        stats = [row["metrics"].get(name, {}).get(s, "") for name in names for s in ("mean", "std")]
+        values = [blank(row["metrics"].get(name, {}).get(s)) for name in names for s in parts]
         speed = [row[k]["mean"] if row[k] else "" for k in ("train_tokens_per_s", "eval_tokens_per_s")]
-        writer.writerow([row["task"], row["section"], row.get("rank", ""), row["regularizer"], row["spec"], row["n"],
-                         row["status"], *stats, "" if row["mc_samples"] is None else row["mc_samples"],
-                         "" if row["delta_vs_none"] is None else row["delta_vs_none"], *speed,
+        writer.writerow([row["task"], row["section"], row["rank_label"], row["regularizer"], row["spec"], row["n"],
+                         row["status"], *values, *(blank(row[k]) for k in extra), *speed,
                          row["wall_seconds"]["mean"], row["parameters"] or ""])
     return buffer.getvalue()
 
 
 def render_json(rows: list[dict]) -> str:
-    return json.dumps(rows, indent=2, sort_keys=True)
+    return json.dumps([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows], indent=2, sort_keys=True)
 
 
 def choose_columns(sections: list, width: int | None, wanted: list[str] | None) -> tuple[list[int], list[str]]:

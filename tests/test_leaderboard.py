@@ -40,7 +40,10 @@ def test_rows_rank_average_and_keep_failures():
     assert [r["regularizer"] for r in rows] == ["variational", "none", "moon"]
     v = rows[0]
     assert v["n"] == 2 and v["rank"] == 1
-    assert v["metrics"]["valid_perplexity"] == {"mean": 45.0, "std": pytest.approx(1.4142135, rel=1e-6)}
+    # 95 % t-interval of (44, 46): 45 ± t(0.975, 1) · 1.4142 / √2 = 45 ± 12.706
+    assert v["metrics"]["valid_perplexity"] == {"mean": 45.0, "std": pytest.approx(1.4142135, rel=1e-6),
+                                                "ci_low": pytest.approx(45 - 12.7062, rel=1e-5),
+                                                "ci_high": pytest.approx(45 + 12.7062, rel=1e-5)}
     assert v["delta_vs_none"] == pytest.approx(-6.0)
     assert rows[2]["status"] == "failed" and "diverged" in rows[2]["errors"][0]
     assert set(rows[0]) >= {"task", "regularizer", "n", "metrics", "status"}
@@ -53,7 +56,7 @@ def test_newest_result_per_seed_wins():
 
 def test_markdown_and_csv_show_the_numbers_and_the_floor():
     text = render_markdown(build_rows(RESULTS))
-    assert "| 1 | variational | 2 | 45.00 ± 1.41 |" in text
+    assert "| 1 | variational | 2 | 45.00 ± 12.71 |" in text
     assert "oracle floor (known process) |  | 30.00 | 31.00 |" in text
     assert "failed: seed 0: diverged" in text
     rows = list(csv.DictReader(io.StringIO(render_csv(build_rows(RESULTS)))))
@@ -127,3 +130,57 @@ def test_one_seed_boards_say_differences_are_untested(tmp_path):
         write_atomic(result_path(tmp_path, "synthetic-lm", r["regularizer"]["label"], r["seed"], "abc" * 10), r)
     out = CliRunner().invoke(cli, ["leaderboard", str(tmp_path), "--format", "markdown"])
     assert "1 seed per row: differences between rows are untested" in out.stderr
+
+
+# --- statistics on small hand-made result sets ----------------------------------------------------
+
+
+def seeds_of(label, valids, tests=None):
+    return [result(label, seed, v, (tests or valids)[seed]) for seed, v in enumerate(valids)]
+
+
+def by_label(rows):
+    return {r["regularizer"]: r for r in rows}
+
+
+def test_a_known_significant_difference_is_ranked_apart():
+    # b is worse than a by 2.0 ± 0.1 on every seed: the paired t-test sees it, whatever the seed spread.
+    rows = by_label(build_rows(seeds_of("a", [40.0, 45.0, 50.0, 42.0, 47.0])
+                               + seeds_of("b", [42.1, 46.9, 52.0, 44.1, 48.9])))
+    assert rows["a"]["rank_label"] == "1" and rows["a"]["tied_with_best"] is True
+    b = rows["b"]
+    assert b["tied_with_best"] is False and b["rank_label"] == "2"
+    from scipy import stats
+
+    expected = stats.ttest_rel([42.1, 46.9, 52.0, 44.1, 48.9], [40.0, 45.0, 50.0, 42.0, 47.0]).pvalue
+    assert b["p_value_vs_best"] == pytest.approx(expected) and b["p_value_vs_best"] < 1e-4
+
+
+def test_a_known_tie_shares_the_first_rank():
+    # The means differ by 0.2 but the per-seed differences flip sign: not significant.
+    rows = by_label(build_rows(seeds_of("a", [40.0, 45.0, 50.0, 42.0, 47.0])
+                               + seeds_of("b", [41.0, 44.0, 51.5, 41.0, 47.5])))
+    assert rows["b"]["tied_with_best"] is True and rows["b"]["p_value_vs_best"] > 0.05
+    assert rows["a"]["rank_label"] == rows["b"]["rank_label"] == "1="
+    assert "| 1= | a | 5 |" in render_markdown(list(rows.values()))
+
+
+def test_delta_vs_none_has_its_own_paired_interval():
+    rows = by_label(build_rows(seeds_of("none", [50.0, 55.0, 60.0]) + seeds_of("v", [48.0, 52.0, 58.0])))
+    v = rows["v"]
+    assert v["delta_vs_none"] == pytest.approx(-7 / 3)
+    from scipy import stats
+
+    diffs = [-2.0, -3.0, -2.0]
+    low, high = stats.t.interval(0.95, 2, loc=sum(diffs) / 3, scale=stats.sem(diffs))
+    assert (v["delta_vs_none_ci_low"], v["delta_vs_none_ci_high"]) == (pytest.approx(low), pytest.approx(high))
+
+
+def test_one_seed_leaves_the_statistics_null_and_says_so():
+    rows = build_rows([result("a", 0, 40.0), result("b", 0, 41.0)])
+    for row in rows:
+        assert row["p_value_vs_best"] is None and row["tied_with_best"] is None
+        assert row["metrics"]["valid_perplexity"]["ci_low"] is None
+    assert "1 seed: differences untested" in render_markdown(rows)
+    data = json.loads(__import__("rnnreg.leaderboard", fromlist=["render_json"]).render_json(rows))
+    assert {"tied_with_best", "p_value_vs_best", "delta_vs_none_ci_low"} <= set(data[0]) and "_by_seed" not in data[0]
