@@ -44,6 +44,17 @@ def parse_assignments(pairs: tuple[str, ...], option: str) -> dict:
     return values
 
 
+def sweep_values(value):
+    """`--param p=0,0.25,0.5` sweeps p: a comma-separated value becomes a list of YAML scalars."""
+    if isinstance(value, str) and "," in value:
+        return [parse_scalar(part) for part in value.split(",")]
+    return value
+
+
+def parse_scalar(raw: str):
+    return parse_assignments((f"v={raw}",), "--param")["v"]
+
+
 class RnnregGroup(click.Group):
     """Turns `RnnregError` into click's one-line `Error: ...` and exit status 1."""
 
@@ -215,7 +226,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     from rnnreg.data import resolve_data_dir
     from rnnreg.runner import Runner, expand, resolve_device
     from rnnreg.settings import check_setting
-    from rnnreg.suite import RegularizerEntry, load_suite
+    from rnnreg.suite import RegularizerEntry, expand_sweep, load_suite
 
     # Everything below up to `runner.plan` only checks and resolves: a mistake stops here, before training.
     plugins = get_plugins(ctx)
@@ -226,13 +237,14 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
             plugins.tasks.get(name)
         plan.tasks = {name: plan.tasks.get(name, {"model": {}, "train": {}}) for name in task_names}
     if specs:
-        overrides = parse_assignments(params, "--param")
+        overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
         from rnnreg.regularizer import build_regularizer
 
         plan.regularizers = []
         for spec in specs:
-            build_regularizer(spec, overrides, plugins.regularizers)  # fail now, in one line
-            plan.regularizers.append(RegularizerEntry(spec, dict(overrides)))
+            for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
+                build_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
+                plan.regularizers.append(entry)
     elif params:
         raise RnnregError("--param needs -r SPEC to say which regularizer it sets")
     if run_all:

@@ -219,6 +219,7 @@ def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
         "reference": next((r.get("reference") for r in runs if r.get("reference")), None),
         "files": sorted(r["_path"] for r in runs if "_path" in r),
         "_by_seed": by_seed,  # for the paired statistics; not rendered
+        "_params": flatten(regularizer_of(runs[0]).get("params") or {}),  # for sweep grids; not rendered
     }
 
 
@@ -279,9 +280,13 @@ def header(rows: list[dict]) -> list[str]:
     return [f"{c}{passes}" if c.endswith(" MC") else c for c in COLUMNS]
 
 
+def section_keys(rows: list[dict]) -> list[tuple[str, str]]:
+    return sorted(dict.fromkeys((r["task"], r["section"]) for r in rows))
+
+
 def task_sections(rows: list[dict]):
     """(title, caption, header, rows of cells) per section, in task order."""
-    for task, section in sorted(dict.fromkeys((r["task"], r["section"]) for r in rows)):
+    for task, section in section_keys(rows):
         section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
         metric = section_rows[0]["primary_metric"]
         title = f"{task} · {section}" if section else task
@@ -301,14 +306,49 @@ def task_sections(rows: list[dict]):
         yield title, caption, header(section_rows), cells
 
 
+def sweep_grids(rows: list[dict]):
+    """A swept pair of parameters as a grid: (task, section, caption, header, cells) for each set of rows in
+    a section with one spec whose parameters differ in exactly two keys and fill their whole grid."""
+    groups = defaultdict(list)
+    for row in rows:
+        if row["n"]:
+            groups[(row["task"], row["section"], row["spec"])].append(row)
+    for (task, section, spec), group in sorted(groups.items()):
+        keys = sorted({k for r in group for k in r["_params"]})
+        varying = [k for k in keys if len({canonical_json(r["_params"].get(k)) for r in group}) > 1]
+        if len(varying) != 2:
+            continue
+        down, across = varying
+        down_values = sorted({r["_params"].get(down) for r in group}, key=canonical_json)
+        across_values = sorted({r["_params"].get(across) for r in group}, key=canonical_json)
+        cell = {(r["_params"].get(down), r["_params"].get(across)): r for r in group}
+        if len(cell) != len(group) or len(cell) != len(down_values) * len(across_values):
+            continue
+        metric = group[0]["primary_metric"]
+        digits = 2 if metric == "perplexity" else 4
+        caption = (f"{spec} sweep on {task}{' · ' + section if section else ''}: valid {metric} "
+                   f"(mean ± 95 % interval), {down} down, {across} across")
+        header = [f"{down} \\ {across}"] + [str(v) for v in across_values]
+        cells = [[str(d)] + [fmt_stat(cell[d, a]["metrics"].get(f"valid_{metric}"), cell[d, a]["n"], digits)
+                             for a in across_values] for d in down_values]
+        yield task, section, caption, header, cells
+
+
 def render_markdown(rows: list[dict], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
-    for section_title, caption, names, cells in task_sections(rows):
+    grids = list(sweep_grids(rows))
+    for (task, section), (section_title, caption, names, cells) in zip(section_keys(rows), task_sections(rows)):
         out.append(f"## {section_title}\n\n{caption}.\n")
         out.append("| " + " | ".join(names) + " |")
         out.append("|" + "|".join("---" if c == "regularizer" else "---:" for c in COLUMNS) + "|")
         out.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells)
         out.append("")
+        for _, _, grid_caption, header, grid in (g for g in grids if g[:2] == (task, section)):
+            out.append(f"{grid_caption}.\n")
+            out.append("| " + " | ".join(header) + " |")
+            out.append("|" + "---:|" * len(header))
+            out.extend("| " + " | ".join(row) + " |" for row in grid)
+            out.append("")
     return "\n".join(out)
 
 
@@ -372,5 +412,12 @@ def render_rich(rows: list[dict], console, columns: list[str] | None = None, wid
                              no_wrap=COLUMNS[i] != "regularizer", overflow="fold")
         for row in cells:
             table.add_row(*(Text(row[i]) for i in keep))  # labels like variational[untied=true] are not markup
+        console.print(table)
+    for _, _, caption, header, cells in sweep_grids(rows):
+        table = Table(title=caption, title_justify="left")
+        for name in header:
+            table.add_column(name, justify="right")
+        for row in cells:
+            table.add_row(*(Text(c) for c in row))
         console.print(table)
     return left_out

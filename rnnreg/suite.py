@@ -9,6 +9,7 @@
       - none
       - variational+embedding
       - {spec: variational, label: variational-untied, params: {untied: true}}
+      - {spec: variational+embedding, params: {p_recurrent: [0.0, 0.25, 0.5], embedding.p: [0.0, 0.5]}}  # a grid
 
 Everything is checked on load, against the registered tasks and regularizers, so a typo fails in one line
 naming the file and the key before any training starts.
@@ -16,6 +17,7 @@ naming the file and the key before any training starts.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,27 @@ class RegularizerEntry:
 
 def format_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def expand_sweep(spec: str, params: dict[str, Any], label: str = "") -> list[RegularizerEntry]:
+    """A parameter given a list sweeps it: one entry per value, the grid of every swept parameter.
+
+    {p_recurrent: [0.0, 0.5], embedding.p: [0.0, 0.5]} → four entries. Without a label each entry is named by
+    all its parameters (variational[p_recurrent=0.5]); with one, by the label and the swept values.
+    """
+    swept = {key: value for key, value in params.items() if isinstance(value, list)}
+    for key, values in swept.items():
+        if not values:
+            raise RnnregError(f"parameter {key!r} sweeps an empty list")
+    entries = []
+    for combo in itertools.product(*swept.values()):
+        chosen = dict(zip(swept, combo))
+        values = {**params, **chosen}
+        named = ""
+        if label:
+            named = label + ("[" + ",".join(f"{k}={format_value(v)}" for k, v in sorted(chosen.items())) + "]" if chosen else "")
+        entries.append(RegularizerEntry(spec, values, named))
+    return entries
 
 
 @dataclass
@@ -148,12 +171,15 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         expect_keys(entry, REGULARIZER_KEYS, f"regularizers[{i}]")
         if "spec" not in entry:
             fail(f"regularizers[{i}] has no 'spec'")
-        reg = RegularizerEntry(entry["spec"], dict(entry.get("params") or {}), entry.get("label") or "")
+        params = entry.get("params") or {}
+        if not isinstance(params, dict):
+            fail(f"regularizers[{i}].params must be a mapping, got {type(params).__name__}")
         try:
-            build_regularizer(reg.spec, reg.params, plugins.regularizers)
+            for reg in expand_sweep(entry["spec"], dict(params), entry.get("label") or ""):
+                build_regularizer(reg.spec, reg.params, plugins.regularizers)
+                regularizers.append(reg)
         except RnnregError as exc:
             fail(f"regularizers[{i}]: {exc}")
-        regularizers.append(reg)
     labels = [r.label for r in regularizers]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:

@@ -171,3 +171,12 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, monkeypatch):
     assert out.exit_code == 130
     assert "interrupted" in out.stderr and "run the same command again to resume" in out.stderr
     assert not any(tmp_path.rglob("*.json"))
+
+
+def test_a_comma_separated_param_sweeps_it(tmp_path):
+    out = invoke("run", "-r", "variational", "--param", "p_recurrent=0,0.5", "-t", "synthetic-sentiment", *TINY,
+                 "--results-dir", str(tmp_path), "--format", "json")
+    assert out.exit_code == 0, out.output
+    assert sorted(r["regularizer"] for r in json.loads(out.stdout)) == ["variational[p_recurrent=0.5]",
+                                                                       "variational[p_recurrent=0]"]
+    assert len(list(tmp_path.rglob("*.json"))) == 2

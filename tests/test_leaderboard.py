@@ -184,3 +184,18 @@ def test_one_seed_leaves_the_statistics_null_and_says_so():
     assert "1 seed: differences untested" in render_markdown(rows)
     data = json.loads(__import__("rnnreg.leaderboard", fromlist=["render_json"]).render_json(rows))
     assert {"tied_with_best", "p_value_vs_best", "delta_vs_none_ci_low"} <= set(data[0]) and "_by_seed" not in data[0]
+
+
+def test_a_swept_pair_of_parameters_is_shown_as_a_grid():
+    results = []
+    for p_rec in (0.0, 0.5):
+        for p_emb in (0.0, 0.5):
+            label = f"variational+embedding[embedding.p={p_emb},p_recurrent={p_rec}]"
+            r = result(label, 0, 40.0 + 10 * p_rec + 2 * p_emb, spec="variational+embedding")
+            r["config"] = {"regularizer": {"label": label, "spec": "variational+embedding",
+                                           "params": {"variational": {"p_recurrent": p_rec}, "embedding": {"p": p_emb}}}}
+            results.append(r)
+    text = render_markdown(build_rows(results))
+    assert "variational+embedding sweep on synthetic-lm: valid perplexity" in text
+    assert "| embedding.p \\ variational.p_recurrent | 0.0 | 0.5 |" in text
+    assert "| 0.5 | 41.00 | 46.00 |" in text

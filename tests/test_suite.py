@@ -97,3 +97,22 @@ def test_gal_presets_decay_weights_as_gal_does(plugins):
     for name in ("gal-medium", "gal-large"):
         train = expand(load_suite(name, plugins), plugins)[0].train
         assert train["weight_decay_mode"] == "decoupled" and train["weight_decay"] == 1e-7
+
+
+def test_a_list_of_values_sweeps_a_parameter_and_two_lists_make_a_grid(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, """
+tasks: [synthetic-lm]
+regularizers:
+  - {spec: variational+embedding, params: {p_recurrent: [0.0, 0.5], embedding.p: [0.0, 0.25, 0.5]}}
+  - {spec: variational, label: v, params: {p_recurrent: [0.0, 0.5], untied: true}}
+"""), plugins)
+    labels = [r.label for r in suite.regularizers]
+    assert len(labels) == 6 + 2 and len(set(labels)) == 8
+    assert "variational+embedding[embedding.p=0.25,p_recurrent=0.5]" in labels
+    assert labels[-2:] == ["v[p_recurrent=0.0]", "v[p_recurrent=0.5]"]
+    assert suite.regularizers[-1].params == {"p_recurrent": 0.5, "untied": True}
+
+
+def test_a_bad_value_inside_a_sweep_names_the_file_and_entry(tmp_path, plugins):
+    with pytest.raises(RnnregError, match=r"s.yaml: regularizers\[0\]: .*'p_recurrent' must be in \[0, 1\), got 1.5"):
+        load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers:\n  - {spec: variational, params: {p_recurrent: [0.0, 1.5]}}\n"), plugins)
