@@ -40,6 +40,7 @@ class Job:
     model: dict
     train: dict
     evaluation: dict
+    suite: dict | None = None  # {"name", "source"}: where its claims are; not part of the config hash
 
 
 def expand(suite: Suite, plugins) -> list[Job]:
@@ -50,7 +51,8 @@ def expand(suite: Suite, plugins) -> list[Job]:
         train = {**task_cls.train, **overrides["train"]}
         for entry in suite.regularizers:
             for seed in suite.seeds:
-                jobs.append(Job(task_name, entry, seed, model, train, dict(suite.evaluation)))
+                jobs.append(Job(task_name, entry, seed, model, train, dict(suite.evaluation),
+                                {"name": suite.name, "source": suite.source}))
     return jobs
 
 
@@ -168,6 +170,7 @@ class Runner:
             "task": dict(config["task"]),
             "regularizer": config["regularizer"],
             "seed": job.seed,
+            "suite": job.suite,
             "started_at": started.isoformat(timespec="seconds"),
         }
         try:

@@ -29,7 +29,7 @@ from rnnreg.regularizer import build_regularizer
 from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
-TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers"}
+TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims"}
 EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool}
 TASK_KEYS = {"model", "train"}
 REGULARIZER_KEYS = {"spec", "label", "params"}
@@ -80,6 +80,7 @@ class Suite:
     evaluation: dict[str, Any]
     tasks: dict[str, dict[str, dict[str, Any]]]  # task → {"model": {...}, "train": {...}} overrides
     regularizers: list[RegularizerEntry]
+    claims: list = field(default_factory=list)  # rnnreg.claims.Claim, checked by `rnnreg claims`
 
 
 def builtin_suite_path(name: str) -> Path:
@@ -184,4 +185,14 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
         fail(f"duplicate regularizer label(s) {', '.join(duplicates)}; give each a distinct 'label'")
-    return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers)
+    from rnnreg.claims import check_claim_names, parse_claim
+
+    raw_claims = raw.get("claims") or []
+    if not isinstance(raw_claims, list):
+        fail("'claims' must be a list of strings")
+    claims = []
+    for i, text in enumerate(raw_claims):
+        claim = parse_claim(text, f"{source}: claims[{i}]")
+        check_claim_names(claim, set(labels), set(tasks), f"{source}: claims[{i}]")
+        claims.append(claim)
+    return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers, claims)
