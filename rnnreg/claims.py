@@ -91,29 +91,23 @@ def overfit_excess(result: dict) -> float | None:
     return abs(curve[-1] - best) / abs(best) if best else None
 
 
-def evaluate_all(results: list[dict], load_suite) -> list[dict]:
-    """Every claim of every suite whose results are here, evaluated on that suite's results.
-    `load_suite(name, source)` returns the suite (its file, or the built-in of that name)."""
-    by_suite: dict[tuple, list[dict]] = {}
-    for r in results:
-        suite = r.get("suite")
-        if isinstance(suite, dict) and suite.get("name"):
-            by_suite.setdefault((suite["name"], suite.get("source")), []).append(r)
+def suites_named(results: list[dict]) -> list[tuple[str, str | None]]:
+    """(name, source) of every suite that wrote a result here."""
+    named = {(r["suite"]["name"], r["suite"].get("source")) for r in results
+             if isinstance(r.get("suite"), dict) and r["suite"].get("name")}
+    return sorted(named, key=lambda item: (item[0], item[1] or ""))
+
+
+def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:
+    """Every claim of every (name, suite, config hashes) on the results whose config is one of the suite's
+    jobs (so a result another suite wrote counts when its configuration is the same, and a stale one —
+    another version, other settings — never does)."""
     rows = []
-    for (name, source), suite_results in sorted(by_suite.items(), key=lambda item: item[0][0]):
-        suite = load_suite(name, source)
-        if suite is None:
-            continue
+    for name, suite, hashes in suites:
+        mine = [r for r in results if r.get("config_hash") in hashes]
         for claim in suite.claims:
-            rows.append({"suite": name, **evaluate(claim, newest_per_seed(suite_results))})
+            rows.append({"suite": name, **evaluate(claim, mine)})
     return rows
-
-
-def newest_per_seed(results: list[dict]) -> list[dict]:
-    newest = {}
-    for r in sorted(results, key=lambda r: r.get("finished_at", "")):
-        newest[(r["task"]["name"], r["regularizer"]["label"], r["seed"])] = r
-    return list(newest.values())
 
 
 def evaluate(claim: Claim, results: list[dict]) -> dict:

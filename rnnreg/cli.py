@@ -426,7 +426,7 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
         text = lb.render_markdown(rows, LEADERBOARD_TITLE).replace("\n", "\n\n" + note, 1)
         from rnnreg import claims as cl
 
-        claim_rows = cl.evaluate_all(results, suite_loader(ctx))
+        claim_rows = cl.evaluate_all(results, suites_with_claims(ctx, results, folder))
         if claim_rows:
             text += "\n" + cl.render_markdown(claim_rows)
         if write_to:
@@ -462,7 +462,7 @@ def claims(ctx, results_dir, fmt):
     results, unreadable = read_results(folder)
     for path, reason in unreadable:
         stderr.print(f"[red]unreadable result[/red] {escape(path)}: {escape(reason)}")
-    rows = cl.evaluate_all(results, suite_loader(ctx))
+    rows = cl.evaluate_all(results, suites_with_claims(ctx, results, folder))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
     elif fmt == "markdown":
@@ -473,20 +473,28 @@ def claims(ctx, results_dir, fmt):
         stderr.print(f"no claims: none of the suites whose results are in {folder} states any")
 
 
-def suite_loader(ctx):
-    """(name, source) → the suite: its file where it still is, else the built-in of that name, else None."""
+def suites_with_claims(ctx, results: list[dict], folder: Path) -> list[tuple]:
+    """(name, suite, config hashes of its jobs) for every suite that wrote a result here and states claims.
+    A suite is read from its file where that still is, else as the built-in of that name."""
+    from rnnreg import claims as cl
+    from rnnreg.runner import Runner, expand
     from rnnreg.suite import load_suite
 
-    def load(name, source):
+    plugins, found = get_plugins(ctx), {}
+    for name, source in cl.suites_named(results):
+        suite = None
         for ref in ([source] if source and Path(source).exists() else []) + [name]:
             try:
-                return load_suite(ref, get_plugins(ctx))
+                suite = load_suite(ref, plugins)
+                break
             except RnnregError:
                 continue
-        stderr.print(f"suite {name!r} ({source}) cannot be found: its claims are not checked")
-        return None
-
-    return load
+        if suite is None:
+            stderr.print(f"suite {name!r} ({source}) cannot be found: its claims are not checked")
+        elif suite.claims and name not in found:
+            runner = Runner(plugins, folder)
+            found[name] = (name, suite, {runner.path_of(job)[1] for job in expand(suite, plugins)})
+    return list(found.values())
 
 
 # --- bench ------------------------------------------------------------------------------------------

@@ -94,21 +94,22 @@ def test_claims_command_reports_every_claim_of_the_suites_present(tmp_path):
     from click.testing import CliRunner
 
     from rnnreg.cli import cli
-    from rnnreg.results import write_atomic
 
     suite = tmp_path / "mine.yaml"
-    suite.write_text("tasks: [synthetic-lm]\nregularizers: [none, zaremba]\n"
-                     "claims: ['none < zaremba on synthetic-lm valid_perplexity', 'zaremba overfits on synthetic-lm']\n")
-    values = {"none": [40.0, 45.0, 50.0], "zaremba": [42.1, 46.9, 52.0]}
-    for label, valids in values.items():
-        for seed, v in enumerate(valids):
-            r = {**result(label, seed, {"valid_perplexity": v}, curve=[60, v]), "schema_version": 1,
-                 "suite": {"name": "mine", "source": str(suite)}}
-            write_atomic(tmp_path / "results" / f"{label}{seed}.json", r)
-    out = CliRunner().invoke(cli, ["claims", str(tmp_path / "results"), "--format", "json"])
+    suite.write_text("seeds: 2\nevaluation: {mc_samples: 2}\n"
+                     "tasks: {synthetic-sentiment: {model: {hidden_size: 8, embed_size: 8}, train: {epochs: 2}}}\n"
+                     "regularizers: [none, zaremba]\n"
+                     "claims: ['none < zaremba on synthetic-sentiment valid_error', 'zaremba overfits on synthetic-sentiment',\n"
+                     "         '|valid_error_mc - valid_error| / valid_error < 0.5 for zaremba on synthetic-sentiment']\n")
+    results = tmp_path / "results"
+    assert CliRunner().invoke(cli, ["run", "--suite", str(suite), "--results-dir", str(results)]).exit_code == 0
+    out = CliRunner().invoke(cli, ["claims", str(results), "--format", "json"])
     assert out.exit_code == 0, out.output
     rows = json.loads(out.stdout)
-    assert [(r["claim"], r["status"]) for r in rows] == [
-        ("none < zaremba on synthetic-lm valid_perplexity", "holds"),
-        ("zaremba overfits on synthetic-lm", "contradicted")]
-    assert all({"test", "n", "numbers"} <= set(r) for r in rows) and rows[0]["n"] == 3
+    assert [r["claim"] for r in rows] == ["none < zaremba on synthetic-sentiment valid_error",
+                                          "zaremba overfits on synthetic-sentiment",
+                                          "|valid_error_mc - valid_error| / valid_error < 0.5 for zaremba on synthetic-sentiment"]
+    assert all(r["status"] in ("holds", "contradicted", "inconclusive") and r["n"] == 2 and r["test"] for r in rows)
+    board = tmp_path / "BOARD.md"
+    assert CliRunner().invoke(cli, ["leaderboard", str(results), "--write", str(board)]).exit_code == 0
+    assert "## Claims" in board.read_text() and "zaremba overfits on synthetic-sentiment" in board.read_text()
