@@ -183,3 +183,36 @@ def test_mc_passes_side_by_side_equal_passes_one_at_a_time_in_distribution():
     assert batched == pytest.approx(one_by_one, rel=0.01)
     assert trainer.passes_per_call({"recurrent": SiteRule(0.3, scope="batch")}, (), 100, 4, 300) == 1
     assert trainer.passes_per_call({"recurrent": SiteRule(0.3)}, (), 100, 4, 300) == 100
+
+
+def test_a_seed_gives_every_regularizer_the_same_initial_weights_and_data_order(plugins, monkeypatch):
+    """What pairs the leaderboard's tests: per seed, only the regularizer differs between two runs."""
+    from rnnreg import trainer
+
+    seen = {}
+    real_build, real_loss = trainer.build_model, trainer.sequence_loss
+
+    def build(task, data, model_cfg, plan):
+        model = real_build(task, data, model_cfg, plan)
+        seen.setdefault("weights", []).append({k: v.clone() for k, v in model.state_dict().items()})
+        return model
+
+    def loss(kind, out, y):
+        seen.setdefault("targets", []).append(y.clone())
+        return real_loss(kind, out, y)
+
+    monkeypatch.setattr(trainer, "build_model", build)
+    monkeypatch.setattr(trainer, "sequence_loss", loss)
+    task = SyntheticSentiment()
+    data = task.load()
+    small = {**task.model, "hidden_size": 8, "embed_size": 8}
+    orders = []
+    for spec, seed in (("none", 3), ("variational+embedding", 3), ("naive", 4)):
+        seen["targets"] = []
+        train_and_evaluate(task, data, build_regularizer(spec, {}, plugins.regularizers), small,
+                           {**task.train, "epochs": 1}, {}, seed=seed)
+        orders.append(torch.cat(seen["targets"]))
+    first, second, other_seed = seen["weights"]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], other_seed[k]) for k in first)
+    assert torch.equal(orders[0], orders[1]) and not torch.equal(orders[0], orders[2])
