@@ -64,7 +64,8 @@ def paired(a: dict, b: dict) -> tuple[list[float], list[float]]:
 
 
 def paired_p_value(a: dict, b: dict) -> float | None:
-    """Two-sided paired t-test over shared seeds; None below two pairs. Identical pairs: p = 1."""
+    """Two-sided paired t-test over shared seeds; None below two pairs. Differences that are all equal
+    (the test is undefined): p = 1 when they are 0, else 0."""
     x, y = paired(a, b)
     if len(x) < 2:
         return None
