@@ -308,13 +308,14 @@ def task_sections(rows: list[dict]):
 
 
 def sweep_grids(rows: list[dict]):
-    """A swept pair of parameters as a grid: (task, section, caption, header, cells) for each set of rows in
-    a section with one spec whose parameters differ in exactly two keys and fill their whole grid."""
+    """A swept pair of parameters as a grid: (task, section, caption, header, cells) for each sweep in a
+    section — rows of one spec labelled `name[k=v,...]` with the same name — whose parameters differ in
+    exactly two keys and fill their whole grid."""
     groups = defaultdict(list)
     for row in rows:
-        if row["n"]:
-            groups[(row["task"], row["section"], row["spec"])].append(row)
-    for (task, section, spec), group in sorted(groups.items()):
+        if row["n"] and "[" in row["regularizer"]:
+            groups[(row["task"], row["section"], row["spec"], row["regularizer"].split("[")[0])].append(row)
+    for (task, section, spec, _), group in sorted(groups.items()):
         keys = sorted({k for r in group for k in r["_params"]})
         varying = [k for k in keys if len({canonical_json(r["_params"].get(k)) for r in group}) > 1]
         if len(varying) != 2:
