@@ -51,7 +51,7 @@ def expand(suite: Suite, plugins) -> list[Job]:
         train = {**task_cls.train, **overrides["train"]}
         for entry in suite.regularizers:
             for seed in suite.seeds:
-                jobs.append(Job(task_name, entry, seed, model, train, dict(suite.evaluation),
+                jobs.append(Job(task_name, entry, seed, model, {**train, **entry.train}, dict(suite.evaluation),
                                 {"name": suite.name, "source": suite.source}))
     return jobs
 

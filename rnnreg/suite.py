@@ -32,7 +32,7 @@ DEFAULT_SUITE = "quick"
 TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims"}
 EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool}
 TASK_KEYS = {"model", "train"}
-REGULARIZER_KEYS = {"spec", "label", "params"}
+REGULARIZER_KEYS = {"spec", "label", "params", "train"}
 
 
 @dataclass
@@ -40,6 +40,7 @@ class RegularizerEntry:
     spec: str
     params: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    train: dict[str, Any] = field(default_factory=dict)  # training overrides for this entry alone (weight decay)
 
     def __post_init__(self):
         if not self.label:
@@ -175,9 +176,17 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         params = entry.get("params") or {}
         if not isinstance(params, dict):
             fail(f"regularizers[{i}].params must be a mapping, got {type(params).__name__}")
+        train = entry.get("train") or {}
+        if train and not entry.get("label"):
+            fail(f"regularizers[{i}] sets 'train' and needs a 'label' saying so (e.g. variational-wd)")
+        expect_keys(train, set().union(*(getattr(plugins.tasks.get(t).cls, "train") for t in tasks)), f"regularizers[{i}].train")
         try:
+            for task_name in tasks:  # typed and ranged as task settings are, for every task it runs on
+                for key, value in train.items():
+                    check_setting(plugins.tasks.get(task_name).cls, "train", key, value, f"regularizers[{i}]")
             for reg in expand_sweep(entry["spec"], dict(params), entry.get("label") or ""):
                 build_regularizer(reg.spec, reg.params, plugins.regularizers)
+                reg.train = dict(train)
                 regularizers.append(reg)
         except RnnregError as exc:
             fail(f"regularizers[{i}]: {exc}")

@@ -116,3 +116,19 @@ regularizers:
 def test_a_bad_value_inside_a_sweep_names_the_file_and_entry(tmp_path, plugins):
     with pytest.raises(RnnregError, match=r"s.yaml: regularizers\[0\]: .*'p_recurrent' must be in \[0, 1\), got 1.5"):
         load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers:\n  - {spec: variational, params: {p_recurrent: [0.0, 1.5]}}\n"), plugins)
+
+
+def test_an_entry_can_train_differently_and_must_say_so_in_its_label(tmp_path, plugins):
+    from rnnreg.runner import expand
+
+    suite = load_suite(write(tmp_path, """
+tasks: [synthetic-lm]
+regularizers: [variational, {spec: variational, label: variational-wd, train: {weight_decay: 0.001, weight_decay_mode: decoupled}}]
+"""), plugins)
+    jobs = {job.regularizer.label: job for job in expand(suite, plugins)}
+    assert jobs["variational"].train["weight_decay"] == 0.0
+    assert (jobs["variational-wd"].train["weight_decay"], jobs["variational-wd"].train["weight_decay_mode"]) == (0.001, "decoupled")
+    with pytest.raises(RnnregError, match="needs a 'label'"):
+        load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, train: {weight_decay: 0.1}}]\n"), plugins)
+    with pytest.raises(RnnregError, match=r"regularizers\[0\]: train.weight_decay must be a number ≥ 0, got -1"):
+        load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, label: x, train: {weight_decay: -1}}]\n"), plugins)
