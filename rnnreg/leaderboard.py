@@ -174,10 +174,13 @@ def build_rows(results: list[dict]) -> list[dict]:
         p = paired_p_value(row["_by_seed"][key], best[section]["_by_seed"][key])
         if p is not None:
             row["p_value_vs_best"], row["tied_with_best"] = p, p >= ALPHA
+    # Shared first place, as "1=": the best row and every row a paired test cannot tell from it.
+    tied = defaultdict(int)
     for row in rows:
-        # Shared first place, as "1=": the best row and every row a paired test cannot tell from it.
-        tied = [r for r in rows if (r["task"], r["section"]) == (row["task"], row["section"]) and r["tied_with_best"]]
-        row["rank_label"] = ("1=" if len(tied) > 1 else "1") if row["tied_with_best"] else (
+        tied[(row["task"], row["section"])] += bool(row["tied_with_best"])
+    for row in rows:
+        shared = tied[(row["task"], row["section"])] > 1
+        row["rank_label"] = ("1=" if shared else "1") if row["tied_with_best"] else (
             str(row["rank"]) if "rank" in row else "–")
     return rows
 

@@ -87,9 +87,14 @@ def lm_learning_rate(cfg: dict, epoch: int) -> float:
     return cfg["lr"] / cfg["lr_decay"] ** max(0, epoch - cfg["decay_after"])
 
 
+def mc_skip(mc_embedding: bool) -> tuple[str, ...]:
+    """The sites MC passes leave unsampled: the embedding, unless asked for (as in Gal's code)."""
+    return () if mc_embedding else ("embedding",)
+
+
 def has_mc_sites(plan: dict, eval_cfg: dict) -> bool:
     """Whether MC evaluation samples anything: some site with p > 0 that MC does not switch off."""
-    skipped = () if eval_cfg.get("mc_embedding", False) else ("embedding",)
+    skipped = mc_skip(eval_cfg.get("mc_embedding", False))
     return any(rule.p > 0 for site, rule in plan.items() if site not in skipped)
 
 
@@ -145,8 +150,8 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
         return safe_exp(nll / (streams.shape[0] * (streams.shape[1] - 1)))
     batch = streams.shape[0]
     prob_sum = torch.zeros(batch, streams.shape[1] - 1, device=streams.device, dtype=torch.float64)
-    skip = () if mc_embedding else ("embedding",)
-    per_call = passes_per_call(model.plan, skip, mc_samples, batch, bptt * logits_width(model))
+    skip = mc_skip(mc_embedding)
+    per_call = passes_per_call(model.plan, skip, mc_samples, batch, bptt * model.head.out_features)
     done = 0
     while done < mc_samples:
         k = min(per_call, mc_samples - done)
@@ -165,10 +170,6 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
 # so k passes of B sequences are one pass of k·B — bigger GEMMs, fewer steps of the per-step loop.
 MC_MAX_ROWS = 1024  # rows per forward call
 MC_MAX_LOGITS = 2**25  # floats of logits per call (128 MiB)
-
-
-def logits_width(model) -> int:
-    return model.head.out_features
 
 
 def passes_per_call(plan: dict, skip: tuple, mc_samples: int, batch: int, logits_per_row: int) -> int:
@@ -231,7 +232,7 @@ def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_e
     to the targets' own units before the RMSE."""
     model.eval()
     passes = max(mc_samples, 1)
-    skip = () if mc_embedding else ("embedding",)
+    skip = mc_skip(mc_embedding)
     sum_of_predictions = []
     for start in range(0, len(tokens), batch_size):
         x = tokens[start : start + batch_size]
