@@ -84,6 +84,13 @@ def get_plugins(ctx):
     return root.obj["plugins"]
 
 
+def cell_text(value) -> str:
+    """A dict or list in a text cell: `k=v, k=v` / `a, b`."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -92,11 +99,11 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[json.dumps(r[c]) if isinstance(r[c], dict) else r[c] for c in columns] for r in rows])
+        writer.writerows([[json.dumps(r[c]) if isinstance(r[c], (dict, list)) else r[c] for c in columns] for r in rows])
     elif fmt == "markdown":
         click.echo("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
         for r in rows:
-            click.echo("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |")
+            click.echo("| " + " | ".join(cell_text(r[c]).replace("|", "\\|") for c in columns) + " |")
     else:
         from rich.table import Table
 
@@ -104,8 +111,7 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
         for c in columns:
             table.add_column(c)
         for r in rows:
-            table.add_row(*(Text(", ".join(f"{k}={v}" for k, v in r[c].items()) if isinstance(r[c], dict) else str(r[c]))
-                            for c in columns))
+            table.add_row(*(Text(cell_text(r[c])) for c in columns))
         stdout.print(table)
 
 
@@ -121,10 +127,20 @@ def plugins():
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
 def plugins_list(ctx, fmt):
-    """Every registered regularizer: name, origin, description and parameters with defaults."""
-    rows = [{"name": e.name, "origin": e.origin, "description": e.cls.description, "params": dict(e.cls.params)}
-            for e in get_plugins(ctx).regularizers]
-    print_rows(rows, ["name", "origin", "description", "params"], fmt, "regularizers")
+    """Every registered regularizer: name, origin, the sites it acts on (and loss term), description and
+    parameters with defaults."""
+    rows = [{"name": e.name, "origin": e.origin, "sites": plugin_sites(e.cls), "description": e.cls.description,
+             "params": dict(e.cls.params)} for e in get_plugins(ctx).regularizers]
+    print_rows(rows, ["name", "origin", "sites", "description", "params"], fmt, "regularizers")
+
+
+def plugin_sites(cls) -> list[str]:
+    """The sites a regularizer acts on at its defaults, in data-flow order, and `loss` when it has a penalty."""
+    from rnnreg.dropout import SITES
+
+    plan = cls().plan()
+    kinds = [site if plan[site].kind == "dropout" else f"{site} (zoneout)" for site in SITES if site in plan]
+    return kinds + (["loss"] if cls.penalty is not None else [])
 
 
 @cli.group()
@@ -165,10 +181,11 @@ def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
         raise RnnregError("--tokens must contain at least one word")
     regularizer = build_regularizer(spec, parse_assignments(params, "--param"), get_plugins(ctx).regularizers)
     if cell == "gru" and "cell" in regularizer.plan():
-        raise RnnregError(f"{spec!r} drops the LSTM cell state, which a GRU does not have (use --cell lstm)")
+        raise RnnregError(f"{spec!r} acts on the LSTM cell state, which a GRU does not have "
+                          "(use --cell lstm; zoneout on a GRU: --param p_cell=0)")
     picture = draw(regularizer, steps=steps, units=units, tokens=words, cell=cell, seed=seed)
     if fmt == "json":
-        click.echo(json.dumps({k: picture[k] for k in ("spec", "steps", "units", "tokens", "sites")}))
+        click.echo(json.dumps({k: picture[k] for k in ("spec", "steps", "units", "tokens", "sites", "kinds", "penalties")}))
     else:
         render(picture, stdout)
 

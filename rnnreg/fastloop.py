@@ -1,7 +1,7 @@
 """The LSTM and GRU recurrences with per-sample masks, each as one autograd function: the fast step loops.
 
-Per-sample masks on h_{t-1} (variational, naive) and on c_t (Moon) keep the fused kernel out, so the
-recurrence has to be a loop. Left to autograd, that loop records ~40 small nodes per step and computes
+Per-sample masks on h_{t-1} (variational, naive), on c_t (Moon), on the candidate (Semeniuta) and
+zoneout's state updates keep the fused kernel out, so the recurrence has to be a loop. Left to autograd, that loop records ~40 small nodes per step and computes
 the gradient of U as T small GEMMs. Here:
   - the step GEMM h_{t-1} U^T (and dh U in the backward) runs on a weight packed once per call for
     oneDNN, where torch has it and the weight is large: at batch 20 a (20 × 650)·(650 × 2600) product
@@ -125,20 +125,28 @@ def previous_h(h0: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
 class MaskedLSTMRecurrence(torch.autograd.Function):
     """xproj (T, B, 4H) with both biases added; h0, c0 (B, H); weight_hh (4H, H).
 
-    recurrent_mask: (1|4, B|1, T|1, H) or None; cell_mask: (1, B|1, T|1, H) or None.
+    recurrent_mask: (1|4, B|1, T|1, H) or None; cell_mask, candidate_mask, cell_zoneout, hidden_zoneout:
+    (1, B|1, T|1, H) or None. One step, with u the zoneout masks (1 = take the new value):
+        g' = g ⊙ k                      (candidate dropout, Semeniuta et al.)
+        c̃ = (f ⊙ c_{t-1} + i ⊙ g') ⊙ m   (cell dropout, Moon et al.)
+        h̃ = o ⊙ tanh(c̃)
+        c_t = c_{t-1} + u_c ⊙ (c̃ − c_{t-1}),   h_t = h_{t-1} + u_h ⊙ (h̃ − h_{t-1})   (zoneout)
     Returns outputs (T, B, H), h_T, c_T.
     """
 
     @staticmethod
-    def forward(ctx, xproj, h0, c0, weight_hh, recurrent_mask, cell_mask):
+    def forward(ctx, xproj, h0, c0, weight_hh, recurrent_mask, cell_mask, candidate_mask=None, cell_zoneout=None,
+                hidden_zoneout=None):
         steps, batch, four_h = xproj.shape
         H = four_h // 4
         product = MaskedProduct(weight_hh, recurrent_mask, batch)
         gates = xproj.new_empty(steps, batch, four_h)  # activated i, f, g, o
-        cells = xproj.new_empty(steps + 1, batch, H)  # c_0 .. c_T (after the cell mask)
-        tanh_cells = xproj.new_empty(steps, batch, H)
+        cells = xproj.new_empty(steps + 1, batch, H)  # c_0 .. c_T (the carried state)
+        tanh_cells = xproj.new_empty(steps, batch, H)  # tanh(c̃_t)
         outputs = xproj.new_empty(steps, batch, H)
         masked_h = product.new_masked_h(xproj, steps)
+        # Without cell zoneout c̃_t is c_t, written straight into `cells`; with it, c̃_t is a scratch value.
+        new_cell = xproj.new_empty(batch, H) if cell_zoneout is not None else None
         h = h0
         cells[0] = c0
         for t in range(steps):
@@ -147,31 +155,47 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             torch.sigmoid(a, out=act)
             torch.tanh(a[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
             i, f, g, o = act.split(H, 1)
+            k = at_step(candidate_mask, t)
             # Results go straight into the saved buffers: no copies on the way.
-            c = torch.mul(f, cells[t], out=cells[t + 1]).addcmul_(i, g)
-            k = at_step(cell_mask, t)
-            if k is not None:
-                c.mul_(k[0])
-            h = torch.mul(o, torch.tanh(c, out=tanh_cells[t]), out=outputs[t])
-        ctx.save_for_backward(gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask)
+            c = torch.mul(f, cells[t], out=cells[t + 1] if new_cell is None else new_cell)
+            c.addcmul_(i, g if k is None else g * k[0])
+            m = at_step(cell_mask, t)
+            if m is not None:
+                c.mul_(m[0])
+            u_c, u_h = at_step(cell_zoneout, t), at_step(hidden_zoneout, t)
+            if u_c is not None:
+                torch.addcmul(cells[t], u_c[0], c - cells[t], out=cells[t + 1])
+            if u_h is None:
+                h = torch.mul(o, torch.tanh(c, out=tanh_cells[t]), out=outputs[t])
+            else:
+                new_h = o * torch.tanh(c, out=tanh_cells[t])
+                h = torch.addcmul(h, u_h[0], new_h - h, out=outputs[t])
+        ctx.save_for_backward(gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask,
+                              candidate_mask, cell_zoneout, hidden_zoneout)
         # The final state is returned as its own tensors, not as views into the saved buffers.
         return outputs, h.clone(), cells[steps].clone()
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_h_last, grad_c_last):
-        gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask = ctx.saved_tensors
+        (gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask,
+         candidate_mask, cell_zoneout, hidden_zoneout) = ctx.saved_tensors
         steps, batch, four_h = gates.shape
         H = four_h // 4
 
-        # Local derivatives for all steps at once (one large op each instead of T small ones):
-        #   d a_i = dc · g σ'(i)   d a_f = dc · c_{t-1} σ'(f)   d a_g = dc · i tanh'(g)   d a_o = dh · tanh(c) σ'(o)
-        # and dc_t += dh_t · o tanh'(c_t).
+        # Local derivatives for all steps at once (one large op each instead of T small ones), with g' = g ⊙ k:
+        #   d a_i = dc̃ · g' σ'(i)   d a_f = dc̃ · c_{t-1} σ'(f)   d a_g = dc̃ · i k tanh'(g)   d a_o = dh̃ · tanh(c̃) σ'(o)
+        # and dc̃ += dh̃ · o tanh'(c̃).
         i, f, g, o = gates.split(H, 2)
         local = torch.empty_like(gates)
         l_i, l_f, l_g, l_o = local.split(H, 2)
-        torch.mul(g, i - i * i, out=l_i)
+        if candidate_mask is None:
+            torch.mul(g, i - i * i, out=l_i)
+            torch.mul(i, 1 - g * g, out=l_g)
+        else:
+            k = candidate_mask[0].transpose(0, 1)  # (T|1, B|1, H)
+            torch.mul(g * k, i - i * i, out=l_i)
+            torch.mul(i * k, 1 - g * g, out=l_g)
         torch.mul(cells[:-1], f - f * f, out=l_f)
-        torch.mul(i, 1 - g * g, out=l_g)
         torch.mul(tanh_cells, o - o * o, out=l_o)
         dc_from_dh = o * (1 - tanh_cells * tanh_cells)
         local_cg = local.view(steps, batch, 4, H)[:, :, :3]  # the three gates whose gradient flows via dc
@@ -184,38 +208,50 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             if grad_outputs is not None:
                 dh.add_(grad_outputs[t])
-            dc.addcmul_(dh, dc_from_dh[t])
-            k = at_step(cell_mask, t)
-            if k is not None:
-                dc.mul_(k[0])
+            u_c, u_h = at_step(cell_zoneout, t), at_step(hidden_zoneout, t)
+            dh_new = dh if u_h is None else dh * u_h[0]  # d h̃
+            if u_c is None:
+                dc.addcmul_(dh_new, dc_from_dh[t])  # dc̃ = dc_t + dh̃ · o tanh'(c̃)
+                dc_kept = None
+            else:
+                dc_kept = dc - dc * u_c[0]  # the part of dc_t that reaches c_{t-1} directly
+                dc = torch.addcmul(dc * u_c[0], dh_new, dc_from_dh[t])
+            m = at_step(cell_mask, t)
+            if m is not None:
+                dc.mul_(m[0])
             torch.mul(dc.unsqueeze(1), local_cg[t], out=grad_pre_cg[t])
-            torch.mul(dh, l_o[t], out=grad_pre[t, :, 3 * H:])
+            torch.mul(dh_new, l_o[t], out=grad_pre[t, :, 3 * H:])
             dc.mul_(f[t])
-            dh = product.backward(t, grad_pre[t])
+            if dc_kept is not None:
+                dc.add_(dc_kept)
+            dh_through_u = product.backward(t, grad_pre[t])
+            dh = dh_through_u if u_h is None else dh_through_u.add_(dh - dh_new)
         grad_w = product.weight_grad(grad_pre, masked_h, lambda: previous_h(h0, outputs))
-        return grad_pre, dh, dc, grad_w, None, None
+        return grad_pre, dh, dc, grad_w, None, None, None, None, None
 
 
 class MaskedGRURecurrence(torch.autograd.Function):
     """The GRU of torch.nn.GRU with a recurrent mask on the h_{t-1} that meets U (the carried h is unmasked):
         r, z = σ(x_r + (h⊙m) U_r + b_hr), σ(x_z + (h⊙m) U_z + b_hz)
-        n = tanh(x_n + r ⊙ ((h⊙m) U_n + b_hn)),   h' = (1 − z) ⊙ n + z ⊙ h
+        n = tanh(x_n + r ⊙ ((h⊙m) U_n + b_hn)),   h̃ = (1 − z) ⊙ (n ⊙ k) + z ⊙ h
+        h' = h + u ⊙ (h̃ − h)
+    with k the candidate mask (Semeniuta et al.) and u hidden zoneout's (1 = take the new value).
 
     xproj (T, B, 3H) holds x W_ih^T + b_ih + (b_hr, b_hz, 0); b_hn stays inside, since r multiplies it.
 
     This is torch's (and cuDNN's) candidate, r ⊙ ((h⊙m) U_n + b_hn), which the fused kernel computes.
     Gal's Keras GRU computes (r ⊙ h ⊙ m) U_n instead (reset before the product): the two are different
     models, so GRU numbers from rnnreg and from Gal's scripts are not directly comparable.
-    h0 (B, H); weight_hh (3H, H); bias_hn (H,); recurrent_mask (1|3, B|1, T|1, H) or None.
-    Returns outputs (T, B, H), h_T.
+    h0 (B, H); weight_hh (3H, H); bias_hn (H,); recurrent_mask (1|3, B|1, T|1, H) or None;
+    candidate_mask, hidden_zoneout (1, B|1, T|1, H) or None. Returns outputs (T, B, H), h_T.
     """
 
     @staticmethod
-    def forward(ctx, xproj, h0, weight_hh, bias_hn, recurrent_mask):
+    def forward(ctx, xproj, h0, weight_hh, bias_hn, recurrent_mask, candidate_mask=None, hidden_zoneout=None):
         steps, batch, three_h = xproj.shape
         H = three_h // 3
         product = MaskedProduct(weight_hh, recurrent_mask, batch)
-        gates = xproj.new_empty(steps, batch, three_h)  # activated r, z, n
+        gates = xproj.new_empty(steps, batch, three_h)  # activated r, z, n (n before the candidate mask)
         hn = xproj.new_empty(steps, batch, H)  # (h⊙m) U_n + b_hn, which r scales
         outputs = xproj.new_empty(steps, batch, H)
         masked_h = product.new_masked_h(xproj, steps)
@@ -226,21 +262,30 @@ class MaskedGRURecurrence(torch.autograd.Function):
             r, z = rz.split(H, 1)
             torch.add(hproj[:, 2 * H:], bias_hn, out=hn[t])
             n = torch.addcmul(xproj[t, :, 2 * H:], r, hn[t], out=gates[t, :, 2 * H:]).tanh_()
-            h = torch.addcmul(n, z, h - n, out=outputs[t])
-        ctx.save_for_backward(gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask)
+            k, u = at_step(candidate_mask, t), at_step(hidden_zoneout, t)
+            if k is not None:
+                n = n * k[0]
+            if u is None:
+                h = torch.addcmul(n, z, h - n, out=outputs[t])
+            else:
+                h = torch.addcmul(h, u[0], torch.addcmul(n, z, h - n) - h, out=outputs[t])
+        ctx.save_for_backward(gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask, candidate_mask, hidden_zoneout)
         return outputs, h.clone()
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_h_last):
-        gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask = ctx.saved_tensors
+        gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask, candidate_mask, hidden_zoneout = ctx.saved_tensors
         steps, batch, three_h = gates.shape
         H = three_h // 3
         h_prev = previous_h(h0, outputs)
 
-        # Local derivatives for all steps at once: with dn = dh (1 − z) tanh'(n),
-        #   d a_n = dn,   d a_r = dn · hn σ'(r),   d a_z = dh · (h_{t-1} − n) σ'(z),   d hn = dn · r.
+        # Local derivatives for all steps at once: with n' = n ⊙ k and dn = dh̃ (1 − z) k tanh'(n),
+        #   d a_n = dn,   d a_r = dn · hn σ'(r),   d a_z = dh̃ · (h_{t-1} − n') σ'(z),   d hn = dn · r.
         r, z, n = gates.split(H, 2)
         to_n = (1 - z) * (1 - n * n)
+        if candidate_mask is not None:
+            k = candidate_mask[0].transpose(0, 1)  # (T|1, B|1, H)
+            to_n, n = to_n * k, n * k
         to_r = hn * (r - r * r)
         to_z = (h_prev - n) * (z - z * z)
 
@@ -251,12 +296,16 @@ class MaskedGRURecurrence(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             if grad_outputs is not None:
                 dh.add_(grad_outputs[t])
-            dn = torch.mul(dh, to_n[t], out=grad_n[t])
+            u = at_step(hidden_zoneout, t)
+            dh_new = dh if u is None else dh * u[0]  # d h̃
+            dn = torch.mul(dh_new, to_n[t], out=grad_n[t])
             torch.mul(dn, to_r[t], out=grad_hproj[t, :, :H])
-            torch.mul(dh, to_z[t], out=grad_hproj[t, :, H:2 * H])
+            torch.mul(dh_new, to_z[t], out=grad_hproj[t, :, H:2 * H])
             torch.mul(dn, r[t], out=grad_hproj[t, :, 2 * H:])
-            dh = product.backward(t, grad_hproj[t]).addcmul_(dh, z[t])  # plus the carried path h' = … + z ⊙ h
+            # plus the carried paths: h̃ = … + z ⊙ h, and with zoneout h' = … + (1 − u) ⊙ h
+            dh_through_u = product.backward(t, grad_hproj[t]).addcmul_(dh_new, z[t])
+            dh = dh_through_u if u is None else dh_through_u.add_(dh - dh_new)
         grad_w = product.weight_grad(grad_hproj, masked_h, lambda: h_prev)
         grad_xproj = torch.cat([grad_hproj[:, :, :2 * H], grad_n], 2)
         grad_bias_hn = grad_hproj[:, :, 2 * H:].sum((0, 1))
-        return grad_xproj, dh, grad_w, grad_bias_hn, None
+        return grad_xproj, dh, grad_w, grad_bias_hn, None, None, None

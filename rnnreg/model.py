@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnreg.dropout import SiteRule, at_step, sample_mask, sample_type_table, type_mask_from_table
+from rnnreg.dropout import (SiteRule, at_step, evaluation_mask, sample_mask, sample_type_table, sample_weight_mask,
+                            type_mask_from_table)
 from rnnreg.errors import RnnregError
 from rnnreg.fastloop import MaskedGRURecurrence, MaskedLSTMRecurrence
 
@@ -27,28 +28,45 @@ GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 class Masks:
     """Every mask of one forward pass (one sequence, or one BPTT window), sampled before the first step.
 
-    Layer masks have the shape (gates|1, batch|1, steps|1, units) of `rnnreg.dropout.sample_mask`;
-    `None` means the site is untouched.
+    Layer masks have the shape (gates|1, batch|1, steps|1, units) of `rnnreg.dropout.sample_mask`, except
+    `weight_recurrent`'s, which cover W_hh's entries; `None` means the site is untouched. `cell_zoneout` and
+    `hidden` hold zoneout's u (1 = take the new value); at evaluation they hold its expectation 1 − p.
     """
 
     embedding: torch.Tensor | None = None  # (batch, steps, 1)
     input: list = field(default_factory=list)  # per layer
     recurrent: list = field(default_factory=list)  # per layer
-    cell: list = field(default_factory=list)  # per layer (LSTM only)
+    cell: list = field(default_factory=list)  # per layer (LSTM only): dropout on c_t
     output: torch.Tensor | None = None
     cell_output_scale: float = 1.0  # 1 / (1 - p) on h = o ⊙ tanh(c) for a 0/1 cell mask (scale="output")
     embedding_table: torch.Tensor | None = None  # (batch|1, vocab) keep/drop draws behind `embedding`
+    weight_recurrent: list = field(default_factory=list)  # per layer: (gates·H, H) over W_hh
+    candidate: list = field(default_factory=list)  # per layer
+    cell_zoneout: list = field(default_factory=list)  # per layer (LSTM only): zoneout on c_t
+    hidden: list = field(default_factory=list)  # per layer: zoneout on h_t
+
+    STEP_MASKS = ("input", "recurrent", "cell", "candidate", "cell_zoneout", "hidden")
 
     def for_window(self, tokens: torch.Tensor) -> "Masks":
         """The same draws for another window of the stream (MC evaluation keeps one set per pass): layer
-        masks cut to the window's length, the embedding mask looked up from the same word-type table."""
+        masks cut to the window's length, the embedding mask looked up from the same word-type table, the
+        weight masks as they are."""
         steps = tokens.shape[1]
         cut = lambda m: None if m is None else m[:, :, :steps]  # noqa: E731  (per-sequence masks have 1 step)
         embedding = None
         if self.embedding_table is not None:
             embedding = type_mask_from_table(self.embedding_table, tokens)
-        return Masks(embedding, [cut(m) for m in self.input], [cut(m) for m in self.recurrent],
-                     [cut(m) for m in self.cell], cut(self.output), self.cell_output_scale, self.embedding_table)
+        per_layer = {name: [cut(m) for m in getattr(self, name)] for name in self.STEP_MASKS}
+        return Masks(embedding=embedding, output=cut(self.output), cell_output_scale=self.cell_output_scale,
+                     embedding_table=self.embedding_table, weight_recurrent=list(self.weight_recurrent), **per_layer)
+
+    def layer(self, k: int) -> dict:
+        """Layer k's masks, as `RecurrentLayer.forward`'s keyword arguments."""
+        pick = lambda masks_of_site: masks_of_site[k] if masks_of_site else None  # noqa: E731
+        return {"input_mask": pick(self.input), "recurrent_mask": pick(self.recurrent), "cell_mask": pick(self.cell),
+                "cell_output_scale": self.cell_output_scale if pick(self.cell) is not None else 1.0,
+                "candidate_mask": pick(self.candidate), "cell_zoneout": pick(self.cell_zoneout),
+                "hidden_zoneout": pick(self.hidden), "weight_mask": pick(self.weight_recurrent)}
 
 
 def sample_masks(
@@ -62,30 +80,48 @@ def sample_masks(
     num_layers: int,
     skip: tuple[str, ...] = (),
     generator: torch.Generator | None = None,
+    evaluation: bool = False,
+    weights_hh: list | None = None,
 ) -> Masks:
+    """The masks of one forward pass. `evaluation=True` gives what evaluation applies instead: nothing for
+    dropout, zoneout's expectation. A skipped site behaves as at evaluation. `weights_hh` (per layer) are the
+    matrices the weight_recurrent site masks."""
     batch, steps = tokens.shape
     gates = len(GATES[cell])
 
-    def draw(site, units):
+    def draw(site, units, kind="dropout"):
         rule = plan.get(site)
-        if rule is None or site in skip:
+        if rule is None or rule.kind != kind:
             return None
+        if evaluation or site in skip:
+            return evaluation_mask(rule, units, tokens.device)
+        if rule.p == 0 and kind == "dropout":
+            return None  # an all-ones mask would only keep the fused kernel out
         return sample_mask(rule, batch=batch, steps=steps, units=units, gates=gates,
                            device=tokens.device, generator=generator)
 
     if "cell" in plan and cell != "lstm":
-        raise RnnregError("the cell site (Moon's dropout) exists only in LSTMs, not in a GRU")
+        raise RnnregError("the cell site (Moon's dropout, zoneout's p_cell) exists only in LSTMs, not in a GRU; "
+                          "for a GRU leave it out (zoneout: p_cell=0)")
     masks = Masks()
-    if "embedding" in plan and "embedding" not in skip:
+    live = not evaluation
+    if "embedding" in plan and "embedding" not in skip and live:
         masks.embedding_table = sample_type_table(plan["embedding"], tokens.shape[0], vocab_size, tokens.device, generator)
         masks.embedding = type_mask_from_table(masks.embedding_table, tokens)
     cell_rule = plan.get("cell")
-    if cell_rule is not None and "cell" not in skip and cell_rule.scale == "output" and cell_rule.p > 0:
+    if (cell_rule is not None and "cell" not in skip and live and cell_rule.kind == "dropout"
+            and cell_rule.scale == "output" and cell_rule.p > 0):
         masks.cell_output_scale = 1.0 / (1.0 - cell_rule.p)
+    weight_rule = plan.get("weight_recurrent")
     for layer in range(num_layers):
         masks.input.append(draw("input", input_size if layer == 0 else hidden_size))
         masks.recurrent.append(draw("recurrent", hidden_size))
         masks.cell.append(draw("cell", hidden_size))
+        masks.candidate.append(draw("candidate", hidden_size))
+        masks.cell_zoneout.append(draw("cell", hidden_size, kind="zoneout"))
+        masks.hidden.append(draw("hidden", hidden_size, kind="zoneout"))
+        if weight_rule is not None and weight_rule.p > 0 and live and "weight_recurrent" not in skip:
+            masks.weight_recurrent.append(sample_weight_mask(weight_rule, weights_hh[layer], generator))
     masks.output = draw("output", hidden_size)
     return masks
 
@@ -99,36 +135,41 @@ class RecurrentLayer(nn.Module):
         self.rnn = kernel(input_size, hidden_size, batch_first=True)
 
     def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False,
-                cell_output_scale=1.0):
+                cell_output_scale=1.0, *, candidate_mask=None, cell_zoneout=None, hidden_zoneout=None, weight_mask=None):
         """Fused kernel when the masks allow it; else the fast step loop; `force_loop` runs the reference.
 
         `cell_output_scale` κ multiplies h = o ⊙ tanh(c) (Moon with a 0/1 cell mask): the layer's h, its
-        outputs and its carried state, are κ·o·tanh(c) throughout."""
+        outputs and its carried state, are κ·o·tanh(c) throughout. `weight_mask` multiplies W_hh entrywise
+        (weight-drop): every path runs on that masked copy of the weight."""
+        inside = {"candidate_mask": candidate_mask, "cell_zoneout": cell_zoneout, "hidden_zoneout": hidden_zoneout}
+        weight_hh = self.rnn.weight_hh_l0 if weight_mask is None else self.rnn.weight_hh_l0 * weight_mask
         if force_loop:
-            return self.loop(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale)
-        if self.fused_can_run(input_mask, recurrent_mask, cell_mask):
-            return self.fused(x, state, input_mask, recurrent_mask)
+            return self.loop(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale, weight_hh, **inside)
+        if self.fused_can_run(input_mask, recurrent_mask, cell_mask, *inside.values()):
+            return self.fused(x, state, input_mask, recurrent_mask, weight_hh)
         if self.cell == "lstm":
-            return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale)
-        return self.fast_gru(x, state, input_mask, recurrent_mask)
+            return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale, weight_hh, **inside)
+        return self.fast_gru(x, state, input_mask, recurrent_mask, weight_hh, candidate_mask, hidden_zoneout)
 
     @staticmethod
-    def fused_can_run(input_mask, recurrent_mask, cell_mask) -> bool:
+    def fused_can_run(input_mask, recurrent_mask, cell_mask, *inside_masks) -> bool:
         # The kernel cannot see inside the recurrence, so only masks that fold into the weights or into
         # the input sequence are allowed: per-gate input masks and recurrent masks must be shared by the
-        # whole batch and the whole sequence ((h ⊙ z) U = h (diag(z) U)).
+        # whole batch and the whole sequence ((h ⊙ z) U = h (diag(z) U)). Cell, candidate and zoneout masks
+        # act inside the step.
         def batch_shared(mask):
             return mask.shape[1] == 1 and mask.shape[2] == 1
 
         return (
             cell_mask is None
+            and all(mask is None for mask in inside_masks)
             and (recurrent_mask is None or batch_shared(recurrent_mask))
             and (input_mask is None or input_mask.shape[0] == 1 or batch_shared(input_mask))
         )
 
-    def fused(self, x, state, input_mask, recurrent_mask):
+    def fused(self, x, state, input_mask, recurrent_mask, weight_hh):
         rnn = self.rnn
-        w_ih, w_hh = rnn.weight_ih_l0, rnn.weight_hh_l0
+        w_ih, w_hh = rnn.weight_ih_l0, weight_hh
         if input_mask is not None and input_mask.shape[0] == 1:
             x = x * input_mask[0]
         elif input_mask is not None:
@@ -161,36 +202,43 @@ class RecurrentLayer(nn.Module):
         xproj = torch.einsum("gbti,ghi->btgh", x.unsqueeze(0) * input_mask, w)
         return xproj.reshape(batch, steps, self.gates * self.hidden_size) + bias
 
-    def fast_lstm(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale=1.0):
+    def fast_lstm(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale, weight_hh, **inside):
         rnn = self.rnn
         xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0 + rnn.bias_hh_l0)
         if state is None:
             h0 = c0 = x.new_zeros(x.shape[0], self.hidden_size)
         else:
             h0, c0 = state[0][0], state[1][0]
-        weight_hh, kappa = rnn.weight_hh_l0, cell_output_scale
+        kappa = cell_output_scale
         if kappa != 1.0:
-            # The loop computes h̃ = o ⊙ tanh(c); the layer's h is κ h̃, so (κ h̃) U = h̃ (κ U).
+            # The loop computes h̃ = o ⊙ tanh(c); the layer's h is κ h̃, so (κ h̃) U = h̃ (κ U). Zoneout's
+            # update is linear in h, so it commutes with κ.
             weight_hh, h0 = weight_hh * kappa, h0 / kappa
-        out, h, c = MaskedLSTMRecurrence.apply(xproj.transpose(0, 1), h0, c0, weight_hh, recurrent_mask, cell_mask)
+        out, h, c = MaskedLSTMRecurrence.apply(xproj.transpose(0, 1), h0, c0, weight_hh, recurrent_mask, cell_mask,
+                                               inside["candidate_mask"], inside["cell_zoneout"], inside["hidden_zoneout"])
         if kappa != 1.0:
             out, h = out * kappa, h * kappa
         return out.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))
 
-    def fast_gru(self, x, state, input_mask, recurrent_mask):
+    def fast_gru(self, x, state, input_mask, recurrent_mask, weight_hh, candidate_mask, hidden_zoneout):
         rnn, H = self.rnn, self.hidden_size
         # b_hr and b_hz add like b_ih; b_hn stays inside the recurrence, where r scales it.
         xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0 + F.pad(rnn.bias_hh_l0[:2 * H], (0, H)))
         h0 = x.new_zeros(x.shape[0], H) if state is None else state[0]
-        out, h = MaskedGRURecurrence.apply(xproj.transpose(0, 1), h0, rnn.weight_hh_l0, rnn.bias_hh_l0[2 * H:],
-                                           recurrent_mask)
+        out, h = MaskedGRURecurrence.apply(xproj.transpose(0, 1), h0, weight_hh, rnn.bias_hh_l0[2 * H:],
+                                           recurrent_mask, candidate_mask, hidden_zoneout)
         return out.transpose(0, 1), h.unsqueeze(0)
 
-    def loop(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale=1.0):
+    def loop(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale=1.0, weight_hh=None, *,
+             candidate_mask=None, cell_zoneout=None, hidden_zoneout=None):
         """The reference step loop, differentiated by autograd: the definition the fast paths must match."""
         rnn, H = self.rnn, self.hidden_size
+        weight_hh = rnn.weight_hh_l0 if weight_hh is None else weight_hh
         batch, steps, _ = x.shape
         xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0)
+
+        def zoneout(previous, new, u):  # keep the previous value where u = 0; u = 1 − p at evaluation
+            return new if u is None else previous + u[0] * (new - previous)
 
         if self.cell == "lstm":
             h, c = (s[0] for s in state) if state is not None else (x.new_zeros(batch, H),) * 2
@@ -198,32 +246,38 @@ class RecurrentLayer(nn.Module):
             h = state[0] if state is not None else x.new_zeros(batch, H)
         outputs = []
         for t in range(steps):
-            hproj = self.recurrent_projection(h, at_step(recurrent_mask, t))
+            hproj = self.recurrent_projection(h, at_step(recurrent_mask, t), weight_hh)
+            k = at_step(candidate_mask, t)
             if self.cell == "lstm":
                 i, f, g, o = (xproj[:, t] + hproj).chunk(4, 1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                g = torch.tanh(g) if k is None else torch.tanh(g) * k[0]
+                new_c = torch.sigmoid(f) * c + torch.sigmoid(i) * g
                 if cell_mask is not None:
-                    c = c * at_step(cell_mask, t)[0]
-                h = torch.sigmoid(o) * torch.tanh(c) * cell_output_scale
+                    new_c = new_c * at_step(cell_mask, t)[0]
+                new_h = torch.sigmoid(o) * torch.tanh(new_c) * cell_output_scale
+                c = zoneout(c, new_c, at_step(cell_zoneout, t))
             else:
                 xr, xz, xn = xproj[:, t].chunk(3, 1)
                 hr, hz, hn = hproj.chunk(3, 1)
                 r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
                 n = torch.tanh(xn + r * hn)
-                h = (1 - z) * n + z * h  # the unmasked h carries over, as in Gal's GRU
+                if k is not None:
+                    n = n * k[0]
+                new_h = (1 - z) * n + z * h  # the unmasked h carries over, as in Gal's GRU
+            h = zoneout(h, new_h, at_step(hidden_zoneout, t))
             outputs.append(h)
         out = torch.stack(outputs, 1)
         new_state = (h.unsqueeze(0), c.unsqueeze(0)) if self.cell == "lstm" else h.unsqueeze(0)
         return out, new_state
 
-    def recurrent_projection(self, h, mask):
+    def recurrent_projection(self, h, mask, weight_hh):
         rnn = self.rnn
         if mask is None:
-            return F.linear(h, rnn.weight_hh_l0, rnn.bias_hh_l0)
+            return F.linear(h, weight_hh, rnn.bias_hh_l0)
         if mask.shape[0] == 1:
-            return F.linear(h * mask[0], rnn.weight_hh_l0, rnn.bias_hh_l0)
+            return F.linear(h * mask[0], weight_hh, rnn.bias_hh_l0)
         # Untied: each gate sees h through its own mask; one batched GEMM over the gates.
-        w = rnn.weight_hh_l0.view(self.gates, self.hidden_size, -1)
+        w = weight_hh.view(self.gates, self.hidden_size, -1)
         per_gate = torch.bmm(h.unsqueeze(0) * mask, w.transpose(1, 2))  # (gates, batch, H)
         return per_gate.transpose(0, 1).reshape(h.shape[0], -1) + rnn.bias_hh_l0
 
@@ -253,24 +307,31 @@ class RNNModel(nn.Module):
             for param in self.parameters():
                 nn.init.uniform_(param, -init_scale, init_scale)
 
-    def sample_masks(self, tokens, skip=(), generator=None) -> Masks:
+    def sample_masks(self, tokens, skip=(), generator=None, evaluation=False) -> Masks:
         return sample_masks(self.plan, tokens, vocab_size=self.vocab_size, cell=self.cell,
                             input_size=self.embed_size, hidden_size=self.hidden_size,
-                            num_layers=self.num_layers, skip=skip, generator=generator)
+                            num_layers=self.num_layers, skip=skip, generator=generator, evaluation=evaluation,
+                            weights_hh=[layer.rnn.weight_hh_l0 for layer in self.layers])
 
-    def forward(self, tokens, state=None, masks: Masks | None = None):
-        """tokens (batch, steps) → (predictions, state). Pass `masks` to drop; None runs deterministically."""
-        masks = masks or Masks()
+    def forward(self, tokens, state=None, masks: Masks | None = None, activations: dict | None = None):
+        """tokens (batch, steps) → (predictions, state). Pass `masks` to drop; None evaluates: no dropout,
+        and zoneout's expectation where the plan has zoneout.
+
+        With an `activations` dict, fills in what a regularizer's penalty may ask for (all (batch, steps, H)):
+        `output` the top layer's output at every step, `dropped_output` the same after the output site's
+        mask, `layer_outputs` every layer's output."""
+        masks = masks if masks is not None else self.sample_masks(tokens, evaluation=True)
         x = self.embedding(tokens)
         if masks.embedding is not None:
             x = x * masks.embedding
-        new_state = []
+        new_state, layer_outputs = [], []
         for k, layer in enumerate(self.layers):
-            pick = lambda masks_of_site: masks_of_site[k] if masks_of_site else None  # noqa: E731
-            x, s = layer(x, None if state is None else state[k],
-                         pick(masks.input), pick(masks.recurrent), pick(masks.cell),
-                         cell_output_scale=masks.cell_output_scale if masks.cell and masks.cell[k] is not None else 1.0)
+            x, s = layer(x, None if state is None else state[k], **masks.layer(k))
             new_state.append(s)
+            layer_outputs.append(x)
+        if activations is not None:
+            activations.update(output=x, layer_outputs=layer_outputs,
+                               dropped_output=x if masks.output is None else x * masks.output[0])
         if self.readout == "last":
             x = x[:, -1:]
         if masks.output is not None:

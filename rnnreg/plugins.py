@@ -33,6 +33,10 @@ BUILTIN_MODULES = (
     "rnnreg_plugins.moon",
     "rnnreg_plugins.variational",
     "rnnreg_plugins.embedding",
+    "rnnreg_plugins.semeniuta",
+    "rnnreg_plugins.zoneout",
+    "rnnreg_plugins.weight_drop",
+    "rnnreg_plugins.ar_tar",
     "rnnreg.tasks.builtin",
 )
 

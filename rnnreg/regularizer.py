@@ -1,8 +1,13 @@
 """The regularizer interface, parameter checking, and composition with `+`.
 
-A regularizer declares which dropout sites it acts on and how (`plan`), nothing more: the model owns the
-masks' sampling and application, so every regularizer, built-in or third-party, is drawn by `rnnreg
-explain` and runs on the same fast paths.
+A regularizer declares two things, both optional:
+  - `plan()`: which sites it acts on and how ({site: SiteRule}); the model owns the masks' sampling and
+    application, so every regularizer, built-in or third-party, is drawn by `rnnreg explain` and runs on
+    the same fast paths;
+  - `penalty(self, *, <activations>)`: a term added to the training loss (AR/TAR). Its keyword arguments
+    name the activations it receives, from `ACTIVATIONS`; rnnreg collects only those, and only in training.
+    It returns a scalar tensor on the scale of a per-token (per-sequence) mean loss: rnnreg scales it the
+    way it scales the task loss (× the BPTT length for language models, whose loss is summed over steps).
 
 Parameters are declared as defaults in `params`; their types come from the defaults. Names `p` and `p_*`
 are dropout probabilities and must lie in [0, 1). A string parameter may list its allowed values in
@@ -11,14 +16,24 @@ are dropout probabilities and must lie in [0, 1). A string parameter may list it
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+import inspect
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
 
 from rnnreg.dropout import SiteRule, check_plan
 from rnnreg.errors import RnnregError
 
 # What rnnreg reads from a regularizer class; anything else public is a promise rnnreg would not keep.
-INTERFACE = ("name", "description", "version", "params", "choices", "plan")
+INTERFACE = ("name", "description", "version", "params", "choices", "plan", "penalty")
 PARAM_TYPES = (bool, int, float, str)
+
+# What a penalty can ask for, by keyword (each (batch, steps, hidden), from the training forward pass).
+ACTIVATIONS = {
+    "output": "the top layer's output h_t at every step, before the output site's mask",
+    "dropped_output": "the same after the output site's mask (equal to output without one)",
+    "layer_outputs": "a list: every layer's output h_t, bottom to top",
+}
 
 
 def is_probability(name: str) -> bool:
@@ -43,8 +58,15 @@ class Regularizer:
         raise AttributeError(key)
 
     def plan(self) -> dict[str, SiteRule]:
-        """Site name → rule for every site this regularizer drops; sites it leaves out are untouched."""
-        raise NotImplementedError
+        """Site name → rule for every site this regularizer acts on; sites it leaves out are untouched."""
+        return {}
+
+    # A loss term, when a subclass defines `def penalty(self, *, output, ...) -> torch.Tensor` (see above).
+    penalty: ClassVar[Callable[..., torch.Tensor] | None] = None
+
+    def penalties(self) -> list["Regularizer"]:
+        """The parts of this regularizer that add a loss term."""
+        return [self] if self.penalty is not None else []
 
     @property
     def spec(self) -> str:
@@ -80,13 +102,55 @@ def check_regularizer_class(cls, origin: str) -> None:
     for key, allowed in cls.choices.items():
         if key not in cls.params:
             raise RnnregError(f"{where}: choices name {key!r}, which is not a parameter ({', '.join(cls.params) or 'none'})")
+    if cls.penalty is not None:
+        check_penalty_signature(cls.penalty, where)
     try:
         check_params(name, cls.params, cls.choices, cls.params)  # the defaults obey the rules too
-        check_plan(cls().plan())
+        instance = cls()
+        check_plan(instance.plan())
+        if cls.penalty is not None:
+            check_penalty_value(instance, example_activations())
     except RnnregError as exc:
         raise RnnregError(f"{where}: {exc}") from None
     except Exception as exc:  # a plan that cannot even be built is the plugin's bug, said in one line
         raise RnnregError(f"{where}: plan() failed at the default parameters: {type(exc).__name__}: {exc}") from None
+
+
+def penalty_arguments(penalty) -> list[str]:
+    return [p.name for p in list(inspect.signature(penalty).parameters.values())[1:]]
+
+
+def check_penalty_signature(penalty, where: str) -> None:
+    """A penalty takes `self` and keyword-only activations by name; anything else could not be served."""
+    if not callable(penalty):
+        raise RnnregError(f"{where}: 'penalty' must be a method, got {penalty!r}")
+    params = list(inspect.signature(penalty).parameters.values())[1:]
+    for param in params:
+        if param.kind is not inspect.Parameter.KEYWORD_ONLY or param.name not in ACTIVATIONS:
+            raise RnnregError(f"{where}: penalty() argument {param.name!r} is not one rnnreg can give; declare "
+                              f"keyword-only arguments among {', '.join(ACTIVATIONS)} (def penalty(self, *, output): ...)")
+    if not params:
+        raise RnnregError(f"{where}: penalty() names no activation; give it keyword-only arguments among {', '.join(ACTIVATIONS)}")
+
+
+def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict:
+    h = torch.randn(batch, steps, hidden, generator=torch.Generator().manual_seed(0))
+    return {"output": h, "dropped_output": h * 2, "layer_outputs": [h, h]}
+
+
+def check_penalty_value(part: "Regularizer", activations: dict) -> torch.Tensor:
+    """Call a part's penalty with the activations it names; it must give one finite number as a tensor."""
+    value = part.penalty(**{name: activations[name] for name in penalty_arguments(type(part).penalty)})
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        got = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise RnnregError(f"regularizer {part.name!r}: penalty() must return a scalar tensor, got {got}")
+    return value.reshape(())
+
+
+def total_penalty(regularizer: "Regularizer", activations: dict) -> torch.Tensor | None:
+    """The sum of every part's loss term, or None when no part has one."""
+    terms = [check_penalty_value(part, activations) for part in regularizer.penalties()]
+    return sum(terms[1:], terms[0]) if terms else None
 
 
 def check_params(owner: str, declared: Mapping[str, Any], choices: Mapping[str, tuple], given: Mapping[str, Any]) -> dict:
@@ -126,6 +190,10 @@ class Composite(Regularizer):
     def __init__(self, parts: list[Regularizer]):
         self.parts = parts
         self.values = {}
+        names = [part.name for part in parts]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise RnnregError(f"cannot compose {repeated[0]!r} with itself: each part of a '+' spec appears once")
         claimed: dict[str, str] = {}
         for part in parts:
             for site in part.plan():
@@ -144,6 +212,9 @@ class Composite(Regularizer):
         for part in self.parts:
             merged.update(part.plan())
         return merged
+
+    def penalties(self) -> list[Regularizer]:
+        return [part for part in self.parts if part.penalty is not None]
 
     def resolved(self) -> dict[str, Any]:
         return {

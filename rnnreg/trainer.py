@@ -13,6 +13,9 @@ Weight decay is the prior's L2 term, in one of two forms (`weight_decay_mode`):
 Sequence tasks (classification, regression) use Adam; a regression target is standardised on the training
 split's mean and std (`standardize_targets`, as Gal's scripts do) and its RMSE reported in its own units.
 Masks are sampled once per forward pass: per sequence means per BPTT window for language models.
+A regularizer's penalty (AR/TAR) is added to the training loss on the scale of a per-token mean, so a
+language model's summed-over-steps loss adds it times the window's length; the epoch's mean penalty is
+kept in the curves (`train_penalty`).
 
 Evaluation is deterministic (masks off, the standard dropout approximation) and, when `mc_samples` > 0,
 MC dropout: N stochastic passes averaging predicted *probabilities*. A language model's pass draws its
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 
 from rnnreg.errors import Diverged
 from rnnreg.model import RNNModel, detach_state
+from rnnreg.regularizer import total_penalty
 from rnnreg.tasks.base import LMData, SequenceData
 
 Progress = Callable[[dict], None]
@@ -115,17 +119,28 @@ def decay_weights(model, cfg: dict) -> None:
             param.mul_(1.0 - wd)
 
 
-def lm_train_epoch(model, streams, cfg, optimizer, epoch) -> tuple[float, int]:
+def forward_with_penalty(model, x, state, regularizer):
+    """A training forward pass: (outputs, state, penalty or None). Activations are kept only when some
+    part of the regularizer has a penalty."""
+    if regularizer is None or not regularizer.penalties():
+        return *model(x, state, model.sample_masks(x)), None
+    activations: dict = {}
+    out, state = model(x, state, model.sample_masks(x), activations=activations)
+    return out, state, total_penalty(regularizer, activations)
+
+
+def lm_train_epoch(model, streams, cfg, optimizer, epoch, regularizer=None) -> tuple[float, int, float | None]:
     model.train()
-    state, total, tokens = None, 0.0, 0
+    state, total, tokens, penalty_sum, windows_done = None, 0.0, 0, 0.0, 0
     max_steps = cfg.get("max_steps", 0)  # a smoke test's budget; 0 = the whole epoch
     for step, (_, x, y) in enumerate(windows(streams, cfg["bptt"])):
         if max_steps and step >= max_steps:
             break
-        logits, state = model(x, state, model.sample_masks(x))
+        logits, state, penalty = forward_with_penalty(model, x, state, regularizer)
         # As in Zaremba et al.'s code: summed over the BPTT steps, averaged over the batch. This sets
         # the scale of the gradient, so lr 1 and clip 5 mean what they meant there.
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / y.shape[0]
+        task_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / y.shape[0]
+        loss = task_loss if penalty is None else task_loss + penalty * y.shape[1]
         check_finite(loss, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -133,9 +148,11 @@ def lm_train_epoch(model, streams, cfg, optimizer, epoch) -> tuple[float, int]:
         optimizer.step()
         decay_weights(model, cfg)
         state = detach_state(state)
-        total += loss.item() * y.shape[0]
+        total += task_loss.item() * y.shape[0]
         tokens += y.numel()
-    return total / tokens, tokens
+        if penalty is not None:
+            penalty_sum, windows_done = penalty_sum + penalty.item(), windows_done + 1
+    return total / tokens, tokens, (penalty_sum / windows_done if windows_done else None)
 
 
 @torch.no_grad()
@@ -180,7 +197,7 @@ def passes_per_call(plan: dict, skip: tuple, mc_samples: int, batch: int, logits
     return max(1, min(mc_samples, MC_MAX_ROWS // batch, MC_MAX_LOGITS // max(1, batch * logits_per_row)))
 
 
-def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress):
+def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress, regularizer=None):
     train = batchify(data.train, cfg["batch_size"], device)
     eval_batch = eval_cfg.get("batch_size", 10)
     valid, test = batchify(data.valid, eval_batch, device), batchify(data.test, eval_batch, device)
@@ -192,7 +209,7 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
             group["lr"] = lr
         sync(device)
         start = time.perf_counter()
-        train_loss, tokens = lm_train_epoch(model, train, cfg, optimizer, epoch)
+        train_loss, tokens, penalty = lm_train_epoch(model, train, cfg, optimizer, epoch, regularizer)
         sync(device)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
@@ -203,7 +220,8 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
         eval_speed.append(valid.numel() / eval_seconds)
         curves.append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
                        "train_perplexity_dropout": safe_exp(train_loss),
-                       "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds})
+                       "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds}
+                      | ({"train_penalty": penalty} if penalty is not None else {}))
         progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
 
     metrics = {"valid_perplexity": curves[-1]["valid_perplexity"], "test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
@@ -260,7 +278,8 @@ def target_standardization(kind: str, train_targets: torch.Tensor, cfg: dict) ->
     return train_targets.mean().item(), train_targets.std().item()
 
 
-def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device, seed, progress: Progress):
+def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device, seed, progress: Progress,
+                         regularizer=None):
     (xtr, ytr), (xva, yva), (xte, yte) = ((x.to(device), y.to(device)) for x, y in (data.train, data.valid, data.test))
     metric = "error" if kind == "classification" else "rmse"
     scale = target_standardization(kind, ytr, cfg)
@@ -276,19 +295,22 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
     for epoch in range(1, cfg["epochs"] + 1):
         model.train()
         sync(device)
-        start, total = time.perf_counter(), 0.0
+        start, total, penalty_sum = time.perf_counter(), 0.0, None
         order = torch.randperm(len(xtr), generator=order_rng).to(device)
         for step, i in enumerate(range(0, len(order), batch)):
             idx = order[i : i + batch]
-            out, _ = model(xtr[idx], None, model.sample_masks(xtr[idx]))
-            loss = sequence_loss(kind, out, ytr_fit[idx])
+            out, _, penalty = forward_with_penalty(model, xtr[idx], None, regularizer)
+            task_loss = sequence_loss(kind, out, ytr_fit[idx])
+            loss = task_loss if penalty is None else task_loss + penalty
             check_finite(loss, epoch, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("clip", 5.0))
             optimizer.step()
             decay_weights(model, cfg)
-            total += loss.item() * len(idx)
+            total += task_loss.item() * len(idx)
+            if penalty is not None:
+                penalty_sum = (penalty_sum or 0.0) + penalty.item() * len(idx)
         sync(device)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
@@ -298,7 +320,8 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
         train_speed.append(xtr.numel() / train_seconds)
         eval_speed.append(xva.numel() / eval_seconds)
         curves.append({"epoch": epoch, "lr": cfg["lr"], "train_loss": total / len(xtr),
-                       f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds})
+                       f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds}
+                      | ({"train_penalty": penalty_sum / len(xtr)} if penalty_sum is not None else {}))
         progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value})
 
     metrics = {f"valid_{metric}": curves[-1][f"valid_{metric}"], f"test_{metric}": evaluate(xte, yte)}
@@ -317,8 +340,9 @@ def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, 
     torch.manual_seed(seed)
     model = build_model(task, data, model_cfg, regularizer.plan()).to(device)
     if task.kind == "language-model":
-        metrics, curves, speed = train_language_model(model, data, train_cfg, eval_cfg, device, progress)
+        metrics, curves, speed = train_language_model(model, data, train_cfg, eval_cfg, device, progress, regularizer)
     else:
-        metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed, progress)
+        metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed, progress,
+                                                      regularizer)
     return {"metrics": metrics, "curves": curves, "speed": speed,
             "parameters": sum(p.numel() for p in model.parameters())}

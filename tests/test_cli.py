@@ -47,7 +47,7 @@ def test_run_with_seeds_and_params(tmp_path):
 
 def test_user_mistakes_are_one_line_errors(tmp_path):
     for args, message in [
-        (["run", "-r", "zarmba"], "did you mean 'zaremba'?"),
+        (["run", "-r", "zarmba"], "did you mean 'zaremba'"),
         (["run", "-t", "synthetic"], "unknown task 'synthetic'"),
         (["run", "--set", "train.epoch=1"], "--set: unknown setting 'train.epoch'"),
         (["run", "--suite", str(tmp_path / "missing.yaml")], "does not exist"),

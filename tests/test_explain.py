@@ -16,8 +16,10 @@ def explain(*args):
 
 def test_json_shape():
     picture = explain("variational+embedding", "--steps", "6", "--units", "10", "--tokens", "the dog and the cat")
-    assert set(picture) == {"spec", "steps", "units", "tokens", "sites"}
-    assert set(picture["sites"]) == {"embedding", "input", "recurrent", "cell", "output"}
+    assert set(picture) == {"spec", "steps", "units", "tokens", "sites", "kinds", "penalties"}
+    assert set(picture["sites"]) == {"embedding", "input", "weight_recurrent", "recurrent", "candidate", "cell",
+                                     "hidden", "output"}
+    assert picture["kinds"] == {"embedding": "dropout", "input": "dropout", "recurrent": "dropout", "output": "dropout"}
     assert picture["tokens"] == ["the", "dog", "and", "the", "cat", "the"]  # words repeat to fill the steps
     assert picture["sites"]["cell"] is None
     assert len(picture["sites"]["embedding"]) == 6

@@ -198,6 +198,16 @@ MASK_CASES = {
     "cell (moon, inverted inside)": dict(cell=SiteRule(0.5, scale="mask"), input=SiteRule(0.5, per="step")),
     "cell (moon, scaled on h)": dict(cell=SiteRule(0.4, scale="output"), input=SiteRule(0.5, per="step")),
     "untied recurrent, per step": dict(recurrent=SiteRule(0.4, per="step", per_gate=True)),
+    "candidate per step (semeniuta)": dict(candidate=SiteRule(0.3, per="step"), input=SiteRule(0.5, per="step")),
+    "candidate per sequence, naive recurrent": dict(candidate=SiteRule(0.4), recurrent=SiteRule(0.3, per="step")),
+    "zoneout cell and hidden": dict(cell=SiteRule(0.5, per="step", kind="zoneout"),
+                                    hidden=SiteRule(0.3, per="step", kind="zoneout")),
+    "zoneout hidden, per sequence": dict(hidden=SiteRule(0.4, kind="zoneout")),
+    "zoneout hidden, moon scaled on h": dict(cell=SiteRule(0.4, scale="output"), hidden=SiteRule(0.3, per="step", kind="zoneout")),
+    "weight-drop, untied, candidate, zoneout": dict(weight_recurrent=SiteRule(0.5, scope="batch"),
+                                                    recurrent=SiteRule(0.3, per_gate=True),
+                                                    candidate=SiteRule(0.3, per="step"),
+                                                    hidden=SiteRule(0.2, per="step", kind="zoneout")),
 }
 
 
@@ -216,7 +226,8 @@ def test_fast_loop_equals_the_reference_loop(cell, case, with_state, onednn, mon
     monkeypatch.setattr(fastloop, "PACK_MIN_NUMEL", 0)  # these weights are tiny: pack them anyway
     layer = RecurrentLayer(cell, 5, 6)
     tokens = torch.zeros(3, 7, dtype=torch.long)
-    masks = sample_masks(MASK_CASES[case], tokens, vocab_size=1, cell=cell, input_size=5, hidden_size=6, num_layers=1)
+    masks = sample_masks(MASK_CASES[case], tokens, vocab_size=1, cell=cell, input_size=5, hidden_size=6, num_layers=1,
+                         weights_hh=[layer.rnn.weight_hh_l0])
     x = torch.randn(3, 7, 5, requires_grad=True)
     if not with_state:
         state = None
@@ -225,13 +236,14 @@ def test_fast_loop_equals_the_reference_loop(cell, case, with_state, onednn, mon
     else:
         state = torch.randn(1, 3, 6, requires_grad=True)
     inputs = [x] + ([] if state is None else list(state) if cell == "lstm" else [state])
-    args = (masks.input[0], masks.recurrent[0], masks.cell[0])
-    assert not layer.fused_can_run(*args)
+    kwargs = masks.layer(0)
+    assert not layer.fused_can_run(kwargs["input_mask"], kwargs["recurrent_mask"], kwargs["cell_mask"],
+                                   kwargs["candidate_mask"], kwargs["cell_zoneout"], kwargs["hidden_zoneout"])
     results = []
     for force_loop in (True, False):
         for t in inputs + list(layer.parameters()):
             t.grad = None
-        out, new_state = layer(x, state, *args, force_loop=force_loop, cell_output_scale=masks.cell_output_scale)
+        out, new_state = layer(x, state, force_loop=force_loop, **kwargs)
         h, c = new_state if cell == "lstm" else (new_state, None)
         (out.sin().sum() + (h * 2).sum() + (c.cos().sum() if c is not None else 0)).backward()
         results.append([out, h] + ([c] if c is not None else []) + [t.grad for t in inputs + list(layer.parameters())])

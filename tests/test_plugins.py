@@ -13,7 +13,7 @@ from rnnreg.plugins import load_plugins
 from rnnreg.registry import Registry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "rnnreg-recurrent-only"
-BUILTINS = {"none", "naive", "zaremba", "moon", "variational", "embedding"}
+BUILTINS = {"none", "naive", "zaremba", "moon", "variational", "embedding", "semeniuta", "zoneout", "weight-drop", "ar-tar"}
 
 
 def test_builtins_are_registered_as_builtin(plugins):
@@ -89,7 +89,11 @@ def test_installed_package_is_found_through_its_entry_point(installed_example):
 # --- a plugin that asks for something rnnreg does not do is an error when it is loaded ----------------
 
 BAD_PLUGINS = {
-    "unknown site": ('{"candidate": SiteRule(0.5)}', "plan() names site 'candidate', which the model does not have"),
+    "unknown site": ('{"gates": SiteRule(0.5)}', "plan() names site 'gates', which the model does not have"),
+    "zoneout on a unit site": ('{"input": SiteRule(0.5, kind="zoneout")}', "the input site takes dropout rules, not 'zoneout'"),
+    "dropout on the hidden state": ('{"hidden": SiteRule(0.5)}', "the hidden site takes zoneout rules, not 'dropout'"),
+    "per-sample weight mask": ('{"weight_recurrent": SiteRule(0.5)}', "its rule must be SiteRule(p, per='sequence', scope='batch')"),
+    "zoneout per gate": ('{"cell": SiteRule(0.5, kind="zoneout", per_gate=True)}', "a zoneout SiteRule keeps whole units"),
     "typo in per": ('{"recurrent": SiteRule(0.5, per="steps")}', "SiteRule per='steps' is not one of step, sequence"),
     "p above 1": ('{"recurrent": SiteRule(1.5)}', "SiteRule p must be a number in [0, 1), got 1.5"),
     "not a rule": ('{"recurrent": 0.5}', "gives the recurrent site a float, not a SiteRule"),
@@ -133,10 +137,22 @@ def test_bad_plans_are_one_line_errors_naming_plugin_and_origin(tmp_path, case):
     assert expected in load_error(tmp_path, plugin_source(plan))
 
 
-def test_an_unused_penalty_method_is_an_error(tmp_path):
+def test_a_penalty_asking_for_what_rnnreg_cannot_give_is_an_error(tmp_path):
     extra = "    def penalty(self, activations):\n        return activations.pow(2).mean()\n"
     message = load_error(tmp_path, plugin_source('{"recurrent": SiteRule(0.5)}', extra))
-    assert "defines 'penalty', which rnnreg does not use" in message
+    assert "penalty() argument 'activations' is not one rnnreg can give" in message
+
+
+def test_a_penalty_that_returns_no_scalar_is_an_error(tmp_path):
+    extra = "    def penalty(self, *, output):\n        return output.pow(2)\n"
+    message = load_error(tmp_path, plugin_source('{}', extra))
+    assert "penalty() must return a scalar tensor" in message
+
+
+def test_an_unused_method_is_an_error(tmp_path):
+    extra = "    def loss(self, output):\n        return output.pow(2).mean()\n"
+    message = load_error(tmp_path, plugin_source('{"recurrent": SiteRule(0.5)}', extra))
+    assert "defines 'loss', which rnnreg does not use" in message
 
 
 def test_a_site_rule_subclass_is_an_error(tmp_path):
@@ -146,7 +162,7 @@ def test_a_site_rule_subclass_is_an_error(tmp_path):
 
 
 def test_the_cli_reports_a_bad_plugin_in_one_line_before_anything_runs(tmp_path):
-    (tmp_path / "broken.py").write_text(plugin_source('{"candidate": SiteRule(0.5)}'))
+    (tmp_path / "broken.py").write_text(plugin_source('{"gates": SiteRule(0.5)}'))
     from click.testing import CliRunner
 
     from rnnreg.cli import cli
@@ -154,7 +170,7 @@ def test_the_cli_reports_a_bad_plugin_in_one_line_before_anything_runs(tmp_path)
     for args in (["plugins", "list"], ["explain", "broken"], ["run", "-r", "broken", "--results-dir", str(tmp_path / "r")]):
         result = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path), *args])
         assert result.exit_code == 1
-        assert "candidate" in result.output and "Traceback" not in result.output
+        assert "gates" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
 
 
