@@ -19,6 +19,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -29,16 +30,21 @@ from rnnreg.model import GATES, RNNModel, detach_state
 from rnnreg.regularizer import build_regularizer
 from rnnreg.results import git_commit
 from rnnreg.suite import RegularizerEntry
+from rnnreg.trainer import forward_with_penalty
 
 SHAPES = {"small": {"hidden": 200, "steps": 20}, "medium": {"hidden": 650, "steps": 35}}
 VOCAB, BATCH, LAYERS = 10_000, 20, 2
+# AWD-LSTM as the quick suite runs it (benchmarks/suites/quick.yaml): what it costs is what matters here.
+AWD_PARAMS = {"p_input": 0.3, "p_recurrent": 0.0, "p_output": 0.4, "embedding.p": 0.1}
 
 
 def bench_entries(plugins) -> list[RegularizerEntry]:
     """Every registered regularizer with its defaults, plus the variants that run different code."""
     entries = [RegularizerEntry(name) for name in plugins.regularizers.names()]
-    entries += [RegularizerEntry("variational", {"untied": True}), RegularizerEntry("variational", {"mask_scope": "batch"}),
-                RegularizerEntry("variational+embedding")]
+    entries += [RegularizerEntry("variational", {"untied": True}),
+                RegularizerEntry("variational", {"mask_scope": "batch"}),
+                RegularizerEntry("variational+embedding"),
+                RegularizerEntry("weight-drop+variational+embedding+ar-tar", AWD_PARAMS, label="awd")]
     return entries
 
 
@@ -100,7 +106,7 @@ def gemm_flops_per_s(hidden: int, steps: int, device: str, repeats: int) -> tupl
 def paired_ratio(rates, reference_rates) -> float:
     """Median over repeats of rate / reference rate, each pair measured back to back in one repeat:
     a slow spell of the machine then moves both sides of a ratio, not just one median."""
-    return statistics.median(r / ref for r, ref in zip(rates, reference_rates))
+    return statistics.median(r / ref for r, ref in zip(rates, reference_rates, strict=True))
 
 
 @dataclass
@@ -111,20 +117,24 @@ class Row:
     state: object = None
     train: list = None
     eval: list = None
+    regularizer: object = None  # its penalty (AR/TAR) is part of what a training step costs
 
 
-def make_row(name: str, model: nn.Module) -> Row:
-    return Row(name, model, torch.optim.SGD(model.parameters(), lr=0.1), None, [], [])
+def make_row(name: str, model: nn.Module, regularizer=None) -> Row:
+    return Row(name, model, torch.optim.SGD(model.parameters(), lr=0.1), None, [], [], regularizer)
 
 
 def train_step(row: Row, tokens, targets):
     model = row.model
     model.train()
+    penalty = None
     if isinstance(model, RNNModel):
-        logits, state = model(tokens, row.state, model.sample_masks(tokens))
+        logits, state, penalty = forward_with_penalty(model, tokens, row.state, row.regularizer)
     else:
         logits, state = model(tokens, row.state)
     loss = F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+    if penalty is not None:
+        loss = loss + penalty
     row.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -152,8 +162,8 @@ def training_bytes(row: Row, tokens, targets) -> int:
     return 2 * params + sum(seen.values())
 
 
-def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "lstm", steps_per_repeat: int = 5, warmup: int = 2,
-              progress=lambda message: None) -> dict:
+def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "lstm", steps_per_repeat: int = 5,
+              warmup: int = 2, progress=lambda message: None) -> dict:
     hidden, steps = SHAPES[shape]["hidden"], SHAPES[shape]["steps"]
     torch.manual_seed(0)
     tokens = torch.randint(0, VOCAB, (BATCH, steps), device=device)
@@ -164,7 +174,8 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "ls
         reg = build_regularizer(entry.spec, entry.params, plugins.regularizers)
         if cell == "gru" and "cell" in reg.plan():
             continue  # drops the LSTM's cell state (Moon's), which a GRU does not have
-        rows.append(make_row(entry.label, RNNModel(VOCAB, hidden, LAYERS, VOCAB, cell=cell, plan=reg.plan()).to(device)))
+        model = RNNModel(VOCAB, hidden, LAYERS, VOCAB, cell=cell, plan=reg.plan()).to(device)
+        rows.append(make_row(entry.label, model, reg))
 
     memory = {}
     for row in rows:
@@ -182,7 +193,8 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "ls
     for repeat in range(repeats):
         progress(f"repeat {repeat + 1}/{repeats}")
         for row in rows:
-            for timings, step in ((row.train, lambda: train_step(row, tokens, targets)), (row.eval, lambda: eval_step(row, tokens))):
+            for timings, step in ((row.train, partial(train_step, row, tokens, targets)),
+                                  (row.eval, partial(eval_step, row, tokens))):
                 sync(device)
                 start = time.perf_counter()
                 for _ in range(steps_per_repeat):

@@ -31,7 +31,8 @@ OVERFIT_TOLERANCE = 0.01  # relative excess of the last epoch over the best belo
 
 LABEL = r"(?P<{}>\S+)"
 FORMS = {
-    "compare": re.compile(rf"^{LABEL.format('a')}\s*(?P<op>[<>])\s*{LABEL.format('b')}\s+on\s+(?P<task>\S+)\s+(?P<metric>\w+)$"),
+    "compare": re.compile(rf"^{LABEL.format('a')}\s*(?P<op>[<>])\s*{LABEL.format('b')}"
+                          r"\s+on\s+(?P<task>\S+)\s+(?P<metric>\w+)$"),
     "gap": re.compile(r"^\|\s*(?P<m1>\w+)\s*-\s*(?P<m2>\w+)\s*\|\s*/\s*(?P<m3>\w+)\s*<\s*(?P<bound>[0-9.eE+-]+)"
                       rf"\s+for\s+{LABEL.format('a')}\s+on\s+(?P<task>\S+)$"),
     "overfit": re.compile(rf"^{LABEL.format('a')}\s+(?P<neg>does not overfit|overfits)\s+on\s+(?P<task>\S+)$"),
@@ -128,14 +129,16 @@ def evaluate(claim: Claim, results: list[dict]) -> dict:
         claimed_less = claim.fields["op"] == "<"
         return {**out, "status": "holds" if (mean_a < mean_b) == claimed_less else "contradicted"}
     if claim.kind == "gap":
-        m1, m2 = values_by_seed(results, claim.fields["a"], claim.fields["m1"]), values_by_seed(results, claim.fields["a"], claim.fields["m2"])
+        m1 = values_by_seed(results, claim.fields["a"], claim.fields["m1"])
+        m2 = values_by_seed(results, claim.fields["a"], claim.fields["m2"])
         gaps = [abs(m1[s] - m2[s]) / abs(m2[s]) for s in sorted(set(m1) & set(m2)) if m2[s]]
         low, high = t_interval(gaps)
         out.update(test="95 % t-interval of the per-seed relative gap", n=len(gaps), bound=claim.fields["bound"],
                    numbers={"mean_gap": statistics.fmean(gaps) if gaps else None, "ci_low": low, "ci_high": high})
         if low is None:
             return {**out, "status": "inconclusive"}
-        status = "holds" if high < claim.fields["bound"] else "contradicted" if low > claim.fields["bound"] else "inconclusive"
+        bound = claim.fields["bound"]
+        status = "holds" if high < bound else "contradicted" if low > bound else "inconclusive"
         return {**out, "status": status}
     excess = [e for r in results if r["regularizer"]["label"] == claim.fields["a"]
               for e in [overfit_excess(r)] if e is not None and not math.isnan(e)]

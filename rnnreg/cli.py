@@ -99,7 +99,8 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[json.dumps(r[c]) if isinstance(r[c], (dict, list)) else r[c] for c in columns] for r in rows])
+        as_csv = lambda value: json.dumps(value) if isinstance(value, (dict, list)) else value  # noqa: E731
+        writer.writerows([[as_csv(r[c]) for c in columns] for r in rows])
     elif fmt == "markdown":
         click.echo("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
         for r in rows:
@@ -165,7 +166,8 @@ def tasks_list(ctx, fmt):
 @click.argument("spec")
 @click.option("--steps", type=click.IntRange(1, 200), default=8, show_default=True, help="Time steps to draw.")
 @click.option("--units", type=click.IntRange(1, 200), default=16, show_default=True, help="Units per site to draw.")
-@click.option("--tokens", default="the dog and the cat", show_default=True, help="Words of the sequence (they repeat to fill --steps).")
+@click.option("--tokens", default="the dog and the cat", show_default=True,
+              help="Words of the sequence (they repeat to fill --steps).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a parameter (repeatable).")
 @click.option("--cell", type=click.Choice(["lstm", "gru"]), default="lstm", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -173,7 +175,8 @@ def tasks_list(ctx, fmt):
 @click.pass_context
 def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
     """Draw which units a regularizer keeps and drops, per site and time step (the paper's Figure 1)."""
-    from rnnreg.explain import explain as draw, render
+    from rnnreg.explain import explain as draw
+    from rnnreg.explain import render
     from rnnreg.regularizer import build_regularizer
 
     words = tokens.split()
@@ -185,7 +188,7 @@ def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
                           "(use --cell lstm; zoneout on a GRU: --param p_cell=0)")
     picture = draw(regularizer, steps=steps, units=units, tokens=words, cell=cell, seed=seed)
     if fmt == "json":
-        click.echo(json.dumps({k: picture[k] for k in ("spec", "steps", "units", "tokens", "sites", "kinds", "penalties")}))
+        click.echo(json.dumps({k: v for k, v in picture.items() if k != "rules"}))
     else:
         render(picture, stdout)
 
@@ -219,7 +222,8 @@ def parse_columns(text: str | None) -> list[str] | None:
 
 @cli.command()
 @click.option("--all", "run_all", is_flag=True, help="Every registered regularizer, on top of the suite's list.")
-@click.option("-r", "--regularizer", "specs", multiple=True, metavar="SPEC", help="Run this spec (repeatable), e.g. variational+embedding.")
+@click.option("-r", "--regularizer", "specs", multiple=True, metavar="SPEC",
+              help="Run this spec (repeatable), e.g. variational+embedding.")
 @click.option("-t", "--task", "task_names", multiple=True, metavar="TASK", help="Run this task (repeatable).")
 @click.option("--suite", default=None, metavar="FILE|NAME", help="Suite YAML file or built-in name [default: quick].")
 @click.option("--seeds", type=click.IntRange(1), default=None, help="Run seeds 0..N-1 instead of the suite's.")
@@ -229,7 +233,8 @@ def parse_columns(text: str | None) -> list[str] | None:
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--results-dir", type=click.Path(), default=None,
               help="Where result files go [default: ./rnnreg-results, env: RNNREG_RESULTS_DIR].")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Dataset folder [env: RNNREG_DATA_DIR].")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder [env: RNNREG_DATA_DIR].")
 @click.option("--force", is_flag=True, help="Rerun jobs even when their results exist.")
 @click.option("--retry-failed/--no-retry-failed", default=True, show_default=True,
               help="Rerun jobs whose earlier result is a failure (its reason is logged).")
@@ -297,7 +302,8 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     emit_leaderboard(results, fmt, columns=wanted_columns, wide=wide)
     failed = [r for r in results if r["status"] != "ok"]
     if failed:
-        stderr.print(f"[red]{len(failed)} of {len(results)} jobs failed[/red] (see the leaderboard; results in {runner.results_dir})")
+        stderr.print(f"[red]{len(failed)} of {len(results)} jobs failed[/red] "
+                     f"(see the leaderboard; results in {runner.results_dir})")
         ctx.exit(1)
 
 
@@ -335,13 +341,17 @@ class Reporter:
         remaining_jobs = self.to_run - len(self.job_seconds) - 1
         if not self.job_seconds and job_left is None:
             return ""
-        per_job = statistics.fmean(self.job_seconds) if self.job_seconds else (time.perf_counter() - self.job_start) + (job_left or 0)
+        if self.job_seconds:
+            per_job = statistics.fmean(self.job_seconds)
+        else:  # no job finished yet: this one's time so far plus what it has left
+            per_job = (time.perf_counter() - self.job_start) + (job_left or 0)
         return f"run ETA {duration((job_left or 0) + max(remaining_jobs, 0) * per_job)}"
 
     def __call__(self, event: str, info: dict) -> None:
         if event in ("skip", "start"):
             job = info["job"]
-            self.current = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
+            where = f"[{info['index']}/{info['total']}]"
+            self.current = escape(f"{where} {job.task} · {job.regularizer.label} · seed {job.seed}")
         if event == "start":
             self.job_start = time.perf_counter()
             if info["why"] not in ("new", "forced"):
@@ -380,7 +390,9 @@ class Reporter:
 
 def duration(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def emit_leaderboard(results: list[dict], fmt: str, title: str = "", columns=None, wide=False) -> None:
@@ -412,7 +424,8 @@ LEADERBOARD_NOTE = ("Generated by `rnnreg leaderboard {src} --write {dst}` from 
 @cli.command()
 @click.argument("results_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-@click.option("--write", "write_to", type=click.Path(dir_okay=False), help="Regenerate this markdown file from the results.")
+@click.option("--write", "write_to", type=click.Path(dir_okay=False),
+              help="Regenerate this markdown file from the results.")
 @click.option("--check", "check_file", type=click.Path(dir_okay=False),
               help="Exit 1 when this file is out of date or a result file cannot be read.")
 @COLUMNS_OPTION
@@ -485,7 +498,8 @@ def claims(ctx, results_dir, fmt):
     elif fmt == "markdown":
         click.echo(cl.render_markdown(rows))
     elif rows:
-        print_rows([dict(zip(cl.CLAIM_COLUMNS, cl.claim_cells(r))) for r in rows], list(cl.CLAIM_COLUMNS), "table", "claims")
+        table = [dict(zip(cl.CLAIM_COLUMNS, cl.claim_cells(r), strict=True)) for r in rows]
+        print_rows(table, list(cl.CLAIM_COLUMNS), "table", "claims")
     if not rows:
         stderr.print(f"no claims: none of the suites whose results are in {folder} states any")
 
@@ -524,7 +538,8 @@ def suites_with_claims(ctx, results: list[dict], folder: Path) -> list[tuple]:
               help="The recurrent cell of every row, the fused reference's included.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Timed repeats per row (median).")
-@click.option("--steps", "steps_per_repeat", type=click.IntRange(1), default=5, show_default=True, help="Training steps per repeat.")
+@click.option("--steps", "steps_per_repeat", type=click.IntRange(1), default=5, show_default=True,
+              help="Training steps per repeat.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def bench(ctx, shape, cell, device, repeats, steps_per_repeat, fmt):
@@ -539,13 +554,15 @@ def bench(ctx, shape, cell, device, repeats, steps_per_repeat, fmt):
         return
     from rich.table import Table
 
-    table = Table(title=f"{report['device']}, {cell.upper()} {shape} shape: GEMM limit {report['gemm_limit_tokens_per_s']:,.0f} "
-                        f"train tokens/s ({report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s, {report['gemm_kernel']})", title_justify="left")
+    title = (f"{report['device']}, {cell.upper()} {shape} shape: GEMM limit {report['gemm_limit_tokens_per_s']:,.0f} "
+             f"train tokens/s ({report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s, {report['gemm_kernel']})")
+    table = Table(title=title, title_justify="left")
     for column in ("row", "train tok/s", "eval tok/s", "× fused", "× GEMM limit", "peak MiB"):
         table.add_column(column, justify="left" if column == "row" else "right")
     for row in report["rows"]:
         table.add_row(Text(row["name"]), f"{row['train_tokens_per_s']:,.0f}", f"{row['eval_tokens_per_s']:,.0f}",
-                      f"{row['ratio_to_fused']:.2f}", f"{row['ratio_to_limit']:.2f}", f"{row['peak_mem_bytes'] / 2**20:,.0f}")
+                      f"{row['ratio_to_fused']:.2f}", f"{row['ratio_to_limit']:.2f}",
+                      f"{row['peak_mem_bytes'] / 2**20:,.0f}")
     stdout.print(table)
 
 

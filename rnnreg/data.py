@@ -98,7 +98,8 @@ DATASETS = {
              "valid.txt": "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
              "test.txt": "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
              "README": "ed96062abea03d4f4e8ca80f0caad8b07ec59687b8064319c7ee6f6d900b6286"},
-            archive_names={"train.txt": "wiki.train.tokens", "valid.txt": "wiki.valid.tokens", "test.txt": "wiki.test.tokens"},
+            archive_names={"train.txt": "wiki.train.tokens", "valid.txt": "wiki.valid.tokens",
+                           "test.txt": "wiki.test.tokens"},
             optional=frozenset({"README"}),
         ),
         Dataset(
@@ -106,7 +107,8 @@ DATASETS = {
             f"{CORNELL}/scale_data.tar.gz",
             {"scaledata.README.1.0.txt": "06ac8ed6bd8a13de177cc9e14ccff022ece855f0ebf14bc95ce9c3a6a39883bd",
              **{f"scaledata/{critic}/{kind}.{critic}": digest
-                for critic, digests in SCALE_DIGESTS.items() for kind, digest in zip(SCALE_KINDS, digests)}},
+                for critic, digests in SCALE_DIGESTS.items()
+                for kind, digest in zip(SCALE_KINDS, digests, strict=True)}},
             archive_names={f"scaledata/{c}/{k}.{c}": f"{c}/{k}.{c}" for c in CRITICS for k in SCALE_KINDS},
             optional=frozenset({"scaledata.README.1.0.txt"}),
         ),
@@ -221,4 +223,5 @@ def unpack_selected(archive: Path, dataset: Dataset, into: Path) -> None:
                     if path:
                         write(path, t.extractfile(member))
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        raise RnnregError(f"downloaded file for {dataset.name!r} is not a readable archive ({exc}); nothing was installed") from None
+        raise RnnregError(f"downloaded file for {dataset.name!r} is not a readable archive ({exc}); "
+                          "nothing was installed") from None

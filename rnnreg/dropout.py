@@ -70,7 +70,8 @@ class SiteRule:
         # A typo ("steps") or an impossible p must not quietly become something else.
         if type(self) is not SiteRule:
             raise RnnregError(f"{type(self).__name__} subclasses SiteRule, which rnnreg samples itself and would "
-                              "ignore its changes; use SiteRule(p, per=..., per_gate=..., scope=..., scale=..., kind=...)")
+                              "ignore its changes; use SiteRule(p, per=..., per_gate=..., scope=..., scale=..., "
+                              "kind=...)")
         if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0.0 <= self.p < 1.0:
             raise RnnregError(f"SiteRule p must be a number in [0, 1), got {self.p!r}")
         if not isinstance(self.per_gate, bool):

@@ -32,7 +32,7 @@ def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str
         if mask is None:
             return None
         rows = (mask[:, 0] > 0).int().expand(mask.shape[0], steps, units).tolist()
-        return dict(zip(GATES[cell], rows)) if mask.shape[0] > 1 else rows[0]
+        return dict(zip(GATES[cell], rows, strict=True)) if mask.shape[0] > 1 else rows[0]
 
     def weight_picture(masks_by_layer):
         if not masks_by_layer:
@@ -59,7 +59,8 @@ def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str
             "rules": {site: rule.describe() for site, rule in plan.items()}}
 
 
-SYMBOLS = {"dropout": ("█", "·", "kept (█) or dropped (·)"), "zoneout": ("█", "=", "new value (█) or previous value kept (=)")}
+SYMBOLS = {"dropout": ("█", "·", "kept (█) or dropped (·)"),
+           "zoneout": ("█", "=", "new value (█) or previous value kept (=)")}
 
 
 def render(picture: dict, console) -> None:
@@ -80,7 +81,7 @@ def render(picture: dict, console) -> None:
         on, off, legend = SYMBOLS[kind]
         console.print(f"  {rule}; {legend}")
         if site == "embedding":
-            for t, (word, keep) in enumerate(zip(picture["tokens"], value), 1):
+            for t, (word, keep) in enumerate(zip(picture["tokens"], value, strict=True), 1):
                 console.print(f"  t={t:<3} {word:<{width}}  {word if keep else '—'}", markup=False)
             continue
         if site == "weight_recurrent":
@@ -92,7 +93,7 @@ def render(picture: dict, console) -> None:
         for gate, rows in (value.items() if isinstance(value, dict) else [("", value)]):
             if gate:
                 console.print(f"  gate {gate}")
-            for t, (word, row) in enumerate(zip(picture["tokens"], rows), 1):
+            for t, (word, row) in enumerate(zip(picture["tokens"], rows, strict=True), 1):
                 console.print(f"  t={t:<3} {word:<{width}}  " + "".join(on if k else off for k in row), markup=False)
     for penalty in picture["penalties"]:
         params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in penalty["params"].items())

@@ -1,7 +1,8 @@
 """The LSTM and GRU recurrences with per-sample masks, each as one autograd function: the fast step loops.
 
 Per-sample masks on h_{t-1} (variational, naive), on c_t (Moon), on the candidate (Semeniuta) and
-zoneout's state updates keep the fused kernel out, so the recurrence has to be a loop. Left to autograd, that loop records ~40 small nodes per step and computes
+zoneout's state updates keep the fused kernel out, so the recurrence has to be a loop. Left to autograd,
+that loop records ~40 small nodes per step and computes
 the gradient of U as T small GEMMs. Here:
   - the step GEMM h_{t-1} U^T (and dh U in the backward) runs on a weight packed once per call for
     oneDNN, where torch has it and the weight is large: at batch 20 a (20 × 650)·(650 × 2600) product
@@ -69,7 +70,8 @@ class MaskedProduct:
     weight_hh (G·H, H); recurrent_mask (1|G, B|1, T|1, H) or None. `backward=True` builds the backward's
     product (the weight then meets da from the other side)."""
 
-    def __init__(self, weight_hh: torch.Tensor, recurrent_mask: torch.Tensor | None, batch: int, backward: bool = False):
+    def __init__(self, weight_hh: torch.Tensor, recurrent_mask: torch.Tensor | None, batch: int,
+                 backward: bool = False):
         self.H = weight_hh.shape[1]
         self.gates = weight_hh.shape[0] // self.H
         self.mask = recurrent_mask
@@ -269,7 +271,8 @@ class MaskedGRURecurrence(torch.autograd.Function):
                 h = torch.addcmul(n, z, h - n, out=outputs[t])
             else:
                 h = torch.addcmul(h, u[0], torch.addcmul(n, z, h - n) - h, out=outputs[t])
-        ctx.save_for_backward(gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask, candidate_mask, hidden_zoneout)
+        ctx.save_for_backward(gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask, candidate_mask,
+                              hidden_zoneout)
         return outputs, h.clone()
 
     @staticmethod

@@ -69,7 +69,7 @@ def paired_p_value(a: dict, b: dict) -> float | None:
     x, y = paired(a, b)
     if len(x) < 2:
         return None
-    diffs = [u - v for u, v in zip(x, y)]
+    diffs = [u - v for u, v in zip(x, y, strict=True)]
     if all(d == diffs[0] for d in diffs):
         return 1.0 if diffs[0] == 0 else 0.0
     return float(stats.ttest_rel(x, y).pvalue)
@@ -119,9 +119,9 @@ def build_rows(results: list[dict]) -> list[dict]:
     for key in sections:
         by_task[key[0]].append(key)
     section_names = {}
-    for task, keys in by_task.items():
+    for keys in by_task.values():
         diffs = differences([json.loads(k[1]) for k in keys]) if len(keys) > 1 else [{}] * len(keys)
-        for key, diff in zip(keys, diffs):
+        for key, diff in zip(keys, diffs, strict=True):
             section_names[key] = describe(diff)
 
     rows = []
@@ -132,7 +132,7 @@ def build_rows(results: list[dict]) -> list[dict]:
             labels[runs[0]["regularizer"]["label"]].append(reg_key)
         for label, reg_keys in labels.items():
             diffs = differences([json.loads(k) for k in reg_keys]) if len(reg_keys) > 1 else [{}]
-            for reg_key, diff in zip(reg_keys, diffs):
+            for reg_key, diff in zip(reg_keys, diffs, strict=True):
                 shown = f"{label} ({describe(diff)})" if diff else label
                 rows.append(make_row(task, section_names[key], shown, groups[reg_key]))
 
@@ -145,7 +145,7 @@ def build_rows(results: list[dict]) -> list[dict]:
         have = base and key in base["metrics"] and key in row["metrics"]
         row["delta_vs_none"] = row["metrics"][key]["mean"] - base["metrics"][key]["mean"] if have else None
         ours, theirs = paired(row["_by_seed"].get(key, {}), base["_by_seed"].get(key, {})) if have else ([], [])
-        low, high = t_interval([u - v for u, v in zip(ours, theirs)]) if row is not base else (None, None)
+        low, high = t_interval([u - v for u, v in zip(ours, theirs, strict=True)]) if row is not base else (None, None)
         row["delta_vs_none_ci_low"], row["delta_vs_none_ci_high"] = low, high
 
     def rank_key(row):
@@ -153,7 +153,8 @@ def build_rows(results: list[dict]) -> list[dict]:
         if key not in row["metrics"]:
             return (row["task"], row["section"], 1, 0.0, row["regularizer"])
         value = row["metrics"][key]["mean"]
-        return (row["task"], row["section"], 0, -value if row["higher_is_better"].get(key) else value, row["regularizer"])
+        signed = -value if row["higher_is_better"].get(key) else value
+        return (row["task"], row["section"], 0, signed, row["regularizer"])
 
     rows.sort(key=rank_key)
     positions: dict[tuple, int] = defaultdict(int)
@@ -210,7 +211,8 @@ def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
         "status": "ok" if not failed else ("failed" if not ok else "partial"),
         "errors": [f"seed {r['seed']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["seed"])],
         "primary_metric": primary,
-        "metrics": {name: mean_std([r["metrics"][name]["value"] for r in ok if name in r["metrics"]]) for name in names},
+        "metrics": {name: mean_std([r["metrics"][name]["value"] for r in ok if name in r["metrics"]])
+                    for name in names},
         # As recorded in the result files, not re-derived here.
         "higher_is_better": {name: next(r["metrics"][name]["higher_is_better"] for r in ok if name in r["metrics"])
                              for name in names},
@@ -273,7 +275,11 @@ def table_cells(row: dict) -> list[str]:
 
 def floor_cells(label: str, values: dict, metric: str) -> list[str]:
     digits = 2 if metric == "perplexity" else 4
-    get = lambda split: fmt(values.get(split, {}).get(metric) if isinstance(values.get(split), dict) else values.get(f"{split}_{metric}"), digits)  # noqa: E731
+
+    def get(split):
+        value = values.get(split)
+        return fmt(value.get(metric) if isinstance(value, dict) else values.get(f"{split}_{metric}"), digits)
+
     return ["", label, "", get("valid"), get("test")] + [""] * (len(COLUMNS) - 5)
 
 
@@ -294,7 +300,8 @@ def task_sections(rows: list[dict]):
         section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
         metric = section_rows[0]["primary_metric"]
         title = f"{task} · {section}" if section else task
-        caption = f"{title}: {metric} ({'higher' if HIGHER_IS_BETTER.get(metric) else 'lower'} is better), ranked by validation"
+        better = "higher" if HIGHER_IS_BETTER.get(metric) else "lower"
+        caption = f"{title}: {metric} ({better} is better), ranked by validation"
         if any(r["n"] > 1 for r in section_rows):
             caption += ("; ± is the 95 % t-interval over the n seeds; 1= marks rows a paired t-test over shared "
                         "seeds cannot tell from the best (p ≥ 0.05)")
@@ -342,7 +349,8 @@ def sweep_grids(rows: list[dict]):
 def render_markdown(rows: list[dict], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
     grids = list(sweep_grids(rows))
-    for (task, section), (section_title, caption, names, cells) in zip(section_keys(rows), task_sections(rows)):
+    sections = zip(section_keys(rows), task_sections(rows), strict=True)
+    for (task, section), (section_title, caption, names, cells) in sections:
         out.append(f"## {section_title}\n\n{caption}.\n")
         out.append("| " + " | ".join(names) + " |")
         out.append("|" + "|".join("---" if c == "regularizer" else "---:" for c in COLUMNS) + "|")
@@ -378,7 +386,8 @@ def render_csv(rows: list[dict]) -> str:
 
 
 def render_json(rows: list[dict]) -> str:
-    return json.dumps([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows], indent=2, sort_keys=True)
+    public = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+    return json.dumps(public, indent=2, sort_keys=True)
 
 
 def choose_columns(sections: list, width: int | None, wanted: list[str] | None) -> tuple[list[int], list[str]]:

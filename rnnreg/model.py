@@ -16,8 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnreg.dropout import (SiteRule, at_step, evaluation_mask, sample_mask, sample_type_table, sample_weight_mask,
-                            type_mask_from_table)
+from rnnreg.dropout import (
+    SiteRule,
+    at_step,
+    evaluation_mask,
+    sample_mask,
+    sample_type_table,
+    sample_weight_mask,
+    type_mask_from_table,
+)
 from rnnreg.errors import RnnregError
 from rnnreg.fastloop import MaskedGRURecurrence, MaskedLSTMRecurrence
 
@@ -47,7 +54,7 @@ class Masks:
 
     STEP_MASKS = ("input", "recurrent", "cell", "candidate", "cell_zoneout", "hidden")
 
-    def for_window(self, tokens: torch.Tensor) -> "Masks":
+    def for_window(self, tokens: torch.Tensor) -> Masks:
         """The same draws for another window of the stream (MC evaluation keeps one set per pass): layer
         masks cut to the window's length, the embedding mask looked up from the same word-type table, the
         weight masks as they are."""
@@ -67,6 +74,12 @@ class Masks:
                 "cell_output_scale": self.cell_output_scale if pick(self.cell) is not None else 1.0,
                 "candidate_mask": pick(self.candidate), "cell_zoneout": pick(self.cell_zoneout),
                 "hidden_zoneout": pick(self.hidden), "weight_mask": pick(self.weight_recurrent)}
+
+
+def check_plan_fits(plan: dict[str, SiteRule], cell: str) -> None:
+    if "cell" in plan and cell != "lstm":
+        raise RnnregError("the cell site (Moon's dropout, zoneout's p_cell) exists only in LSTMs, not in a GRU; "
+                          "for a GRU leave it out (zoneout: p_cell=0)")
 
 
 def sample_masks(
@@ -100,13 +113,12 @@ def sample_masks(
         return sample_mask(rule, batch=batch, steps=steps, units=units, gates=gates,
                            device=tokens.device, generator=generator)
 
-    if "cell" in plan and cell != "lstm":
-        raise RnnregError("the cell site (Moon's dropout, zoneout's p_cell) exists only in LSTMs, not in a GRU; "
-                          "for a GRU leave it out (zoneout: p_cell=0)")
+    check_plan_fits(plan, cell)
     masks = Masks()
     live = not evaluation
     if "embedding" in plan and "embedding" not in skip and live:
-        masks.embedding_table = sample_type_table(plan["embedding"], tokens.shape[0], vocab_size, tokens.device, generator)
+        masks.embedding_table = sample_type_table(plan["embedding"], tokens.shape[0], vocab_size, tokens.device,
+                                                  generator)
         masks.embedding = type_mask_from_table(masks.embedding_table, tokens)
     cell_rule = plan.get("cell")
     if (cell_rule is not None and "cell" not in skip and live and cell_rule.kind == "dropout"
@@ -135,7 +147,8 @@ class RecurrentLayer(nn.Module):
         self.rnn = kernel(input_size, hidden_size, batch_first=True)
 
     def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False,
-                cell_output_scale=1.0, *, candidate_mask=None, cell_zoneout=None, hidden_zoneout=None, weight_mask=None):
+                cell_output_scale=1.0, *, candidate_mask=None, cell_zoneout=None, hidden_zoneout=None,
+                weight_mask=None):
         """Fused kernel when the masks allow it; else the fast step loop; `force_loop` runs the reference.
 
         `cell_output_scale` κ multiplies h = o ⊙ tanh(c) (Moon with a 0/1 cell mask): the layer's h, its
@@ -148,7 +161,8 @@ class RecurrentLayer(nn.Module):
         if self.fused_can_run(input_mask, recurrent_mask, cell_mask, *inside.values()):
             return self.fused(x, state, input_mask, recurrent_mask, weight_hh)
         if self.cell == "lstm":
-            return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale, weight_hh, **inside)
+            return self.fast_lstm(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale, weight_hh,
+                                  **inside)
         return self.fast_gru(x, state, input_mask, recurrent_mask, weight_hh, candidate_mask, hidden_zoneout)
 
     @staticmethod
@@ -215,7 +229,8 @@ class RecurrentLayer(nn.Module):
             # update is linear in h, so it commutes with κ.
             weight_hh, h0 = weight_hh * kappa, h0 / kappa
         out, h, c = MaskedLSTMRecurrence.apply(xproj.transpose(0, 1), h0, c0, weight_hh, recurrent_mask, cell_mask,
-                                               inside["candidate_mask"], inside["cell_zoneout"], inside["hidden_zoneout"])
+                                               inside["candidate_mask"], inside["cell_zoneout"],
+                                               inside["hidden_zoneout"])
         if kappa != 1.0:
             out, h = out * kappa, h * kappa
         return out.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))

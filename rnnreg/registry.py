@@ -7,8 +7,9 @@ a hook call. A duplicate name is an error naming both origins; an unknown name s
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from rnnreg.errors import RnnregError
 

@@ -17,7 +17,8 @@ are dropout probabilities and must lie in [0, 1). A string parameter may list it
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import torch
 
@@ -64,7 +65,7 @@ class Regularizer:
     # A loss term, when a subclass defines `def penalty(self, *, output, ...) -> torch.Tensor` (see above).
     penalty: ClassVar[Callable[..., torch.Tensor] | None] = None
 
-    def penalties(self) -> list["Regularizer"]:
+    def penalties(self) -> list[Regularizer]:
         """The parts of this regularizer that add a loss term."""
         return [self] if self.penalty is not None else []
 
@@ -99,9 +100,10 @@ def check_regularizer_class(cls, origin: str) -> None:
         if type(default) not in PARAM_TYPES:
             raise RnnregError(f"{where}: parameter {key!r} has default {default!r}; defaults must be "
                               "bool, int, float or str (their type is the parameter's type)")
-    for key, allowed in cls.choices.items():
+    for key in cls.choices:
         if key not in cls.params:
-            raise RnnregError(f"{where}: choices name {key!r}, which is not a parameter ({', '.join(cls.params) or 'none'})")
+            raise RnnregError(f"{where}: choices name {key!r}, which is not a parameter "
+                              f"({', '.join(cls.params) or 'none'})")
     if cls.penalty is not None:
         check_penalty_signature(cls.penalty, where)
     try:
@@ -128,9 +130,11 @@ def check_penalty_signature(penalty, where: str) -> None:
     for param in params:
         if param.kind is not inspect.Parameter.KEYWORD_ONLY or param.name not in ACTIVATIONS:
             raise RnnregError(f"{where}: penalty() argument {param.name!r} is not one rnnreg can give; declare "
-                              f"keyword-only arguments among {', '.join(ACTIVATIONS)} (def penalty(self, *, output): ...)")
+                              f"keyword-only arguments among {', '.join(ACTIVATIONS)} "
+                              "(def penalty(self, *, output): ...)")
     if not params:
-        raise RnnregError(f"{where}: penalty() names no activation; give it keyword-only arguments among {', '.join(ACTIVATIONS)}")
+        raise RnnregError(f"{where}: penalty() names no activation; give it keyword-only arguments among "
+                          f"{', '.join(ACTIVATIONS)}")
 
 
 def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict:
@@ -138,7 +142,7 @@ def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict
     return {"output": h, "dropped_output": h * 2, "layer_outputs": [h, h]}
 
 
-def check_penalty_value(part: "Regularizer", activations: dict) -> torch.Tensor:
+def check_penalty_value(part: Regularizer, activations: dict) -> torch.Tensor:
     """Call a part's penalty with the activations it names; it must give one finite number as a tensor."""
     value = part.penalty(**{name: activations[name] for name in penalty_arguments(type(part).penalty)})
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
@@ -147,13 +151,14 @@ def check_penalty_value(part: "Regularizer", activations: dict) -> torch.Tensor:
     return value.reshape(())
 
 
-def total_penalty(regularizer: "Regularizer", activations: dict) -> torch.Tensor | None:
+def total_penalty(regularizer: Regularizer, activations: dict) -> torch.Tensor | None:
     """The sum of every part's loss term, or None when no part has one."""
     terms = [check_penalty_value(part, activations) for part in regularizer.penalties()]
     return sum(terms[1:], terms[0]) if terms else None
 
 
-def check_params(owner: str, declared: Mapping[str, Any], choices: Mapping[str, tuple], given: Mapping[str, Any]) -> dict:
+def check_params(owner: str, declared: Mapping[str, Any], choices: Mapping[str, tuple],
+                 given: Mapping[str, Any]) -> dict:
     values = dict(declared)
     for key, value in given.items():
         if key not in declared:
@@ -254,6 +259,6 @@ def build_regularizer(spec: str, overrides: Mapping[str, Any], registry) -> Regu
             check_plan(part.plan())
         except RnnregError as exc:
             raise RnnregError(f"regularizer {part.name!r} with {dict(part.values)}: {exc}") from None
-        except Exception:  # noqa: BLE001  a plan that raises is the plugin's failure: its job records it
+        except Exception:
             pass
     return parts[0] if len(parts) == 1 else Composite(parts)

@@ -16,17 +16,26 @@ import os
 import resource
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 import rnnreg
 from rnnreg.errors import Diverged, RnnregError
+from rnnreg.model import check_plan_fits
 from rnnreg.regularizer import build_regularizer
-from rnnreg.results import (SCHEMA_VERSION, UnreadableResult, config_hash, git_commit, machine_info, read_result,
-                            result_path, write_atomic)
+from rnnreg.results import (
+    SCHEMA_VERSION,
+    UnreadableResult,
+    config_hash,
+    git_commit,
+    machine_info,
+    read_result,
+    result_path,
+    write_atomic,
+)
 from rnnreg.suite import RegularizerEntry, Suite
 from rnnreg.tasks.base import HIGHER_IS_BETTER
 from rnnreg.trainer import train_and_evaluate
@@ -91,6 +100,12 @@ class Runner:
         """The full resolved config of a job: what its hash, and so its cache key, is made of."""
         task_cls = self.plugins.tasks.get(job.task).cls
         regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
+        try:
+            check_plan_fits(regularizer.plan(), job.model.get("cell", "lstm"))
+        except RnnregError as exc:
+            raise RnnregError(f"{job.regularizer.label} on {job.task}: {exc}") from None
+        except Exception:  # a plan that raises is the plugin's failure: its job records it
+            pass
         return {
             "schema_version": SCHEMA_VERSION,
             "versions": {"rnnreg": rnnreg.__version__, "torch": torch.__version__},

@@ -64,11 +64,12 @@ def expand_sweep(spec: str, params: dict[str, Any], label: str = "") -> list[Reg
             raise RnnregError(f"parameter {key!r} sweeps an empty list")
     entries = []
     for combo in itertools.product(*swept.values()):
-        chosen = dict(zip(swept, combo))
+        chosen = dict(zip(swept, combo, strict=True))
         values = {**params, **chosen}
         named = ""
         if label:
-            named = label + ("[" + ",".join(f"{k}={format_value(v)}" for k, v in sorted(chosen.items())) + "]" if chosen else "")
+            inner = ",".join(f"{k}={format_value(v)}" for k, v in sorted(chosen.items()))
+            named = f"{label}[{inner}]" if chosen else label
         entries.append(RegularizerEntry(spec, values, named))
     return entries
 
@@ -120,7 +121,8 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
             fail(f"{where} must be a mapping, got {type(mapping).__name__}")
         for key in mapping:
             if key not in allowed:
-                fail(f"unknown key {where + '.' if where != 'suite' else ''}{key!r} (allowed: {', '.join(sorted(allowed))})")
+                prefix = where + "." if where != "suite" else ""
+                fail(f"unknown key {prefix}{key!r} (allowed: {', '.join(sorted(allowed))})")
 
     expect_keys(raw, TOP_KEYS, "suite")
     for required in ("tasks", "regularizers"):
@@ -138,7 +140,8 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
     for key, value in evaluation.items():
         kind = EVALUATION_KEYS[key]
         if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
-            fail(f"'evaluation.{key}' must be a {'non-negative integer' if kind is int else kind.__name__}, got {value!r}")
+            wanted = "non-negative integer" if kind is int else kind.__name__
+            fail(f"'evaluation.{key}' must be a {wanted}, got {value!r}")
 
     tasks: dict[str, dict] = {}
     task_map = raw["tasks"]
@@ -159,7 +162,8 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         for part in TASK_KEYS:
             section = overrides.get(part) or {}
             expect_keys(section, set(getattr(task_cls, part)), f"tasks.{name}.{part}")
-            tasks[name][part] = {key: check_setting(task_cls, part, key, value, source) for key, value in section.items()}
+            tasks[name][part] = {key: check_setting(task_cls, part, key, value, source)
+                                 for key, value in section.items()}
     if not tasks:
         fail("'tasks' is empty")
 
@@ -179,7 +183,7 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         train = entry.get("train") or {}
         if train and not entry.get("label"):
             fail(f"regularizers[{i}] sets 'train' and needs a 'label' saying so (e.g. variational-wd)")
-        expect_keys(train, set().union(*(getattr(plugins.tasks.get(t).cls, "train") for t in tasks)), f"regularizers[{i}].train")
+        expect_keys(train, set().union(*(plugins.tasks.get(t).cls.train for t in tasks)), f"regularizers[{i}].train")
         try:
             for task_name in tasks:  # typed and ranged as task settings are, for every task it runs on
                 for key, value in train.items():

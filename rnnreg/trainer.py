@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -224,13 +224,15 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
                       | ({"train_penalty": penalty} if penalty is not None else {}))
         progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
 
-    metrics = {"valid_perplexity": curves[-1]["valid_perplexity"], "test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
+    metrics = {"valid_perplexity": curves[-1]["valid_perplexity"],
+               "test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
     if eval_cfg.get("train_metric", True):
         metrics["train_perplexity"] = lm_perplexity(model, batchify(data.train, eval_batch, device), cfg["bptt"])
     n = eval_cfg.get("mc_samples", 0)
     if n and has_mc_sites(model.plan, eval_cfg):
         for split, streams in (("valid", valid), ("test", test)):
-            metrics[f"{split}_perplexity_mc"] = lm_perplexity(model, streams, cfg["bptt"], n, eval_cfg.get("mc_embedding", False))
+            metrics[f"{split}_perplexity_mc"] = lm_perplexity(model, streams, cfg["bptt"], n,
+                                                              eval_cfg.get("mc_embedding", False))
     return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
 
 
@@ -342,7 +344,7 @@ def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, 
     if task.kind == "language-model":
         metrics, curves, speed = train_language_model(model, data, train_cfg, eval_cfg, device, progress, regularizer)
     else:
-        metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed, progress,
-                                                      regularizer)
+        metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed,
+                                                      progress, regularizer)
     return {"metrics": metrics, "curves": curves, "speed": speed,
             "parameters": sum(p.numel() for p in model.parameters())}

@@ -6,7 +6,6 @@ import http.server
 import io
 import tarfile
 import threading
-from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner

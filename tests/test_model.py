@@ -6,7 +6,7 @@ from torch import nn
 
 from rnnreg import fastloop
 from rnnreg.dropout import SiteRule
-from rnnreg.model import Masks, RNNModel, RecurrentLayer, sample_masks
+from rnnreg.model import Masks, RecurrentLayer, RNNModel, sample_masks
 
 ATOL = 1e-5
 
@@ -74,7 +74,7 @@ def test_fused_batch_masks_equal_the_loop(cell, untied):
         out.sum().backward()
         grads.append((out.detach(), [p.grad.clone() for p in layer.parameters()]))
     torch.testing.assert_close(grads[0][0], grads[1][0], atol=ATOL, rtol=0)
-    for a, b in zip(grads[0][1], grads[1][1]):
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
         torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
 
 
@@ -247,5 +247,5 @@ def test_fast_loop_equals_the_reference_loop(cell, case, with_state, onednn, mon
         h, c = new_state if cell == "lstm" else (new_state, None)
         (out.sin().sum() + (h * 2).sum() + (c.cos().sum() if c is not None else 0)).backward()
         results.append([out, h] + ([c] if c is not None else []) + [t.grad for t in inputs + list(layer.parameters())])
-    for ref, fast in zip(*results):
+    for ref, fast in zip(*results, strict=True):
         torch.testing.assert_close(fast, ref, atol=ATOL, rtol=1e-5)

@@ -12,7 +12,8 @@ from rnnreg.errors import RnnregError
 from rnnreg.plugins import load_plugins
 from rnnreg.registry import Registry
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "rnnreg-recurrent-only"
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+EXAMPLE = EXAMPLES / "rnnreg-recurrent-only"
 BUILTINS = {"none", "naive", "zaremba", "moon", "variational", "embedding", "semeniuta", "zoneout", "weight-drop", "ar-tar"}
 
 
@@ -61,11 +62,30 @@ def rnnreg_cli(*args, env=None):
 @pytest.fixture(scope="module")
 def installed_example(tmp_path_factory):
     """The guide's package, installed with pip (into a folder, so the test environment stays clean)."""
-    target = tmp_path_factory.mktemp("site")
+    return pip_install(EXAMPLE, tmp_path_factory.mktemp("site"))
+
+
+def pip_install(package: Path, target: Path) -> Path:
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(EXAMPLE)], capture_output=True, text=True, timeout=300)
+                           "--target", str(target), str(package)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return target
+
+
+def test_a_penalty_plugin_installed_by_pip_runs(tmp_path):
+    """The second example uses the loss-term hook through the public API alone, and trains."""
+    env = {"PYTHONPATH": str(pip_install(EXAMPLES / "rnnreg-norm-stabilizer", tmp_path / "site"))}
+    rows = {row["name"]: row for row in json.loads(rnnreg_cli("plugins", "list", "--format", "json", env=env).stdout)}
+    assert rows["norm-stabilizer"]["origin"] == "rnnreg-norm-stabilizer==0.1.0"
+    assert rows["norm-stabilizer"]["sites"] == ["loss"]
+    explained = json.loads(rnnreg_cli("explain", "variational+norm-stabilizer", "--format", "json", env=env).stdout)
+    assert explained["penalties"][0]["activations"] == ["layer_outputs"]
+    out = rnnreg_cli("run", "-r", "variational+norm-stabilizer", "-t", "synthetic-lm", "--set", "train.epochs=1",
+                     "--results-dir", str(tmp_path / "results"), "--format", "json", env=env)
+    assert out.returncode == 0, out.stderr
+    [result] = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")]
+    assert result["status"] == "ok" and result["curves"][0]["train_penalty"] > 0
+    assert result["regularizer"]["versions"] == {"variational": "1", "norm-stabilizer": "1"}
 
 
 def test_installed_package_is_found_through_its_entry_point(installed_example):

@@ -56,8 +56,9 @@ def test_unknown_builtin_suite_lists_the_known(plugins):
 
 
 def test_every_shipped_suite_loads(plugins):
-    import rnnreg_suites
     from pathlib import Path
+
+    import rnnreg_suites
 
     for path in Path(rnnreg_suites.__file__).parent.glob("*.yaml"):
         assert yaml.safe_load(path.read_text())

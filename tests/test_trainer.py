@@ -10,8 +10,8 @@ from rnnreg.errors import Diverged
 from rnnreg.model import RNNModel
 from rnnreg.regularizer import build_regularizer
 from rnnreg.tasks.base import LMData
-from rnnreg.trainer import batchify, lm_learning_rate, lm_perplexity, sequence_metric, train_and_evaluate
 from rnnreg.tasks.synthetic import SyntheticLM, SyntheticSentiment
+from rnnreg.trainer import batchify, lm_learning_rate, lm_perplexity, sequence_metric, train_and_evaluate
 
 TINY_MODEL = {"cell": "lstm", "hidden_size": 16, "embed_size": 16, "num_layers": 2, "init_scale": 0.1}
 
@@ -109,7 +109,7 @@ def one_sgd_step(mode, wd=0.01, lr=0.5):
 def test_weight_decay_forms_against_a_hand_computation(mode):
     wd, lr = 0.01, 0.5
     before, grads, after = one_sgd_step(mode, wd, lr)
-    for w, g, new in zip(before, grads, after):
+    for w, g, new in zip(before, grads, after, strict=True):
         if mode == "coupled":  # torch's SGD: the prior's gradient joins the data's, both scaled by lr
             expected = w - lr * (g + wd * w)
         else:  # Gal's bp(): step on the data gradient, then every weight times (1 - wd), whatever lr is

@@ -104,7 +104,8 @@ def topical_source(
 
 class SyntheticLM(Task):
     name = "synthetic-lm"
-    description = "Language modelling on text from a known HMM (syntax chain, Zipfian words, drifting topic); oracle perplexity by the forward algorithm."
+    description = ("Language modelling on text from a known HMM (syntax chain, Zipfian words, drifting topic); "
+                   "oracle perplexity by the forward algorithm.")
     version = "1"
     kind = "language-model"
     model = {"cell": "lstm", "hidden_size": 128, "embed_size": 128, "num_layers": 2, "init_scale": 0.1}
@@ -126,13 +127,16 @@ class SyntheticLM(Task):
 
     def oracle(self, data: LMData):
         source, _ = self.source()
-        return {split: {"perplexity": math.exp(-source.log_likelihood(getattr(data, split).tolist()) / len(getattr(data, split)))}
-                for split in ("valid", "test")}
+        def perplexity(tokens):
+            return math.exp(-source.log_likelihood(tokens.tolist()) / len(tokens))
+
+        return {split: {"perplexity": perplexity(getattr(data, split))} for split in ("valid", "test")}
 
 
 class SyntheticSentiment(Task):
     name = "synthetic-sentiment"
-    description = "Binary sentiment of sequences from two class-conditional HMMs that differ only in opinion words; Bayes error by the forward algorithm."
+    description = ("Binary sentiment of sequences from two class-conditional HMMs that differ only in opinion "
+                   "words; Bayes error by the forward algorithm.")
     version = "1"
     kind = "classification"
     model = {"cell": "lstm", "hidden_size": 64, "embed_size": 64, "num_layers": 1, "init_scale": None}

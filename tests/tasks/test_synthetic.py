@@ -22,7 +22,7 @@ def test_forward_algorithm_equals_brute_force():
     total = 0.0
     for states in itertools.product(range(2), repeat=len(words)):
         p = source.start[states[0]] * source.emission[states[0], words[0]]
-        for prev, cur, w in zip(states, states[1:], words[1:]):
+        for prev, cur, w in zip(states, states[1:], words[1:], strict=False):
             p = p * source.transition[prev, cur] * source.emission[cur, w]
         total += p.item()
     assert source.log_likelihood(words) == math.log(total) or abs(source.log_likelihood(words) - math.log(total)) < 1e-12
