@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
@@ -115,13 +115,13 @@ class Row:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     state: object = None
-    train: list = None
-    eval: list = None
+    train: list = field(default_factory=list)
+    eval: list = field(default_factory=list)
     regularizer: object = None  # its penalty (AR/TAR) is part of what a training step costs
 
 
 def make_row(name: str, model: nn.Module, regularizer=None) -> Row:
-    return Row(name, model, torch.optim.SGD(model.parameters(), lr=0.1), None, [], [], regularizer)
+    return Row(name, model, torch.optim.SGD(model.parameters(), lr=0.1), regularizer=regularizer)
 
 
 def train_step(row: Row, tokens, targets):

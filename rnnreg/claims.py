@@ -23,6 +23,7 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from rnnreg.errors import RnnregError
 from rnnreg.leaderboard import ALPHA, paired_p_value, t_interval
@@ -114,7 +115,7 @@ def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:
 def evaluate(claim: Claim, results: list[dict]) -> dict:
     """The claim's status with its test, numbers and n, from the results of its suite on its task."""
     results = [r for r in results if r["task"]["name"] == claim.fields["task"] and r["status"] == "ok"]
-    out = {"claim": claim.text, "kind": claim.kind}
+    out: dict[str, Any] = {"claim": claim.text, "kind": claim.kind}
     if claim.kind == "compare":
         metric = claim.fields["metric"]
         a, b = values_by_seed(results, claim.fields["a"], metric), values_by_seed(results, claim.fields["b"], metric)
@@ -124,7 +125,7 @@ def evaluate(claim: Claim, results: list[dict]) -> dict:
         p = paired_p_value(a, b)
         out.update(test="paired t-test over shared seeds", n=len(shared), p_value=p,
                    numbers={claim.fields["a"]: mean_a, claim.fields["b"]: mean_b})
-        if p is None or p >= ALPHA:
+        if p is None or p >= ALPHA or mean_a is None or mean_b is None:
             return {**out, "status": "inconclusive"}
         claimed_less = claim.fields["op"] == "<"
         return {**out, "status": "holds" if (mean_a < mean_b) == claimed_less else "contradicted"}
@@ -135,7 +136,7 @@ def evaluate(claim: Claim, results: list[dict]) -> dict:
         low, high = t_interval(gaps)
         out.update(test="95 % t-interval of the per-seed relative gap", n=len(gaps), bound=claim.fields["bound"],
                    numbers={"mean_gap": statistics.fmean(gaps) if gaps else None, "ci_low": low, "ci_high": high})
-        if low is None:
+        if low is None or high is None:
             return {**out, "status": "inconclusive"}
         bound = claim.fields["bound"]
         status = "holds" if high < bound else "contradicted" if low > bound else "inconclusive"
@@ -146,7 +147,7 @@ def evaluate(claim: Claim, results: list[dict]) -> dict:
     out.update(test=f"95 % t-interval of (last − best epoch) / best validation metric, against {OVERFIT_TOLERANCE:g}",
                n=len(excess), numbers={"mean_excess": statistics.fmean(excess) if excess else None,
                                        "ci_low": low, "ci_high": high})
-    if low is None:
+    if low is None or high is None:
         return {**out, "status": "inconclusive"}
     overfits, flat = low > OVERFIT_TOLERANCE, high < OVERFIT_TOLERANCE
     claimed = claim.fields["neg"] == "overfits"

@@ -66,7 +66,7 @@ class SiteRule:
     # "dropout": zero with probability p; "zoneout": keep the previous value with probability p.
     kind: Literal["dropout", "zoneout"] = "dropout"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # A typo ("steps") or an impossible p must not quietly become something else.
         if type(self) is not SiteRule:
             raise RnnregError(f"{type(self).__name__} subclasses SiteRule, which rnnreg samples itself and would "
@@ -98,7 +98,7 @@ class SiteRule:
         return ", ".join(parts)
 
 
-def check_plan(plan) -> dict[str, SiteRule]:
+def check_plan(plan: object) -> dict[str, SiteRule]:
     """A plan is {site: SiteRule} over the sites the model implements, each with a rule its site can take;
     anything else is an error, not a silently untouched site."""
     if not isinstance(plan, dict):
@@ -139,7 +139,7 @@ def sample_mask(
     return keep_mask(shape, 1.0 - rule.p, device, generator, inverted=rule.kind == "dropout" and rule.scale == "mask")
 
 
-def evaluation_mask(rule: SiteRule, units: int, device=None) -> torch.Tensor | None:
+def evaluation_mask(rule: SiteRule, units: int, device: torch.device | str | None = None) -> torch.Tensor | None:
     """What a site applies at evaluation: nothing for dropout, zoneout's expectation u = 1 − p."""
     if rule.kind != "zoneout":
         return None
@@ -151,7 +151,8 @@ def sample_weight_mask(rule: SiteRule, weight: torch.Tensor, generator: torch.Ge
     return keep_mask(weight.shape, 1.0 - rule.p, weight.device, generator)
 
 
-def keep_mask(shape, keep: float, device, generator, inverted: bool = True) -> torch.Tensor:
+def keep_mask(shape: tuple[int, ...] | torch.Size, keep: float, device: torch.device | str | None,
+              generator: torch.Generator | None, inverted: bool = True) -> torch.Tensor:
     """1 / keep (or 1, when not `inverted`) with probability `keep`, else 0. Drawn as floor(u + keep) from
     uniform u: the same distribution as `bernoulli_`, at a quarter of its cost on CPU (it matters for
     per-step masks)."""
@@ -161,7 +162,7 @@ def keep_mask(shape, keep: float, device, generator, inverted: bool = True) -> t
     return mask.div_(keep) if inverted else mask
 
 
-def sample_type_table(rule: SiteRule, batch: int, vocab_size: int, device=None,
+def sample_type_table(rule: SiteRule, batch: int, vocab_size: int, device: torch.device | str | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """Word-type dropout's draws: one keep/drop per (sequence, word type), a (batch|1, vocab) table.
 

@@ -92,9 +92,11 @@ class MaskedProduct:
         """(B, G·H), a fresh tensor the caller may add into."""
         m = at_step(self.mask, t)
         if self.untied:
+            assert m is not None and masked_h is not None  # untied means a mask, and new_masked_h kept room
             torch.mul(h.unsqueeze(0), m, out=masked_h[t])
             return torch.bmm(masked_h[t], self.by_gate).transpose(0, 1).reshape(h.shape[0], -1)
         if m is not None:
+            assert masked_h is not None
             h = torch.mul(h, m[0], out=masked_h[t, 0])
         return self.gemm(h)
 
@@ -102,6 +104,7 @@ class MaskedProduct:
         """dh_{t-1} through U from the (B, G·H) gradient at step t, a fresh tensor."""
         m = at_step(self.mask, t)
         if self.untied:
+            assert m is not None
             per_gate = torch.bmm(grad.view(grad.shape[0], self.gates, self.H).transpose(0, 1), self.by_gate)
             return (per_gate * m).sum(0)
         dh = self.gemm(grad)
@@ -112,6 +115,7 @@ class MaskedProduct:
         `h_prev()` gives h_0 .. h_{T-1}, needed only without a mask."""
         rows = grad.shape[0] * grad.shape[1]
         if self.untied:
+            assert masked_h is not None
             grad_by_gate = grad.view(rows, self.gates, self.H).transpose(0, 1)  # (G, TB, H)
             h_by_gate = masked_h.transpose(0, 1).reshape(self.gates, rows, self.H)
             return torch.bmm(grad_by_gate.transpose(1, 2), h_by_gate).reshape(self.gates * self.H, self.H)

@@ -4,16 +4,18 @@ A plugin is a module (or any object) with functions decorated by `rnnreg.hookimp
 specs below. Each hook receives a `register` callable and calls it once per class it contributes.
 """
 
+from collections.abc import Callable
+
 import pluggy
 
 hookspec = pluggy.HookspecMarker("rnnreg")
 
 
 @hookspec
-def register_regularizers(register):
+def register_regularizers(register: Callable[[type], None]) -> None:
     """Register regularizer classes: call `register(cls)` for each subclass of `rnnreg.Regularizer`."""
 
 
 @hookspec
-def register_tasks(register):
+def register_tasks(register: Callable[[type], None]) -> None:
     """Register task classes: call `register(cls)` for each subclass of `rnnreg.Task`."""

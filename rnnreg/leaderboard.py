@@ -140,11 +140,13 @@ def build_rows(results: list[dict]) -> list[dict]:
     baseline = {(row["task"], row["section"]): row for row in rows
                 if row["spec"] == "none" and row["regularizer"] == "none" and row["n"]}
     for row in rows:
-        key = f"test_{row['primary_metric']}"
+        test_key = f"test_{row['primary_metric']}"
         base = baseline.get((row["task"], row["section"]))
-        have = base and key in base["metrics"] and key in row["metrics"]
-        row["delta_vs_none"] = row["metrics"][key]["mean"] - base["metrics"][key]["mean"] if have else None
-        ours, theirs = paired(row["_by_seed"].get(key, {}), base["_by_seed"].get(key, {})) if have else ([], [])
+        if base is None or test_key not in base["metrics"] or test_key not in row["metrics"]:
+            row["delta_vs_none"] = row["delta_vs_none_ci_low"] = row["delta_vs_none_ci_high"] = None
+            continue
+        row["delta_vs_none"] = row["metrics"][test_key]["mean"] - base["metrics"][test_key]["mean"]
+        ours, theirs = paired(row["_by_seed"].get(test_key, {}), base["_by_seed"].get(test_key, {}))
         low, high = t_interval([u - v for u, v in zip(ours, theirs, strict=True)]) if row is not base else (None, None)
         row["delta_vs_none_ci_low"], row["delta_vs_none_ci_high"] = low, high
 
@@ -162,8 +164,8 @@ def build_rows(results: list[dict]) -> list[dict]:
     for row in rows:
         section = (row["task"], row["section"])
         row["tied_with_best"], row["p_value_vs_best"] = None, None
-        key = f"valid_{row['primary_metric']}"
-        if not row["n"] or key not in row["metrics"]:
+        valid_key = f"valid_{row['primary_metric']}"
+        if not row["n"] or valid_key not in row["metrics"]:
             continue
         positions[section] += 1
         row["rank"] = positions[section]
@@ -172,11 +174,11 @@ def build_rows(results: list[dict]) -> list[dict]:
             if row["n"] > 1:
                 row["tied_with_best"] = True
             continue
-        p = paired_p_value(row["_by_seed"][key], best[section]["_by_seed"][key])
+        p = paired_p_value(row["_by_seed"][valid_key], best[section]["_by_seed"][valid_key])
         if p is not None:
             row["p_value_vs_best"], row["tied_with_best"] = p, p >= ALPHA
     # Shared first place, as "1=": the best row and every row a paired test cannot tell from it.
-    tied = defaultdict(int)
+    tied: dict[tuple, int] = defaultdict(int)
     for row in rows:
         tied[(row["task"], row["section"])] += bool(row["tied_with_best"])
     for row in rows:

@@ -133,6 +133,8 @@ def sample_masks(
         masks.cell_zoneout.append(draw("cell", hidden_size, kind="zoneout"))
         masks.hidden.append(draw("hidden", hidden_size, kind="zoneout"))
         if weight_rule is not None and weight_rule.p > 0 and live and "weight_recurrent" not in skip:
+            if weights_hh is None:
+                raise RnnregError("the weight_recurrent site needs the layers' W_hh (weights_hh) to mask")
             masks.weight_recurrent.append(sample_weight_mask(weight_rule, weights_hh[layer], generator))
     masks.output = draw("output", hidden_size)
     return masks
@@ -146,6 +148,23 @@ class RecurrentLayer(nn.Module):
         kernel = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = kernel(input_size, hidden_size, batch_first=True)
 
+    # The weights live in the torch module, so that without masks the layer *is* its kernel.
+    @property
+    def weight_ih(self) -> torch.Tensor:
+        return self.rnn.get_parameter("weight_ih_l0")
+
+    @property
+    def weight_hh(self) -> torch.Tensor:
+        return self.rnn.get_parameter("weight_hh_l0")
+
+    @property
+    def bias_ih(self) -> torch.Tensor:
+        return self.rnn.get_parameter("bias_ih_l0")
+
+    @property
+    def bias_hh(self) -> torch.Tensor:
+        return self.rnn.get_parameter("bias_hh_l0")
+
     def forward(self, x, state, input_mask=None, recurrent_mask=None, cell_mask=None, force_loop=False,
                 cell_output_scale=1.0, *, candidate_mask=None, cell_zoneout=None, hidden_zoneout=None,
                 weight_mask=None):
@@ -155,7 +174,7 @@ class RecurrentLayer(nn.Module):
         outputs and its carried state, are κ·o·tanh(c) throughout. `weight_mask` multiplies W_hh entrywise
         (weight-drop): every path runs on that masked copy of the weight."""
         inside = {"candidate_mask": candidate_mask, "cell_zoneout": cell_zoneout, "hidden_zoneout": hidden_zoneout}
-        weight_hh = self.rnn.weight_hh_l0 if weight_mask is None else self.rnn.weight_hh_l0 * weight_mask
+        weight_hh = self.weight_hh if weight_mask is None else self.weight_hh * weight_mask
         if force_loop:
             return self.loop(x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale, weight_hh, **inside)
         if self.fused_can_run(input_mask, recurrent_mask, cell_mask, *inside.values()):
@@ -182,15 +201,14 @@ class RecurrentLayer(nn.Module):
         )
 
     def fused(self, x, state, input_mask, recurrent_mask, weight_hh):
-        rnn = self.rnn
-        w_ih, w_hh = rnn.weight_ih_l0, weight_hh
+        w_ih, w_hh = self.weight_ih, weight_hh
         if input_mask is not None and input_mask.shape[0] == 1:
             x = x * input_mask[0]
         elif input_mask is not None:
             w_ih = self.fold_columns(w_ih, input_mask)
         if recurrent_mask is not None:
             w_hh = self.fold_columns(w_hh, recurrent_mask)
-        weights = [w_ih, w_hh, rnn.bias_ih_l0, rnn.bias_hh_l0]
+        weights = [w_ih, w_hh, self.bias_ih, self.bias_hh]
         # torch.lstm / torch.gru are the kernels behind nn.LSTM / nn.GRU (oneDNN or cuDNN), called with
         # explicit weights so that masked copies of them can stand in for one call.
         zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
@@ -211,14 +229,13 @@ class RecurrentLayer(nn.Module):
         batch, steps, _ = x.shape
         if input_mask is None or input_mask.shape[0] == 1:
             xin = x if input_mask is None else x * input_mask[0]
-            return F.linear(xin, self.rnn.weight_ih_l0, bias)
-        w = self.rnn.weight_ih_l0.view(self.gates, self.hidden_size, -1)
+            return F.linear(xin, self.weight_ih, bias)
+        w = self.weight_ih.view(self.gates, self.hidden_size, -1)
         xproj = torch.einsum("gbti,ghi->btgh", x.unsqueeze(0) * input_mask, w)
         return xproj.reshape(batch, steps, self.gates * self.hidden_size) + bias
 
     def fast_lstm(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale, weight_hh, **inside):
-        rnn = self.rnn
-        xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+        xproj = self.input_projections(x, input_mask, self.bias_ih + self.bias_hh)
         if state is None:
             h0 = c0 = x.new_zeros(x.shape[0], self.hidden_size)
         else:
@@ -236,21 +253,21 @@ class RecurrentLayer(nn.Module):
         return out.transpose(0, 1), (h.unsqueeze(0), c.unsqueeze(0))
 
     def fast_gru(self, x, state, input_mask, recurrent_mask, weight_hh, candidate_mask, hidden_zoneout):
-        rnn, H = self.rnn, self.hidden_size
+        H = self.hidden_size
         # b_hr and b_hz add like b_ih; b_hn stays inside the recurrence, where r scales it.
-        xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0 + F.pad(rnn.bias_hh_l0[:2 * H], (0, H)))
+        xproj = self.input_projections(x, input_mask, self.bias_ih + F.pad(self.bias_hh[:2 * H], (0, H)))
         h0 = x.new_zeros(x.shape[0], H) if state is None else state[0]
-        out, h = MaskedGRURecurrence.apply(xproj.transpose(0, 1), h0, weight_hh, rnn.bias_hh_l0[2 * H:],
+        out, h = MaskedGRURecurrence.apply(xproj.transpose(0, 1), h0, weight_hh, self.bias_hh[2 * H:],
                                            recurrent_mask, candidate_mask, hidden_zoneout)
         return out.transpose(0, 1), h.unsqueeze(0)
 
     def loop(self, x, state, input_mask, recurrent_mask, cell_mask, cell_output_scale=1.0, weight_hh=None, *,
              candidate_mask=None, cell_zoneout=None, hidden_zoneout=None):
         """The reference step loop, differentiated by autograd: the definition the fast paths must match."""
-        rnn, H = self.rnn, self.hidden_size
-        weight_hh = rnn.weight_hh_l0 if weight_hh is None else weight_hh
+        H = self.hidden_size
+        weight_hh = self.weight_hh if weight_hh is None else weight_hh
         batch, steps, _ = x.shape
-        xproj = self.input_projections(x, input_mask, rnn.bias_ih_l0)
+        xproj = self.input_projections(x, input_mask, self.bias_ih)
 
         def zoneout(previous, new, u):  # keep the previous value where u = 0; u = 1 − p at evaluation
             return new if u is None else previous + u[0] * (new - previous)
@@ -267,8 +284,9 @@ class RecurrentLayer(nn.Module):
                 i, f, g, o = (xproj[:, t] + hproj).chunk(4, 1)
                 g = torch.tanh(g) if k is None else torch.tanh(g) * k[0]
                 new_c = torch.sigmoid(f) * c + torch.sigmoid(i) * g
-                if cell_mask is not None:
-                    new_c = new_c * at_step(cell_mask, t)[0]
+                m = at_step(cell_mask, t)
+                if m is not None:
+                    new_c = new_c * m[0]
                 new_h = torch.sigmoid(o) * torch.tanh(new_c) * cell_output_scale
                 c = zoneout(c, new_c, at_step(cell_zoneout, t))
             else:
@@ -286,15 +304,14 @@ class RecurrentLayer(nn.Module):
         return out, new_state
 
     def recurrent_projection(self, h, mask, weight_hh):
-        rnn = self.rnn
         if mask is None:
-            return F.linear(h, weight_hh, rnn.bias_hh_l0)
+            return F.linear(h, weight_hh, self.bias_hh)
         if mask.shape[0] == 1:
-            return F.linear(h * mask[0], weight_hh, rnn.bias_hh_l0)
+            return F.linear(h * mask[0], weight_hh, self.bias_hh)
         # Untied: each gate sees h through its own mask; one batched GEMM over the gates.
         w = weight_hh.view(self.gates, self.hidden_size, -1)
         per_gate = torch.bmm(h.unsqueeze(0) * mask, w.transpose(1, 2))  # (gates, batch, H)
-        return per_gate.transpose(0, 1).reshape(h.shape[0], -1) + rnn.bias_hh_l0
+        return per_gate.transpose(0, 1).reshape(h.shape[0], -1) + self.bias_hh
 
 
 class RNNModel(nn.Module):
@@ -326,7 +343,7 @@ class RNNModel(nn.Module):
         return sample_masks(self.plan, tokens, vocab_size=self.vocab_size, cell=self.cell,
                             input_size=self.embed_size, hidden_size=self.hidden_size,
                             num_layers=self.num_layers, skip=skip, generator=generator, evaluation=evaluation,
-                            weights_hh=[layer.rnn.weight_hh_l0 for layer in self.layers])
+                            weights_hh=[layer.weight_hh for layer in self.layers])
 
     def forward(self, tokens, state=None, masks: Masks | None = None, activations: dict | None = None):
         """tokens (batch, steps) → (predictions, state). Pass `masks` to drop; None evaluates: no dropout,

@@ -20,7 +20,8 @@ import pluggy
 from rnnreg import hookspecs
 from rnnreg.errors import RnnregError
 from rnnreg.registry import Registry
-from rnnreg.regularizer import check_regularizer_class
+from rnnreg.regularizer import Regularizer, check_regularizer_class
+from rnnreg.tasks.base import Task
 
 ENTRY_POINT_GROUP = "rnnreg"
 AUTOLOAD_OFF_ENV = "RNNREG_DISABLE_PLUGIN_AUTOLOAD"
@@ -44,8 +45,8 @@ BUILTIN_MODULES = (
 @dataclass
 class Plugins:
     manager: pluggy.PluginManager
-    regularizers: Registry
-    tasks: Registry
+    regularizers: Registry[type[Regularizer]]
+    tasks: Registry[type[Task]]
 
 
 def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
@@ -71,7 +72,8 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
             origins[id(module)] = str(path)
 
     pm.check_pending()
-    regularizers, tasks = Registry("regularizer"), Registry("task")
+    regularizers: Registry[type[Regularizer]] = Registry("regularizer")
+    tasks: Registry[type[Task]] = Registry("task")
     collect(pm.hook.register_regularizers, regularizers, origins)
     collect(pm.hook.register_tasks, tasks, origins)
     for entry in regularizers:
@@ -96,6 +98,8 @@ def local_plugin_files(folder: Path) -> list[Path]:
 def import_file(path: Path):
     module_name = f"rnnreg_local_plugins.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise RnnregError(f"plugin file {str(path)!r} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:

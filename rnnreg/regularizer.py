@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from rnnreg.dropout import SiteRule, check_plan
 from rnnreg.errors import RnnregError
+
+if TYPE_CHECKING:
+    from rnnreg.registry import Registry
 
 # What rnnreg reads from a regularizer class; anything else public is a promise rnnreg would not keep.
 INTERFACE = ("name", "description", "version", "params", "choices", "plan", "penalty")
@@ -78,7 +81,7 @@ class Regularizer:
         return {"spec": self.spec, "params": {self.name: dict(self.values)}, "versions": {self.name: self.version}}
 
 
-def check_regularizer_class(cls, origin: str) -> None:
+def check_regularizer_class(cls: object, origin: str) -> None:
     """Everything a regularizer plugin declares is checked when it is loaded, so nothing it asks for is
     silently ignored: its interface, its parameters, and the plan it gives at its defaults."""
     name = getattr(cls, "name", "?")
@@ -118,11 +121,14 @@ def check_regularizer_class(cls, origin: str) -> None:
         raise RnnregError(f"{where}: plan() failed at the default parameters: {type(exc).__name__}: {exc}") from None
 
 
-def penalty_arguments(penalty) -> list[str]:
+def penalty_arguments(penalty: Callable[..., Any] | None) -> list[str]:
+    """The activations a penalty names (its arguments after self); none without a penalty."""
+    if penalty is None:
+        return []
     return [p.name for p in list(inspect.signature(penalty).parameters.values())[1:]]
 
 
-def check_penalty_signature(penalty, where: str) -> None:
+def check_penalty_signature(penalty: object, where: str) -> None:
     """A penalty takes `self` and keyword-only activations by name; anything else could not be served."""
     if not callable(penalty):
         raise RnnregError(f"{where}: 'penalty' must be a method, got {penalty!r}")
@@ -144,7 +150,10 @@ def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict
 
 def check_penalty_value(part: Regularizer, activations: dict) -> torch.Tensor:
     """Call a part's penalty with the activations it names; it must give one finite number as a tensor."""
-    value = part.penalty(**{name: activations[name] for name in penalty_arguments(type(part).penalty)})
+    method = part.penalty
+    if method is None:
+        raise RnnregError(f"regularizer {part.name!r} has no penalty()")
+    value = method(**{name: activations[name] for name in penalty_arguments(type(part).penalty)})
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         got = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
         raise RnnregError(f"regularizer {part.name!r}: penalty() must return a scalar tensor, got {got}")
@@ -229,7 +238,7 @@ class Composite(Regularizer):
         }
 
 
-def build_regularizer(spec: str, overrides: Mapping[str, Any], registry) -> Regularizer:
+def build_regularizer(spec: str, overrides: Mapping[str, Any], registry: Registry[type[Regularizer]]) -> Regularizer:
     """Turn `variational+embedding` and `key=value` overrides into one regularizer.
 
     `embedding.p=0.2` names its part; a bare `p_input=0.4` goes to the one part that declares it.
@@ -240,11 +249,11 @@ def build_regularizer(spec: str, overrides: Mapping[str, Any], registry) -> Regu
     classes = {name: registry.get(name).cls for name in names}
     routed: dict[str, dict[str, Any]] = {name: {} for name in names}
     for key, value in overrides.items():
-        part, dot, param = key.rpartition(".")
+        part_name, dot, param = key.rpartition(".")
         if dot:
-            if part not in routed:
-                raise RnnregError(f"parameter {key!r} names {part!r}, which is not part of {spec!r}")
-            routed[part][param] = value
+            if part_name not in routed:
+                raise RnnregError(f"parameter {key!r} names {part_name!r}, which is not part of {spec!r}")
+            routed[part_name][param] = value
             continue
         owners = [name for name in names if key in classes[name].params]
         if len(owners) > 1:
@@ -259,6 +268,6 @@ def build_regularizer(spec: str, overrides: Mapping[str, Any], registry) -> Regu
             check_plan(part.plan())
         except RnnregError as exc:
             raise RnnregError(f"regularizer {part.name!r} with {dict(part.values)}: {exc}") from None
-        except Exception:
+        except Exception:  # a plan that raises is the plugin's failure: its job records it
             pass
     return parts[0] if len(parts) == 1 else Composite(parts)

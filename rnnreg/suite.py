@@ -65,12 +65,11 @@ def expand_sweep(spec: str, params: dict[str, Any], label: str = "") -> list[Reg
     entries = []
     for combo in itertools.product(*swept.values()):
         chosen = dict(zip(swept, combo, strict=True))
-        values = {**params, **chosen}
         named = ""
         if label:
             inner = ",".join(f"{k}={format_value(v)}" for k, v in sorted(chosen.items()))
             named = f"{label}[{inner}]" if chosen else label
-        entries.append(RegularizerEntry(spec, values, named))
+        entries.append(RegularizerEntry(spec, {**params, **chosen}, named))
     return entries
 
 
@@ -139,7 +138,11 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
     expect_keys(evaluation, set(EVALUATION_KEYS), "evaluation")
     for key, value in evaluation.items():
         kind = EVALUATION_KEYS[key]
-        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
             wanted = "non-negative integer" if kind is int else kind.__name__
             fail(f"'evaluation.{key}' must be a {wanted}, got {value!r}")
 

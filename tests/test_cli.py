@@ -52,6 +52,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         (["run", "--set", "train.epoch=1"], "--set: unknown setting 'train.epoch'"),
         (["run", "--suite", str(tmp_path / "missing.yaml")], "does not exist"),
         (["run", "--param", "p=0.1"], "--param needs -r SPEC"),
+        (["run", "-r", "zoneout", "--set", "model.cell=gru"], "zoneout on synthetic-lm: the cell site"),
         (["plugins", "list", "--format", "xml"], "'xml' is not one of"),
     ]:
         out = invoke(*args, "--results-dir", str(tmp_path)) if args[0] == "run" else invoke(*args)

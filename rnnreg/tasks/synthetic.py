@@ -125,8 +125,10 @@ class SyntheticLM(Task):
         splits = {name: torch.tensor(source.sample(n, g)) for name, n in self.sizes.items()}
         return LMData(splits["train"], splits["valid"], splits["test"], vocab)
 
-    def oracle(self, data: LMData):
+    def oracle(self, data: LMData | SequenceData):
+        assert isinstance(data, LMData)
         source, _ = self.source()
+
         def perplexity(tokens):
             return math.exp(-source.log_likelihood(tokens.tolist()) / len(tokens))
 
@@ -179,7 +181,8 @@ class SyntheticSentiment(Task):
             splits[name] = (torch.tensor(seqs) + 1, labels)  # id 0 is padding
         return SequenceData(splits["train"], splits["valid"], splits["test"], vocab + 1, num_outputs=2)
 
-    def oracle(self, data: SequenceData):
+    def oracle(self, data: LMData | SequenceData):
+        assert isinstance(data, SequenceData)
         sources, _ = self.sources()
         out = {}
         for split in ("valid", "test"):
