@@ -445,6 +445,12 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
         stderr.print(f"[red]unreadable result[/red] {escape(path)}: {escape(reason)}")
     if not results:
         raise RnnregError(f"no readable result files in {str(folder)!r}")
+    # Published numbers are facts about papers, not outputs of a run: the board shows each registered
+    # task's current list, so a reference added later appears beside results run before it.
+    published = {e.name: getattr(e.cls, "published", None) for e in get_plugins(ctx).tasks}
+    for result in results:
+        if published.get(result["task"]["name"]):
+            result["reference"] = published[result["task"]["name"]]
     rows = lb.build_rows(results)
     stderr.print(f"{len(results)} result files read, {len(rows)} rows"
                  + (f", {len(unreadable)} unreadable (listed above)" if unreadable else ""))

@@ -199,3 +199,18 @@ def test_a_swept_pair_of_parameters_is_shown_as_a_grid():
     assert "variational+embedding sweep on synthetic-lm: valid perplexity" in text
     assert "| embedding.p \\ variational.p_recurrent | 0.0 | 0.5 |" in text
     assert "| 0.5 | 41.00 | 46.00 |" in text
+
+
+def test_the_board_shows_the_tasks_current_published_references(tmp_path):
+    """A result run before a published row was added still gets it on the board (references are facts about
+    papers, read from the registered task, not from the run)."""
+    from rnnreg.tasks.text import PennTreebank
+
+    old = {**result("none", 0, 120.0), "task": {"name": "ptb", "kind": "language-model"},
+           "reference": {"Zaremba et al. 2014, small (no dropout)": {"valid_perplexity": 120.7, "test_perplexity": 114.5}}}
+    write_atomic(result_path(tmp_path, "ptb", "none", 0, "abc" * 10), old)
+    out = CliRunner().invoke(cli, ["leaderboard", str(tmp_path), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    [row] = json.loads(out.stdout)
+    assert row["reference"] == PennTreebank.published
+    assert any(source.startswith("Merity et al. 2017, AWD-LSTM") for source in row["reference"])
