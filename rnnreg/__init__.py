@@ -11,8 +11,9 @@ __version__ = "0.4.0"
 
 hookimpl = pluggy.HookimplMarker("rnnreg")
 
-from rnnreg.dropout import SiteRule  # noqa: E402
-from rnnreg.errors import RnnregError  # noqa: E402
-from rnnreg.regularizer import Regularizer  # noqa: E402
+# Imported after the warning filter above, because these import torch.
+from rnnreg.dropout import SiteRule  # noqa: E402  (after the filter)
+from rnnreg.errors import RnnregError  # noqa: E402  (after the filter)
+from rnnreg.regularizer import Regularizer  # noqa: E402  (after the filter)
 
 __all__ = ["hookimpl", "Regularizer", "RnnregError", "SiteRule", "__version__"]

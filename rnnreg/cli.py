@@ -99,7 +99,7 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        as_csv = lambda value: json.dumps(value) if isinstance(value, (dict, list)) else value  # noqa: E731
+        as_csv = lambda value: json.dumps(value) if isinstance(value, (dict, list)) else value  # noqa: E731  (one-line helper)
         writer.writerows([[as_csv(r[c]) for c in columns] for r in rows])
     elif fmt == "markdown":
         click.echo("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))

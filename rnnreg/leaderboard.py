@@ -266,7 +266,7 @@ def table_cells(row: dict) -> list[str]:
         delta_cell = f"{delta:+.{digits}f} ± {half:.{digits}f}"
     else:
         delta_cell = "–" if delta is None else f"{delta:+.{digits}f}"
-    stat = lambda key: fmt_stat(m.get(key), row["n"], digits)  # noqa: E731
+    stat = lambda key: fmt_stat(m.get(key), row["n"], digits)  # noqa: E731  (one-line helper)
     return [
         row["rank_label"], name, str(row["n"]), stat(f"valid_{metric}"), stat(f"test_{metric}"), delta_cell,
         stat(f"train_{metric}"), stat(f"valid_{metric}_mc"), stat(f"test_{metric}_mc"),
@@ -377,7 +377,7 @@ def render_csv(rows: list[dict]) -> str:
     writer.writerow(["task", "section", "rank", "regularizer", "spec", "n", "status"]
                     + [f"{name}_{s}" for name in names for s in parts]
                     + list(extra) + ["train_tokens_per_s", "eval_tokens_per_s", "wall_seconds", "parameters"])
-    blank = lambda value: "" if value is None else value  # noqa: E731
+    blank = lambda value: "" if value is None else value  # noqa: E731  (one-line helper)
     for row in rows:
         values = [blank(row["metrics"].get(name, {}).get(s)) for name in names for s in parts]
         speed = [row[k]["mean"] if row[k] else "" for k in ("train_tokens_per_s", "eval_tokens_per_s")]

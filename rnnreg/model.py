@@ -69,7 +69,7 @@ class Masks:
 
     def layer(self, k: int) -> dict:
         """Layer k's masks, as `RecurrentLayer.forward`'s keyword arguments."""
-        pick = lambda masks_of_site: masks_of_site[k] if masks_of_site else None  # noqa: E731
+        pick = lambda masks_of_site: masks_of_site[k] if masks_of_site else None  # noqa: E731  (one-line helper)
         return {"input_mask": pick(self.input), "recurrent_mask": pick(self.recurrent), "cell_mask": pick(self.cell),
                 "cell_output_scale": self.cell_output_scale if pick(self.cell) is not None else 1.0,
                 "candidate_mask": pick(self.candidate), "cell_zoneout": pick(self.cell_zoneout),
