@@ -510,6 +510,78 @@ def claims(ctx, results_dir, fmt):
         stderr.print(f"no claims: none of the suites whose results are in {folder} states any")
 
 
+# --- report, plot ------------------------------------------------------------------------------------
+
+
+def existing_results_dir(results_dir: str | None) -> Path:
+    folder = Path(results_dir or default_results_dir())
+    if not folder.is_dir():
+        raise RnnregError(f"results folder {str(folder)!r} does not exist (run `rnnreg run` first, or name a folder)")
+    return folder
+
+
+@cli.command()
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="site", show_default=True,
+              help="Folder to write index.html and its images into.")
+@click.option("--speed", "speed_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of `rnnreg bench --format json` files [default: RESULTS_DIR/../speed when it exists].")
+@click.pass_context
+def report(ctx, results_dir, out_dir, speed_dir):
+    """Write the results as a static site: tables, learning curves, mask pictures, sweeps, speed, claims."""
+    from rnnreg import claims as cl
+    from rnnreg.report import write_report
+    from rnnreg.results import read_results
+
+    folder = existing_results_dir(results_dir)
+    speed = Path(speed_dir) if speed_dir else folder.resolve().parent / "speed"
+    if speed_dir and not speed.is_dir():
+        raise RnnregError(f"--speed folder {speed_dir!r} does not exist")
+    results, _ = read_results(folder)
+    claims = cl.evaluate_all(results, suites_with_claims(ctx, results, folder)) if results else []
+    index = write_report(folder, Path(out_dir), get_plugins(ctx), speed_dir=speed if speed.is_dir() else None,
+                         claims=claims, progress=lambda message: stderr.print(message, style="dim"))
+    click.echo(str(index))
+
+
+@cli.group()
+def plot():
+    """Single figures, for papers and notebooks."""
+
+
+@plot.command("curves")
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option("-t", "--task", required=True, help="Task whose learning curves to draw.")
+@click.option("--section", default=None, help="Which setting of the task, when it has several (as the board names it).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg, .pdf).")
+@click.pass_context
+def plot_curves_command(ctx, results_dir, task, section, output):
+    """Learning curves of every regularizer on one task: validation and training metric per epoch."""
+    from rnnreg import leaderboard as lb
+    from rnnreg.report import plot_curves, pyplot
+    from rnnreg.results import read_results
+
+    results, _ = read_results(existing_results_dir(results_dir))
+    rows = [r for r in lb.build_rows(results) if r["task"] == task]
+    if not rows:
+        known = sorted({r["task"]["name"] for r in results})
+        raise RnnregError(f"no results for task {task!r} (tasks with results: {', '.join(known) or 'none'})")
+    sections = sorted({r["section"] for r in rows})
+    if section is None and len(sections) > 1:
+        raise RnnregError(f"task {task!r} has {len(sections)} settings; choose one with --section: "
+                          + "; ".join(repr(s) for s in sections))
+    chosen = section if section is not None else sections[0]
+    if chosen not in sections:
+        raise RnnregError(f"--section {chosen!r} is not one of " + "; ".join(repr(s) for s in sections))
+    section_rows = [r for r in rows if r["section"] == chosen]
+    by_path = {r["_path"]: r for r in results}
+    runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if by_path[p]["status"] == "ok"] for r in section_rows}
+    fig, _ = plot_curves(section_rows, runs_of, f"{task} · {chosen}" if chosen else task)
+    fig.savefig(output, dpi=120)
+    pyplot().close(fig)
+    click.echo(output)
+
+
 def suites_with_claims(ctx, results: list[dict], folder: Path) -> list[tuple]:
     """(name, suite, config hashes of its jobs) for every suite that wrote a result here and states claims.
     A suite is read from its file where that still is, else as the built-in of that name."""

@@ -28,6 +28,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 
 from scipy import stats
 
@@ -319,10 +320,22 @@ def task_sections(rows: list[dict]):
         yield title, caption, header(section_rows), cells
 
 
-def sweep_grids(rows: list[dict]):
-    """A swept pair of parameters as a grid: (task, section, caption, header, cells) for each sweep in a
-    section — rows of one spec labelled `name[k=v,...]` with the same name — whose parameters differ in
-    exactly two keys and fill their whole grid."""
+@dataclass
+class Sweep:
+    """A swept pair of parameters in one section: rows of one spec labelled `name[k=v,...]` with the same
+    name, whose parameters differ in exactly two keys and fill their whole grid."""
+
+    task: str
+    section: str
+    spec: str
+    down: str
+    across: str
+    down_values: list
+    across_values: list
+    cell: dict  # (down value, across value) → row
+
+
+def sweeps(rows: list[dict]):
     groups = defaultdict(list)
     for row in rows:
         if row["n"] and "[" in row["regularizer"]:
@@ -338,14 +351,21 @@ def sweep_grids(rows: list[dict]):
         cell = {(r["_params"].get(down), r["_params"].get(across)): r for r in group}
         if len(cell) != len(group) or len(cell) != len(down_values) * len(across_values):
             continue
-        metric = group[0]["primary_metric"]
+        yield Sweep(task, section, spec, down, across, down_values, across_values, cell)
+
+
+def sweep_grids(rows: list[dict]):
+    """Each sweep as a table: (task, section, caption, header, cells)."""
+    for sweep in sweeps(rows):
+        metric = next(iter(sweep.cell.values()))["primary_metric"]
         digits = 2 if metric == "perplexity" else 4
-        caption = (f"{spec} sweep on {task}{' · ' + section if section else ''}: valid {metric} "
-                   f"(mean ± 95 % interval), {down} down, {across} across")
-        header = [f"{down} \\ {across}"] + [str(v) for v in across_values]
-        cells = [[str(d)] + [fmt_stat(cell[d, a]["metrics"].get(f"valid_{metric}"), cell[d, a]["n"], digits)
-                             for a in across_values] for d in down_values]
-        yield task, section, caption, header, cells
+        where = f"{sweep.task}{' · ' + sweep.section if sweep.section else ''}"
+        caption = (f"{sweep.spec} sweep on {where}: valid {metric} (mean ± 95 % interval), {sweep.down} down, "
+                   f"{sweep.across} across")
+        header = [f"{sweep.down} \\ {sweep.across}"] + [str(v) for v in sweep.across_values]
+        cells = [[str(d)] + [fmt_stat(sweep.cell[d, a]["metrics"].get(f"valid_{metric}"), sweep.cell[d, a]["n"], digits)
+                             for a in sweep.across_values] for d in sweep.down_values]
+        yield sweep.task, sweep.section, caption, header, cells
 
 
 def render_markdown(rows: list[dict], title: str = "") -> str:

@@ -1,0 +1,407 @@
+"""`rnnreg report`: the leaderboard as a static site with the paper's pictures.
+
+One `index.html` plus PNG files, no script and nothing fetched at view time, so it opens from the file
+system. Per section of the board (a task at one setting):
+    the table        the same rows and cells as `rnnreg leaderboard` (`leaderboard.table_cells`);
+    learning curves  validation metric and training metric per epoch for each regularizer, the mean over
+                     seeds with a min–max band, small multiples on shared axes, the oracle floor or the
+                     published reference as a line — overfitting shows as a rising solid line;
+    mask pictures    what each regularizer on the board does to one sequence, drawn from `rnnreg explain`'s
+                     own sampling (the paper's Figure 1);
+and, where the data exists, sweeps (metric against the swept parameter, with 95 % intervals), speed
+(tokens/s per regularizer against the fused reference and the GEMM limit, from `benchmarks/speed/*.json`)
+and the suites' claims with their outcomes.
+
+Figures use matplotlib (an optional extra, `rnnreg[report]`: the core does not need it) with the Okabe–Ito
+palette plus distinct markers and line styles, so every series survives greyscale and colour-blindness;
+every image has alt text that says what it shows and for how many seeds.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from rnnreg.errors import RnnregError
+from rnnreg.explain import explain
+from rnnreg.leaderboard import build_rows, section_keys, sweeps, task_sections
+from rnnreg.regularizer import build_regularizer
+
+# Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+TRAIN_METRIC = {"perplexity": ("train_perplexity_dropout", "training perplexity (with dropout)"),
+                "error": ("train_loss", "training loss (cross-entropy, with dropout)"),
+                "rmse": ("train_loss", "training loss (MSE on standardised targets, with dropout)")}
+METRIC_UNITS = {"perplexity": "perplexity (lower is better)", "error": "error rate (lower is better)",
+                "rmse": "RMSE, rating units (lower is better)"}
+
+
+def pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise RnnregError('rnnreg report needs matplotlib: pip install "rnnreg[report]"') from None
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# --- learning curves ----------------------------------------------------------------------------------
+
+
+def curve_series(runs: list[dict], key: str) -> dict[str, list[float]]:
+    """Per epoch over the runs' curves: mean, min and max of `key` (epochs every run reached)."""
+    curves = [[c[key] for c in r["curves"] if key in c] for r in runs if r.get("curves")]
+    curves = [c for c in curves if c]
+    if not curves:
+        return {"epoch": [], "mean": [], "min": [], "max": []}
+    length = min(len(c) for c in curves)
+    columns = [[c[i] for c in curves] for i in range(length)]
+    return {"epoch": list(range(1, length + 1)), "mean": [statistics.fmean(v) for v in columns],
+            "min": [min(v) for v in columns], "max": [max(v) for v in columns]}
+
+
+def floor_lines(section_rows: list[dict], metric: str) -> tuple[str, list[float]] | None:
+    """The lines the curves are read against: the oracle floor of a known process, else every published
+    validation number of the task (which one matches a row's setting is the table's business)."""
+    for row in section_rows:
+        if row.get("oracle") and metric in row["oracle"].get("valid", {}):
+            return "oracle floor", [row["oracle"]["valid"][metric]]
+    for row in section_rows:
+        published = [v[f"valid_{metric}"] for v in (row.get("reference") or {}).values() if f"valid_{metric}" in v]
+        if published:
+            return "published validation results (see the table)", sorted(published)
+    return None
+
+
+def plot_curves(section_rows: list[dict], runs_of: dict[str, list[dict]], title: str):
+    """Small multiples, one panel per regularizer on shared axes: validation (solid) and training
+    (dashed) metric per epoch, mean over seeds with a min–max band. Returns (figure, plotted data)."""
+    plt = pyplot()
+    metric = section_rows[0]["primary_metric"]
+    train_key, train_label = TRAIN_METRIC.get(metric, ("train_loss", "training loss"))
+    same_units = metric == "perplexity"  # training loss of a classifier is not an error rate: own axis
+    rows = [r for r in section_rows if r["n"]]
+    cols = min(4, len(rows))
+    nrows = -(-len(rows) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(3.2 * cols, 6.4), 2.5 * nrows + 1.0), sharex=True,
+                             sharey=True, squeeze=False)
+    floor = floor_lines(section_rows, metric)
+    data: dict[str, dict[str, Any]] = {}
+    twins: list = []  # training loss axes (classifiers): one shared scale, labelled on the right column
+    for index, (ax, row) in enumerate(zip(axes.flat, rows, strict=False)):
+        runs = runs_of[row["regularizer"]]
+        valid, train = curve_series(runs, f"valid_{metric}"), curve_series(runs, train_key)
+        data[row["regularizer"]] = {"valid": valid, "train": train, "n": row["n"]}
+        ax.plot(valid["epoch"], valid["mean"], color=PALETTE[0], marker=MARKERS[0], markersize=3,
+                label=f"validation {metric}")
+        ax.fill_between(valid["epoch"], valid["min"], valid["max"], color=PALETTE[0], alpha=0.2, linewidth=0)
+        train_ax = ax
+        if not same_units:
+            train_ax = ax.twinx()
+            if twins:
+                train_ax.sharey(twins[0])
+            twins.append(train_ax)
+            if index % cols != cols - 1 and index != len(rows) - 1:
+                train_ax.tick_params(labelright=False)
+            else:
+                train_ax.set_ylabel(train_label.split(" (")[0], fontsize=8)
+        train_ax.plot(train["epoch"], train["mean"], color=PALETTE[1], marker=MARKERS[1], markersize=3,
+                      linestyle="--", label=train_label)
+        train_ax.fill_between(train["epoch"], train["min"], train["max"], color=PALETTE[1], alpha=0.15, linewidth=0)
+        floor_label, floor_values = floor or ("", [])
+        for k, value in enumerate(floor_values):
+            ax.axhline(value, color=PALETTE[6], linestyle=":", linewidth=1, label=floor_label if k == 0 else None)
+        ax.set_title(f"{row['regularizer']} (n={row['n']})".replace("[", "\n["), fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.set_visible(False)
+    if same_units:  # perplexities spread over orders of magnitude in the first epochs: log scale, and the
+        # view is the range where the regularizers differ (the last epochs), not the first epoch's
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+        axis = axes[0][0]
+        axis.set_yscale("log")
+        ends = [d["valid"]["mean"][-1] for d in data.values() if d["valid"]["mean"]]
+        lows = [min(d["train"]["min"] or d["valid"]["min"]) for d in data.values() if d["valid"]["mean"]]
+        if ends:
+            bottom = min(lows + ([min(floor[1])] if floor else [])) * 0.9
+            top = max(ends) * 2.5
+            axis.set_ylim(bottom, top)
+            nice = [m * 10**e for e in range(0, 6) for m in (1, 1.5, 2, 3, 4, 6)]
+            axis.yaxis.set_major_locator(FixedLocator([v for v in nice if bottom <= v <= top]))
+        axis.yaxis.set_major_formatter(ScalarFormatter())
+        axis.yaxis.set_minor_formatter(NullFormatter())
+    for ax in axes[:, 0]:
+        ax.set_ylabel(METRIC_UNITS.get(metric, metric), fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if twins:
+        h2, l2 = twins[0].get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    fig.legend(handles, labels, loc="lower center", ncol=3 if cols > 2 else 1, fontsize=8, frameon=False)
+    fig.suptitle("\n".join(textwrap.wrap(f"{title}: learning curves (mean over seeds, band: min–max)",
+                                          width=int(16 * fig.get_figwidth()))), fontsize=9)
+    fig.tight_layout(rect=(0, 0.16 if cols <= 2 else 0.06, 1, 0.95))
+    return fig, data
+
+
+# --- mask pictures ------------------------------------------------------------------------------------
+
+
+def regularizer_from(result: dict, registry):
+    """The regularizer a result ran, rebuilt from the parameters it recorded."""
+    params = result["regularizer"].get("params") or {}
+    single = len(params) == 1
+    overrides = {(key if single else f"{part}.{key}"): value
+                 for part, values in params.items() for key, value in values.items()}
+    return build_regularizer(result["regularizer"]["spec"], overrides, registry)
+
+
+def plot_masks(picture: dict):
+    """What each site does to one sequence, first layer, one sample: a panel per site the regularizer acts
+    on (rows = steps, columns = units; dark = kept / takes the new value), W_hh's mask for weight-drop."""
+    plt = pyplot()
+    from matplotlib.colors import ListedColormap
+
+    sites = [s for s, v in picture["sites"].items() if v is not None]
+    penalties = picture["penalties"]
+    panels = max(1, len(sites))
+    fig, axes = plt.subplots(1, panels, figsize=(2.0 * panels + 0.8, 2.6 if sites else 1.2), squeeze=False)
+    cmap = ListedColormap(["#FFFFFF", "#0072B2"])
+    for ax, site in zip(axes[0], sites, strict=False):
+        value = picture["sites"][site]
+        if site == "weight_recurrent":
+            grid = value["matrix"]
+            ax.set_title(f"W_hh ({value['gate']} block)\nkept {value['kept_fraction']:.0%}", fontsize=8)
+            ax.set_xlabel("unit (input)", fontsize=7)
+        elif site == "embedding":
+            grid = [[k] for k in value]
+            ax.set_title("embedding\n(word types)", fontsize=8)
+            ax.set_yticks(range(len(value)), picture["tokens"], fontsize=6)
+        else:
+            grid = value if not isinstance(value, dict) else next(iter(value.values()))
+            kind = picture["kinds"].get(site, "dropout")
+            note = " (gate 1 of untied)" if isinstance(value, dict) else ""
+            ax.set_title(f"{site}{note}\n" + ("white: keeps previous" if kind == "zoneout" else "white: dropped"),
+                         fontsize=8)
+            ax.set_xlabel("unit", fontsize=7)
+        ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        if site != "embedding":
+            ax.set_yticks([])
+        ax.set_xticks([])
+    if not sites:
+        axes[0][0].axis("off")
+        text = "no mask" + (": loss terms " + ", ".join(p["name"] for p in penalties) if penalties else "")
+        axes[0][0].text(0.5, 0.5, text, ha="center", va="center", fontsize=9)
+    axes[0][0].set_ylabel("time step ↓", fontsize=7)
+    fig.suptitle(picture["spec"] + (" + loss terms" if penalties and sites else ""), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def mask_alt(picture: dict) -> str:
+    parts = []
+    for site, rule in picture["rules"].items():
+        if picture["sites"].get(site) is not None:
+            parts.append(f"{site}: {rule}")
+    for p in picture["penalties"]:
+        parts.append(f"loss term {p['name']} on {', '.join(p['activations'])}")
+    return (f"Mask picture for {picture['spec']} over {picture['steps']} steps and {picture['units']} units of one "
+            f"sample: " + ("; ".join(parts) if parts else "no site touched"))
+
+
+# --- sweeps and speed ---------------------------------------------------------------------------------
+
+
+def plot_sweep(sweep):
+    """Validation metric against the `across` parameter, one line per `down` value, 95 % intervals."""
+    plt = pyplot()
+    metric = next(iter(sweep.cell.values()))["primary_metric"]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    xs = list(range(len(sweep.across_values)))
+    for k, down in enumerate(sweep.down_values):
+        stats = [sweep.cell[down, a]["metrics"].get(f"valid_{metric}") or {} for a in sweep.across_values]
+        means = [s.get("mean") for s in stats]
+        low = [m - s["ci_low"] if s.get("ci_low") is not None else 0 for m, s in zip(means, stats, strict=True)]
+        high = [s["ci_high"] - m if s.get("ci_high") is not None else 0 for m, s in zip(means, stats, strict=True)]
+        n = min(sweep.cell[down, a]["n"] for a in sweep.across_values)
+        ax.errorbar(xs, means, yerr=[low, high], color=PALETTE[k % 8], marker=MARKERS[k % 8], capsize=3,
+                    label=f"{sweep.down}={down} (n={n})")
+    ax.set_xticks(xs, [str(a) for a in sweep.across_values])
+    ax.set_xlabel(sweep.across)
+    ax.set_ylabel(f"validation {METRIC_UNITS.get(metric, metric)}", fontsize=8)
+    ax.set_title(f"{sweep.spec} sweep on {sweep.task} (mean, 95 % interval)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_speed(report: dict):
+    """Training tokens/s per row, fastest first, with the fused reference and the GEMM limit as lines."""
+    plt = pyplot()
+    rows = sorted(report["rows"], key=lambda r: r["train_tokens_per_s"])
+    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(rows) + 1.4))
+    reference = next(r for r in report["rows"] if r["name"] == "fused-reference")["train_tokens_per_s"]
+    ax.barh([r["name"] for r in rows], [r["train_tokens_per_s"] for r in rows], color=PALETTE[0],
+            xerr=[[r["train_tokens_per_s"] - r["train_tokens_per_s_min"] for r in rows],
+                  [r["train_tokens_per_s_max"] - r["train_tokens_per_s"] for r in rows]], capsize=2)
+    ax.axvline(reference, color=PALETTE[1], linestyle="--", label=f"fused reference ({reference:,.0f})")
+    ax.axvline(report["gemm_limit_tokens_per_s"], color=PALETTE[6], linestyle=":",
+               label=f"GEMM limit ({report['gemm_limit_tokens_per_s']:,.0f})")
+    ax.set_xlabel("training tokens per second (median over repeats, bars: min–max)", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(f"{report['cell'].upper()} {report['shape']} shape on {report['device']}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+# --- the site -----------------------------------------------------------------------------------------
+
+
+def slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(part for part in keep.split("-") if part)[:80]
+
+
+def html_table(names: list[str], cells: list[list[str]], caption: str) -> str:
+    head = "".join(f"<th scope='col'>{html.escape(n)}</th>" for n in names)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    return (f"<div class='table'><table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def figure_html(src: str, alt: str, caption: str) -> str:
+    return (f"<figure><img src='{html.escape(src)}' alt='{html.escape(alt)}' loading='eager'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; padding: 0 1rem; color: #111;
+       line-height: 1.4; }
+.table { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
+th, td { border: 1px solid #bbb; padding: 0.2rem 0.5rem; text-align: right; white-space: nowrap; }
+td:nth-child(2), th:nth-child(2) { text-align: left; }
+caption { text-align: left; font-size: 0.85rem; color: #333; padding-bottom: 0.3rem; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+.masks { display: flex; flex-wrap: wrap; gap: 0.5rem; } .masks figure { width: 30%; min-width: 260px; margin: 0; }
+figcaption { font-size: 0.8rem; color: #333; }
+"""
+
+
+def write_report(results_dir: Path, out_dir: Path, plugins, *, speed_dir: Path | None = None,
+                 claims: list[dict] | None = None, progress=lambda message: None) -> Path:
+    """Build the site in `out_dir` from every result under `results_dir`; returns the index path."""
+    from rnnreg.results import read_results
+
+    plt = pyplot()
+    results, unreadable = read_results(results_dir)
+    if not results:
+        raise RnnregError(f"no readable result files in {str(results_dir)!r}")
+    published = {e.name: getattr(e.cls, "published", None) for e in plugins.tasks}
+    for result in results:  # as `rnnreg leaderboard` does: references are the task's current list
+        if published.get(result["task"]["name"]):
+            result["reference"] = published[result["task"]["name"]]
+    rows = build_rows(results)
+    by_path = {r["_path"]: r for r in results}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = out_dir / "images"
+    images.mkdir(exist_ok=True)
+
+    def save(fig, name: str) -> str:
+        fig.savefig(images / name, dpi=90)
+        plt.close(fig)
+        return f"images/{name}"
+
+    body = [f"<h1>rnnreg report</h1><p>{len(results)} result files from <code>{html.escape(str(results_dir))}</code>"
+            + (f"; {len(unreadable)} unreadable, left out" if unreadable else "") + ". Numbers as in "
+            "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>1=</em> marks rows a "
+            "paired t-test cannot tell from the best.</p>"]
+    toc: list[str] = []
+    masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
+    sections = zip(section_keys(rows), task_sections(rows), strict=True)
+    for (task, section), (title, caption, names, cells) in sections:
+        anchor = slug(title)
+        toc.append(f"<li><a href='#{anchor}'>{html.escape(title)}</a></li>")
+        section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
+        progress(f"section {title}")
+        body.append(f"<section id='{anchor}'><h2>{html.escape(title)}</h2>")
+        body.append(html_table(names, cells, caption))
+        runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if p in by_path and by_path[p]["status"] == "ok"]
+                   for r in section_rows}
+        if any(r["n"] for r in section_rows):
+            fig, _ = plot_curves(section_rows, runs_of, title)
+            seeds = sorted({r["n"] for r in section_rows if r["n"]})
+            panels = len([r for r in section_rows if r["n"]])
+            alt = (f"Learning curves on {title}: one panel per regularizer ({panels}), "
+                   f"validation {section_rows[0]['primary_metric']} (solid) and training metric (dashed) per epoch, "
+                   f"mean over {', '.join(map(str, seeds))} seed(s) with a min–max band")
+            body.append(figure_html(save(fig, f"curves-{anchor}.png"), alt,
+                                    "Learning curves: a solid line that turns upward while the dashed one keeps "
+                                    "falling is overfitting."))
+        body.append("<h3>What each regularizer does (one sequence, first layer)</h3><div class='masks'>")
+        for row in section_rows:
+            runs = runs_of.get(row["regularizer"]) or [by_path[p] for p in row["files"] if p in by_path]
+            if not runs:
+                continue
+            key = json.dumps(runs[0]["regularizer"].get("params"), sort_keys=True) + runs[0]["regularizer"]["spec"]
+            cell = runs[0].get("config", {}).get("model", {}).get("cell", "lstm")
+            if (key, cell) not in masks_drawn:
+                try:
+                    regularizer = regularizer_from(runs[0], plugins.regularizers)
+                    picture = explain(regularizer, steps=8, units=16, tokens="the dog and the cat".split(), cell=cell)
+                except RnnregError as exc:  # a plugin not installed here: say so instead of a picture
+                    masks_drawn[key, cell] = (None, str(exc))
+                else:
+                    name = f"masks-{slug(row['regularizer'])}-{len(masks_drawn)}.png"
+                    masks_drawn[key, cell] = (save(plot_masks(picture), name), mask_alt(picture))
+            src, alt = masks_drawn[key, cell]
+            if src is None:
+                body.append(f"<p>{html.escape(row['regularizer'])}: no picture ({html.escape(alt)})</p>")
+            else:
+                body.append(figure_html(src, alt, row["regularizer"]))
+        body.append("</div>")
+        for sweep in sweeps(rows):
+            if (sweep.task, sweep.section) == (task, section):
+                alt = (f"Sweep of {sweep.spec} on {sweep.task}: validation metric against {sweep.across}, one line per "
+                       f"{sweep.down} value, error bars the 95 % interval over seeds")
+                src = save(plot_sweep(sweep), f"sweep-{anchor}-{slug(sweep.spec)}.png")
+                body.append("<h3>Sweep</h3>" + figure_html(src, alt, alt))
+        body.append("</section>")
+
+    speed_files = sorted(Path(speed_dir).glob("*.json")) if speed_dir and Path(speed_dir).is_dir() else []
+    if speed_files:
+        toc.append("<li><a href='#speed'>speed</a></li>")
+        body.append("<section id='speed'><h2>Speed</h2>")
+        for path in speed_files:
+            report = json.loads(path.read_text())
+            alt = (f"Training tokens per second for {len(report['rows'])} rows ({report['cell']} {report['shape']} "
+                   f"shape, {report['device']}), with the fused reference and the GEMM limit as vertical lines")
+            body.append(figure_html(save(plot_speed(report), f"speed-{slug(path.stem)}.png"), alt, path.name))
+        body.append("</section>")
+
+    if claims:
+        toc.append("<li><a href='#claims'>claims</a></li>")
+        from rnnreg.claims import CLAIM_COLUMNS, claim_cells
+
+        body.append("<section id='claims'><h2>Claims</h2>"
+                    + html_table(list(CLAIM_COLUMNS), [claim_cells(c) for c in claims],
+                                 "What each suite claims about its results, tested on them (rnnreg claims).")
+                    + "</section>")
+
+    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnreg report</title>"
+            f"<style>{STYLE}</style></head><body>" + body[0] + "<nav><ul>" + "".join(toc) + "</ul></nav>"
+            + "".join(body[1:]) + "</body></html>")
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

@@ -1,0 +1,181 @@
+"""`rnnreg report` and `rnnreg plot`: the figures plot the result files' numbers, the site's tables are the
+leaderboard's, and in a real browser every image loads and shows something."""
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnnreg.cli import cli
+from rnnreg.results import read_results
+
+pytest.importorskip("matplotlib", reason='the report needs matplotlib: pip install -e ".[report]"')
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "benchmarks" / "results" / "quick"
+CHOSEN = ("none", "variational", "zoneout", "ar-tar")
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory) -> Path:
+    """A few committed results (2 seeds of four regularizers on synthetic-lm, one sentiment run) and a
+    speed file, in a results/ folder beside speed/ as in benchmarks/."""
+    base = tmp_path_factory.mktemp("bench")
+    for label in CHOSEN:
+        for seed in (0, 1):
+            [path] = (COMMITTED / "synthetic-lm").glob(f"{label}__seed{seed}__*.json")
+            (base / "results" / "synthetic-lm").mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, base / "results" / "synthetic-lm" / path.name)
+    [sentiment] = (COMMITTED / "synthetic-sentiment").glob("variational__seed0__*.json")
+    (base / "results" / "synthetic-sentiment").mkdir()
+    shutil.copy(sentiment, base / "results" / "synthetic-sentiment" / sentiment.name)
+    (base / "speed").mkdir()
+    shutil.copy(ROOT / "benchmarks" / "speed" / "cpu-medium.json", base / "speed" / "cpu-medium.json")
+    return base / "results"
+
+
+@pytest.fixture(scope="module")
+def site(results_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    result = CliRunner().invoke(cli, ["report", str(results_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+class Page(HTMLParser):
+    """The images (src, alt) and the tables (rows of cell texts) of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.tables, self._cell = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append((attrs.get("src"), attrs.get("alt")))
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def test_the_curves_plot_the_result_files_numbers(results_dir):
+    from rnnreg.leaderboard import build_rows
+    from rnnreg.report import plot_curves, pyplot
+
+    results, _ = read_results(results_dir)
+    rows = [r for r in build_rows(results) if r["task"] == "synthetic-lm"]
+    by_path = {r["_path"]: r for r in results}
+    runs_of = {r["regularizer"]: [by_path[p] for p in r["files"]] for r in rows}
+    fig, _ = plot_curves(rows, runs_of, "synthetic-lm")
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    for label in CHOSEN:
+        ax = panels[f"{label} (n=2)"]
+        runs = runs_of[label]
+        valid_line, train_line = ax.lines[0], ax.lines[1]
+        expected_valid = [statistics.fmean(r["curves"][e]["valid_perplexity"] for r in runs) for e in range(22)]
+        expected_train = [statistics.fmean(r["curves"][e]["train_perplexity_dropout"] for r in runs) for e in range(22)]
+        assert list(valid_line.get_xdata()) == list(range(1, 23))
+        assert list(valid_line.get_ydata()) == pytest.approx(expected_valid)
+        assert list(train_line.get_ydata()) == pytest.approx(expected_train)
+        floor = [line for line in ax.lines if line.get_linestyle() == ":"]
+        assert floor and floor[0].get_ydata()[0] == pytest.approx(runs[0]["oracle"]["valid"]["perplexity"])
+    pyplot().close(fig)
+
+
+def test_the_site_has_every_section_figure_and_alt_text(site):
+    page = parse((site / "index.html").read_text())
+    sources = [src for src, _ in page.images]
+    assert sum(s.startswith("images/curves-") for s in sources) == 2  # one per task on the board
+    assert sum(s.startswith("images/speed-") for s in sources) == 1
+    masks = [s for s in sources if s.startswith("images/masks-")]
+    assert len(masks) == len(CHOSEN) + 1  # every regularizer on the board (the sentiment one shares none)
+    for src, alt in page.images:
+        assert alt and len(alt) > 20, src
+        assert (site / src).stat().st_size > 1000, src
+    assert "http" not in (site / "index.html").read_text().replace("http-equiv", "")  # nothing fetched
+
+
+def test_the_tables_equal_the_leaderboard(site, results_dir):
+    board = json.loads(CliRunner().invoke(cli, ["leaderboard", str(results_dir), "--format", "json"]).stdout)
+    sections: dict[tuple, list[dict]] = {}
+    for row in board:
+        sections.setdefault((row["task"], row["section"]), []).append(row)
+    page = parse((site / "index.html").read_text())
+    tables = [t for t in page.tables if t and "regularizer" in t[0]]
+    assert len(tables) == len(sections)
+    for table, rows in zip(tables, sections.values(), strict=True):
+        shown = {cells[1]: cells for cells in table[1:]}
+        for row in rows:
+            cells, metric = shown[row["regularizer"]], row["primary_metric"]
+            digits = 2 if metric == "perplexity" else 4
+            assert cells[2] == str(row["n"])
+            for column, key in ((3, f"valid_{metric}"), (4, f"test_{metric}")):
+                value = float(re.match(r"[-\d.]+", cells[column]).group())
+                assert value == round(row["metrics"][key]["mean"], digits), (row["regularizer"], key)
+
+
+def test_plot_curves_writes_one_figure_and_names_bad_tasks(results_dir, tmp_path):
+    out = tmp_path / "curves.png"
+    result = CliRunner().invoke(cli, ["plot", "curves", str(results_dir), "-t", "synthetic-lm", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    bad = CliRunner().invoke(cli, ["plot", "curves", str(results_dir), "-t", "ptb", "-o", str(out)])
+    assert bad.exit_code == 1 and "no results for task 'ptb'" in bad.output and "Traceback" not in bad.output
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (Debian: apt-get install -y chromium; .ci/run installs it)")
+def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
+    from matplotlib import image
+
+    # A test page beside the report: it opens the report in a frame and lists, for every image, whether the
+    # browser decoded it (complete, with a width), then Chromium prints the resulting DOM.
+    probe = site / "_probe.html"
+    probe.write_text(
+        "<html><body><iframe id='f' src='index.html' width='1280' height='3000'></iframe><pre id='out'></pre>"
+        "<script>document.getElementById('f').onload = () => { const d = document.getElementById('f')"
+        ".contentDocument; document.getElementById('out').textContent = JSON.stringify([...d.images].map("
+        "i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0, width: i.naturalWidth})))"
+        "};</script></body></html>")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars"]
+    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=180)
+    probe.unlink()
+    found = re.search(r"<pre id=\"out\">(.*?)</pre>", dom.stdout, re.S)
+    assert found and found.group(1), dom.stderr[-2000:]
+    images = json.loads(found.group(1).replace("&amp;", "&").replace("&quot;", '"'))
+    assert images and all(i["loaded"] and i["width"] > 100 for i in images), images
+
+    shot = tmp_path / "screenshot.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1280,2000", f"--screenshot={shot}", (site / "index.html").as_uri()],
+                   capture_output=True, timeout=180)
+    pixels = image.imread(shot)
+    assert pixels.std() > 0.05  # the page shows tables and figures, not a blank
+    for src in {i["src"] for i in images}:
+        assert image.imread(site / src)[..., :3].std() > 0.02, src  # each figure has drawn content
