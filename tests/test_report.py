@@ -32,6 +32,8 @@ def results_dir(tmp_path_factory) -> Path:
             [path] = (COMMITTED / "synthetic-lm").glob(f"{label}__seed{seed}__*.json")
             (base / "results" / "synthetic-lm").mkdir(parents=True, exist_ok=True)
             shutil.copy(path, base / "results" / "synthetic-lm" / path.name)
+    for path in (COMMITTED / "synthetic-lm").glob("ablation-*__seed[01]__*.json"):  # a p_U x p_E sweep
+        shutil.copy(path, base / "results" / "synthetic-lm" / path.name)
     [sentiment] = (COMMITTED / "synthetic-sentiment").glob("variational__seed0__*.json")
     (base / "results" / "synthetic-sentiment").mkdir()
     shutil.copy(sentiment, base / "results" / "synthetic-sentiment" / sentiment.name)
@@ -111,8 +113,9 @@ def test_the_site_has_every_section_figure_and_alt_text(site):
     sources = [src for src, _ in page.images]
     assert sum(s.startswith("images/curves-") for s in sources) == 2  # one per task on the board
     assert sum(s.startswith("images/speed-") for s in sources) == 1
+    assert sum(s.startswith("images/sweep-") for s in sources) == 1
     masks = [s for s in sources if s.startswith("images/masks-")]
-    assert len(masks) == len(CHOSEN) + 1  # every regularizer on the board (the sentiment one shares none)
+    assert len(masks) == len(CHOSEN) + 4 + 1  # every row on the board: 4 + the sweep's 4 + sentiment's own
     for src, alt in page.images:
         assert alt and len(alt) > 20, src
         assert (site / src).stat().st_size > 1000, src
@@ -179,3 +182,20 @@ def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
     assert pixels.std() > 0.05  # the page shows tables and figures, not a blank
     for src in {i["src"] for i in images}:
         assert image.imread(site / src)[..., :3].std() > 0.02, src  # each figure has drawn content
+
+
+def test_the_sweep_plots_each_cells_mean(results_dir):
+    from rnnreg.leaderboard import build_rows, sweeps
+    from rnnreg.report import plot_sweep, pyplot
+
+    results, _ = read_results(results_dir)
+    [sweep] = list(sweeps(build_rows(results)))
+    fig = plot_sweep(sweep)
+    from rnnreg.report import MARKERS
+
+    lines = [line for line in fig.axes[0].lines if line.get_marker() in MARKERS]  # not the error bars' caps
+    assert len(lines) == len(sweep.down_values)
+    for line, down in zip(lines, sweep.down_values, strict=True):
+        expected = [sweep.cell[down, a]["metrics"]["valid_perplexity"]["mean"] for a in sweep.across_values]
+        assert list(line.get_ydata()) == pytest.approx(expected)
+    pyplot().close(fig)
