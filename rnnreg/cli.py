@@ -238,12 +238,20 @@ def parse_columns(text: str | None) -> list[str] | None:
 @click.option("--force", is_flag=True, help="Rerun jobs even when their results exist.")
 @click.option("--retry-failed/--no-retry-failed", default=True, show_default=True,
               help="Rerun jobs whose earlier result is a failure (its reason is logged).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue unfinished jobs from their last epoch checkpoint (RESULTS_DIR/.checkpoints/).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run jobs in local processes or as Ray tasks.")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Jobs at once [default: 1 on CPU, one per visible GPU with CUDA].")
+@click.option("--address", default=None, help="Ray cluster address for --executor ray [env: RAY_ADDRESS; "
+              "default: start a local Ray instance].")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Leaderboard format on stdout.")
 @COLUMNS_OPTION
 @WIDE_OPTION
 @click.pass_context
 def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device, results_dir, data_dir, force,
-        retry_failed, fmt, columns, wide):
+        retry_failed, resume, executor, jobs, address, fmt, columns, wide):
     """Train and evaluate regularizers on tasks; print the leaderboard of this run."""
     from rnnreg.data import resolve_data_dir
     from rnnreg.runner import Runner, expand, resolve_device
@@ -280,16 +288,26 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
             task_cls = plugins.tasks.get(task_name).cls
             overrides.setdefault(section, {})[name] = check_setting(task_cls, section, name, value, "--set")
 
-    jobs = expand(plan, plugins)
+    if executor == "ray":
+        from rnnreg.executors import import_ray
+
+        import_ray()  # not installed: say how, before anything runs
+    elif address:
+        raise RnnregError("--address names a Ray cluster: use it with --executor ray")
+    grid = expand(plan, plugins)
     runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
-                    data_dir=resolve_data_dir(data_dir)[0], force=force, retry_failed=retry_failed)
-    planned = runner.plan(jobs)
+                    data_dir=resolve_data_dir(data_dir)[0], force=force, retry_failed=retry_failed,
+                    resume=resume, device_requested=device)
+    planned = runner.plan(grid)
+
+    from rnnreg.executors import run_planned
 
     reporter = Reporter(stderr, planned)
     runner.report = reporter
     try:
         with reporter:
-            runner.run(jobs, planned)
+            run_planned(runner, planned, executor=executor, jobs=jobs, address=address,
+                        plugins_dir=ctx.find_root().obj["plugins_dir"])
     except KeyboardInterrupt:
         done = reporter.finished
         stderr.print(f"[yellow]interrupted[/yellow]: {done} of {len(planned)} jobs have results in "
@@ -374,16 +392,20 @@ class Reporter:
             else:
                 self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown} "
                                    f"({duration(elapsed)} elapsed, {eta})")
+        elif event == "warning":
+            self.console.print(f"[yellow]warning[/yellow]: {escape(info['message'])}")
         elif event == "done":
             self.finished += 1
-            self.job_seconds.append(time.perf_counter() - self.job_start)
             result = info["result"]
+            self.job_seconds.append(result.get("wall_seconds") or time.perf_counter() - self.job_start)
+            job = info["job"]  # with parallel workers, jobs finish in any order: name this one
+            label = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
             if result["status"] == "ok":
                 primary = f"valid_{result['task']['primary_metric']}"
-                self.console.print(f"{self.current}: {primary} {result['metrics'][primary]['value']:.4g} "
+                self.console.print(f"{label}: {primary} {result['metrics'][primary]['value']:.4g} "
                                    f"({result['wall_seconds']:.1f}s)")
             else:
-                self.console.print(f"{self.current}: [red]failed[/red]: {escape(str(result['error']))}")
+                self.console.print(f"{label}: [red]failed[/red]: {escape(str(result['error']))}")
         if self.bars and event in ("skip", "done"):
             self.bars.advance(self.jobs)
 

@@ -113,7 +113,7 @@ def git_commit() -> str | None:
 def machine_info(device: str) -> dict:
     import torch
 
-    info = {
+    info: dict[str, object] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
@@ -121,6 +121,11 @@ def machine_info(device: str) -> dict:
         "torch_threads": torch.get_num_threads(),
         "device": device,
     }
+    info["deterministic_algorithms"] = torch.are_deterministic_algorithms_enabled()
     if device.startswith("cuda") and torch.cuda.is_available():
-        info["device_name"] = torch.cuda.get_device_name(0)
+        index = torch.device(device).index or 0
+        info["device_name"] = torch.cuda.get_device_name(index)
+        info["cudnn"] = {"enabled": torch.backends.cudnn.enabled, "version": torch.backends.cudnn.version(),
+                         "deterministic": torch.backends.cudnn.deterministic,
+                         "benchmark": torch.backends.cudnn.benchmark}
     return info

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 import rnnreg
+from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.model import check_plan_fits
 from rnnreg.regularizer import build_regularizer
@@ -90,10 +91,13 @@ def check_results_dir(folder: Path) -> None:
 
 class Runner:
     def __init__(self, plugins, results_dir: Path, *, device: str = "cpu", data_dir: Path | None = None,
-                 force: bool = False, retry_failed: bool = True,
+                 force: bool = False, retry_failed: bool = True, resume: bool = True,
+                 device_requested: str | None = None,
                  report: Callable[[str, dict], None] = lambda event, info: None):
         self.plugins, self.results_dir, self.device = plugins, Path(results_dir), device
         self.data_dir, self.force, self.retry_failed, self.report = data_dir, force, retry_failed, report
+        self.resume = resume  # continue unfinished jobs from their last epoch checkpoint
+        self.device_requested = device_requested or device  # "auto" that fell back to the CPU says so
         self._data: dict[str, tuple] = {}  # task name → (data, oracle), loaded once per run
 
     def config_of(self, job: Job) -> dict:
@@ -159,8 +163,7 @@ class Runner:
                 self.report("skip", info)
                 continue
             self.report("start", info)
-            result = self.run_one(job, config, digest)
-            write_atomic(path, result)
+            result = self.run_and_write(job, config, digest, path)
             results.append(result)
             self.report("done", {**info, "result": result})
         return results
@@ -172,14 +175,26 @@ class Runner:
             self._data[name] = (task, data, task.oracle(data))
         return self._data[name]
 
-    def run_one(self, job: Job, config: dict, digest: str) -> dict:
+    def checkpoint_of(self, digest: str) -> Checkpoint:
+        return Checkpoint(self.results_dir, digest, resume=self.resume,
+                          warn=lambda message: self.report("warning", {"message": message}))
+
+    def run_and_write(self, job: Job, config: dict, digest: str, path: Path) -> dict:
+        """Run one job, write its result atomically, then drop its checkpoint (the result supersedes it)."""
+        checkpoint = self.checkpoint_of(digest)
+        result = self.run_one(job, config, digest, checkpoint)
+        write_atomic(path, result)
+        checkpoint.remove()
+        return result
+
+    def run_one(self, job: Job, config: dict, digest: str, checkpoint: Checkpoint | None = None) -> dict:
         started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
         result = {
             "schema_version": SCHEMA_VERSION,
             "rnnreg_version": rnnreg.__version__,
             "torch_version": torch.__version__,
             "git_commit": git_commit(),
-            "machine": machine_info(self.device),
+            "machine": machine_info(self.device) | {"device_requested": self.device_requested},
             "config": config,
             "config_hash": digest,
             "task": dict(config["task"]),
@@ -198,7 +213,7 @@ class Runner:
                 torch.cuda.reset_peak_memory_stats()
             outcome = train_and_evaluate(
                 task, data, regularizer, job.model, job.train, job.evaluation, job.seed, self.device,
-                progress=lambda info: self.report("epoch", info),
+                progress=lambda info: self.report("epoch", info), checkpoint=checkpoint,
             )
             result.update(status="ok", error=None, curves=outcome["curves"], speed=outcome["speed"],
                           parameters=outcome["parameters"])
@@ -219,6 +234,8 @@ class Runner:
         except Exception as exc:  # a broken plugin must not stop the others
             tail = traceback.format_exc(limit=-3).strip().splitlines()
             result.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=tail)
+        if checkpoint is not None:
+            result["checkpoint"] = checkpoint.cost()
         result["wall_seconds"] = time.perf_counter() - clock
         result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         result.update(peak_memory(self.device))

@@ -35,6 +35,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from rnnreg.checkpoint import Checkpoint, EpochState
 from rnnreg.errors import Diverged
 from rnnreg.model import RNNModel, detach_state
 from rnnreg.regularizer import total_penalty
@@ -197,13 +198,16 @@ def passes_per_call(plan: dict, skip: tuple, mc_samples: int, batch: int, logits
     return max(1, min(mc_samples, MC_MAX_ROWS // batch, MC_MAX_LOGITS // max(1, batch * logits_per_row)))
 
 
-def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress, regularizer=None):
+def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress, regularizer=None,
+                         checkpoint: Checkpoint | None = None):
     train = batchify(data.train, cfg["batch_size"], device)
     eval_batch = eval_cfg.get("batch_size", 10)
     valid, test = batchify(data.valid, eval_batch, device), batchify(data.test, eval_batch, device)
     optimizer = make_optimizer("language-model", model, cfg)
-    curves, train_speed, eval_speed = [], [], []
-    for epoch in range(1, cfg["epochs"] + 1):
+    state = EpochState(checkpoint, model, optimizer, device)
+    first_epoch = state.resume()
+    curves, train_speed, eval_speed = state.curves, state.train_speed, state.eval_speed
+    for epoch in range(first_epoch, cfg["epochs"] + 1):
         lr = lm_learning_rate(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -222,6 +226,7 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
                        "train_perplexity_dropout": safe_exp(train_loss),
                        "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds}
                       | ({"train_penalty": penalty} if penalty is not None else {}))
+        state.end_epoch(epoch)
         progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
 
     metrics = {"valid_perplexity": curves[-1]["valid_perplexity"],
@@ -281,7 +286,7 @@ def target_standardization(kind: str, train_targets: torch.Tensor, cfg: dict) ->
 
 
 def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device, seed, progress: Progress,
-                         regularizer=None):
+                         regularizer=None, checkpoint: Checkpoint | None = None):
     (xtr, ytr), (xva, yva), (xte, yte) = ((x.to(device), y.to(device)) for x, y in (data.train, data.valid, data.test))
     metric = "error" if kind == "classification" else "rmse"
     scale = target_standardization(kind, ytr, cfg)
@@ -293,8 +298,10 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
     def evaluate(x, y, mc_samples=0):
         return sequence_metric(model, kind, x, y, eval_batch, mc_samples, eval_cfg.get("mc_embedding", False), scale)
 
-    curves, train_speed, eval_speed = [], [], []
-    for epoch in range(1, cfg["epochs"] + 1):
+    state = EpochState(checkpoint, model, optimizer, device, order_rng)
+    first_epoch = state.resume()
+    curves, train_speed, eval_speed = state.curves, state.train_speed, state.eval_speed
+    for epoch in range(first_epoch, cfg["epochs"] + 1):
         model.train()
         sync(device)
         start, total, penalty_sum = time.perf_counter(), 0.0, None
@@ -324,6 +331,7 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
         curves.append({"epoch": epoch, "lr": cfg["lr"], "train_loss": total / len(xtr),
                        f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds}
                       | ({"train_penalty": penalty_sum / len(xtr)} if penalty_sum is not None else {}))
+        state.end_epoch(epoch)
         progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value})
 
     metrics = {f"valid_{metric}": curves[-1][f"valid_{metric}"], f"test_{metric}": evaluate(xte, yte)}
@@ -337,14 +345,16 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
 
 
 def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, seed, device="cpu",
-                       progress: Progress = lambda info: None) -> dict:
-    """Train one model from `seed` and evaluate it; same seed and config give the same numbers on CPU."""
+                       progress: Progress = lambda info: None, checkpoint: Checkpoint | None = None) -> dict:
+    """Train one model from `seed` and evaluate it; same seed and config give the same numbers on CPU,
+    whether or not the training resumed from a `checkpoint` on the way."""
     torch.manual_seed(seed)
     model = build_model(task, data, model_cfg, regularizer.plan()).to(device)
     if task.kind == "language-model":
-        metrics, curves, speed = train_language_model(model, data, train_cfg, eval_cfg, device, progress, regularizer)
+        metrics, curves, speed = train_language_model(model, data, train_cfg, eval_cfg, device, progress, regularizer,
+                                                      checkpoint)
     else:
         metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed,
-                                                      progress, regularizer)
+                                                      progress, regularizer, checkpoint)
     return {"metrics": metrics, "curves": curves, "speed": speed,
             "parameters": sum(p.numel() for p in model.parameters())}

@@ -249,3 +249,27 @@ def test_fast_loop_equals_the_reference_loop(cell, case, with_state, onednn, mon
         results.append([out, h] + ([c] if c is not None else []) + [t.grad for t in inputs + list(layer.parameters())])
     for ref, fast in zip(*results, strict=True):
         torch.testing.assert_close(fast, ref, atol=ATOL, rtol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu/check.sh runs it on one)")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("case", ["tied per sample", "untied", "candidate per step (semeniuta)", "zoneout hidden, per sequence",
+                                  "weight-drop, untied, candidate, zoneout"])
+def test_on_cuda_every_path_equals_the_reference_loop(cell, case):
+    """The fast loop (and the fused kernel, for what folds into it) on CUDA against autograd's loop."""
+    torch.manual_seed(0)
+    layer = RecurrentLayer(cell, 5, 6).cuda()
+    tokens = torch.zeros(3, 7, dtype=torch.long, device="cuda")
+    masks = sample_masks(MASK_CASES[case], tokens, vocab_size=1, cell=cell, input_size=5, hidden_size=6, num_layers=1,
+                         weights_hh=[layer.weight_hh])
+    x = torch.randn(3, 7, 5, device="cuda", requires_grad=True)
+    results = []
+    for force_loop in (True, False):
+        layer.zero_grad()
+        x.grad = None
+        out, _ = layer(x, None, force_loop=force_loop, **masks.layer(0))
+        out.sin().sum().backward()
+        results.append([out, x.grad] + [p.grad for p in layer.parameters()])
+    for ref, fast in zip(*results, strict=True):
+        torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-4)

@@ -1,0 +1,192 @@
+"""Where a grid's jobs run: this process, N local worker processes, or Ray tasks on a cluster.
+
+Every executor does the same thing per job — `Runner.run_and_write`: train (resuming from the job's epoch
+checkpoint when there is one), write the result file atomically, drop the checkpoint — so the results
+folder is the single source of truth whichever executor wrote it, and a grid started by one can be
+finished by another. Jobs are planned (and every mistake reported) in the driver before anything trains.
+
+    local, --jobs 1   in this process (today's behaviour, with per-epoch progress);
+    local, --jobs N   N spawned worker processes, each with cores // N torch threads (one job per visible
+                      GPU with CUDA); a worker that dies takes its job with it, and a rerun resumes it;
+    ray               one Ray task per job on the cluster at --address / RAY_ADDRESS (else a local Ray
+                      instance), asking for 1 GPU with CUDA or its threads' worth of CPUs; a task whose
+                      worker dies is retried (RAY_RETRIES times) and resumes from its checkpoint, after
+                      which the job is recorded failed with the reason.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rnnreg.errors import RnnregError
+
+RAY_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to rebuild the driver's runner (everything here pickles)."""
+
+    plugins_dir: str | None
+    results_dir: str
+    device: str
+    data_dir: str | None
+    resume: bool
+    threads: int
+
+
+def default_jobs(device: str) -> int:
+    """One job per visible GPU with CUDA; one at a time on CPU (a second would share its cores)."""
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        return max(1, torch.cuda.device_count())
+    return 1
+
+
+def threads_per_job(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+_worker_runner = None  # one runner per worker process, built on its first job (plugins, data cache)
+_worker_device = None
+
+
+def _init_worker(gpu_slots) -> None:
+    """A local worker claims a GPU of its own when there are several (CUDA_VISIBLE_DEVICES order)."""
+    global _worker_device
+    _worker_device = None if gpu_slots is None else f"cuda:{gpu_slots.get()}"
+
+
+def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str) -> dict:
+    """Run one planned job in a worker (a process of the pool, or a Ray task) and write its result."""
+    global _worker_runner
+    from rnnreg.plugins import load_plugins
+    from rnnreg.runner import Runner
+
+    torch.set_num_threads(spec.threads)
+    if _worker_runner is None:
+        def report(event: str, info: dict) -> None:  # a worker's progress: one line per epoch on stderr
+            label = f"{job.task} · {job.regularizer.label} · seed {job.seed}"
+            if event == "epoch":
+                metric = next(((k, v) for k, v in info.items() if k.startswith("valid_")), None)
+                shown = f": {metric[0]} {metric[1]:.4g}" if metric else ""
+                print(f"  [{label}] epoch {info['epoch']}/{info['epochs']}{shown}", flush=True)
+            elif event == "warning":
+                print(f"  [{label}] warning: {info['message']}", flush=True)
+
+        device = _worker_device or spec.device
+        _worker_runner = Runner(load_plugins(spec.plugins_dir), Path(spec.results_dir), device=device,
+                                data_dir=Path(spec.data_dir) if spec.data_dir else None, resume=spec.resume,
+                                report=report)
+    return _worker_runner.run_and_write(job, config, digest, Path(path))
+
+
+def failed_result(job, config: dict, digest: str, error: str) -> dict:
+    """The result of a job whose worker never came back (killed, out of memory, retries spent)."""
+    import datetime as dt
+
+    import rnnreg
+    from rnnreg.results import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "rnnreg_version": rnnreg.__version__, "config": config,
+            "config_hash": digest, "task": dict(config["task"]), "regularizer": config["regularizer"],
+            "seed": job.seed, "suite": job.suite, "status": "failed", "error": error,
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def run_planned(runner, planned: list[tuple], *, executor: str = "local", jobs: int | None = None,
+                address: str | None = None, plugins_dir: str | None = None) -> list[dict]:
+    """Run the jobs `Runner.plan` said must run, on `executor`; results in the order they finish."""
+    todo = [(index, entry) for index, entry in enumerate(planned, 1) if entry[-1] is not None]
+    jobs = jobs or default_jobs(runner.device)
+    if executor == "local" and (jobs == 1 or len(todo) <= 1):
+        return runner.run([entry[0] for entry in planned], planned)
+    for index, entry in enumerate(planned, 1):
+        if entry[-1] is None:
+            runner.report("skip", _info(planned, index, entry))
+    threads = threads_per_job(jobs) if executor == "local" else threads_per_job(1)
+    spec = WorkerSpec(plugins_dir, str(runner.results_dir), runner.device,
+                      str(runner.data_dir) if runner.data_dir else None, runner.resume, threads)
+    if executor == "local":
+        return _run_pool(runner, planned, todo, spec, jobs)
+    if executor == "ray":
+        return _run_ray(runner, planned, todo, spec, address)
+    raise RnnregError(f"unknown executor {executor!r} (executors: local, ray)")
+
+
+def _info(planned, index, entry) -> dict:
+    job, _config, _digest, path, why = entry
+    return {"index": index, "total": len(planned), "job": job, "path": path, "why": why}
+
+
+def _run_pool(runner, planned, todo, spec: WorkerSpec, jobs: int) -> list[dict]:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch thread pools
+    gpu_slots = None
+    if torch.device(spec.device).type == "cuda" and torch.cuda.device_count() > 1:
+        gpu_slots = context.Queue()
+        for k in range(jobs):
+            gpu_slots.put(k % torch.cuda.device_count())
+    results = []
+    with futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                                     initargs=(gpu_slots,)) as pool:
+        running = {}
+        for index, entry in todo:
+            job, config, digest, path, _why = entry
+            runner.report("start", _info(planned, index, entry))
+            running[pool.submit(run_job, spec, job, config, digest, str(path))] = (index, entry)
+        for done in futures.as_completed(running):
+            index, entry = running[done]
+            job, config, digest, path, _why = entry
+            try:
+                result = done.result()
+            except futures.process.BrokenProcessPool as exc:  # a worker was killed: its checkpoint stays
+                result = failed_result(job, config, digest, f"worker process died ({exc}); rerun to resume it")
+            results.append(result)
+            runner.report("done", {**_info(planned, index, entry), "result": result})
+    return results
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RnnregError('--executor ray needs Ray, which is not installed: pip install "rnnreg[ray]"') from None
+    return ray
+
+
+def _run_ray(runner, planned, todo, spec: WorkerSpec, address: str | None) -> list[dict]:
+    ray = import_ray()
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=True, include_dashboard=False)
+    cuda = torch.device(spec.device).type == "cuda"
+    remote = ray.remote(num_cpus=0 if cuda else spec.threads, num_gpus=1 if cuda else 0,
+                        max_retries=RAY_RETRIES)(run_job)
+    running = {}
+    for index, entry in todo:
+        job, config, digest, path, _why = entry
+        runner.report("start", _info(planned, index, entry))
+        running[remote.remote(spec, job, config, digest, str(path))] = (index, entry)
+    results = []
+    while running:
+        done, _ = ray.wait(list(running), num_returns=1)
+        index, entry = running.pop(done[0])
+        job, config, digest, path, _why = entry
+        try:
+            result = ray.get(done[0])
+        except ray.exceptions.RayError as exc:  # retries spent: record why, keep the checkpoint
+            result = failed_result(job, config, digest,
+                                   f"Ray task failed after {RAY_RETRIES} retries: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}")
+            from rnnreg.results import write_atomic
+
+            write_atomic(Path(path), result)
+        results.append(result)
+        runner.report("done", {**_info(planned, index, entry), "result": result})
+    return results
+

@@ -1,0 +1,129 @@
+"""Executors and checkpoints: every executor writes the same results, a job killed mid-run resumes to the
+numbers of an uninterrupted one, and a checkpoint that cannot be trusted is ignored with a warning."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnnreg.checkpoint import Checkpoint
+from rnnreg.cli import cli
+
+SENTIMENT = ["-t", "synthetic-sentiment", "--set", "train.epochs=6"]
+LM = ["-t", "synthetic-lm", "--set", "train.epochs=3", "--set", "train.max_steps=30"]
+
+
+@pytest.fixture(autouse=True)
+def no_mc(tmp_path, monkeypatch):
+    """The quick suite without its 100 MC passes: these tests are about where and when jobs run."""
+    suite = tmp_path / "no-mc.yaml"
+    suite.write_text("evaluation: {mc_samples: 0}\ntasks: [synthetic-lm, synthetic-sentiment]\nregularizers: [none]\n")
+    monkeypatch.setattr(sys.modules[__name__], "SUITE", ["--suite", str(suite)])
+
+
+SUITE: list[str] = []
+
+
+def run_cli(results: Path, *args: str):
+    out = CliRunner().invoke(cli, ["run", *SUITE, *args, "--results-dir", str(results), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    return out
+
+
+def metrics(results: Path) -> dict:
+    found = {}
+    for path in sorted(results.rglob("*.json")):
+        result = json.loads(path.read_text())
+        found[(result["regularizer"]["label"], result["task"]["name"], result["seed"])] = result["metrics"]
+    return found
+
+
+def only_result(results: Path) -> dict:
+    [path] = list(results.rglob("*.json"))
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("task", [SENTIMENT, LM], ids=["sequence", "language-model"])
+def test_a_job_killed_after_a_checkpoint_resumes_to_the_uninterrupted_numbers(tmp_path, task):
+    args = ["-r", "variational", *task]
+    run_cli(tmp_path / "whole", *args)
+    whole = only_result(tmp_path / "whole")
+
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "rnnreg", "run", *SUITE, *args, "--results-dir", str(killed)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((killed / ".checkpoints").glob("*.pt")):
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)  # as the OOM killer or a preempted node would
+    process.wait()
+    assert list((killed / ".checkpoints").glob("*.pt")), "the job never wrote a checkpoint"
+    assert not list(killed.rglob("*.json")), "the job finished before it could be killed"
+
+    out = run_cli(killed, *args)  # the same command again
+    resumed = only_result(killed)
+    assert resumed["checkpoint"]["resumed_after_epoch"] >= 1
+    assert resumed["metrics"] == whole["metrics"]
+    assert [c["valid_" + whole["task"]["primary_metric"]] for c in resumed["curves"]] == \
+        [c["valid_" + whole["task"]["primary_metric"]] for c in whole["curves"]]
+    assert not list((killed / ".checkpoints").glob("*.pt")), "a written result removes its checkpoint"
+    assert "Traceback" not in out.output
+
+
+def test_an_untrustworthy_checkpoint_is_ignored_with_a_warning(tmp_path):
+    args = ["-r", "none", "-t", "synthetic-sentiment", "--set", "train.epochs=2"]
+    run_cli(tmp_path, *args)
+    first = only_result(tmp_path)
+    digest = first["config_hash"]
+    checkpoints = tmp_path / ".checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    for content, message in ((b"not a checkpoint", "cannot be read"), (None, "belongs to another config")):
+        next(tmp_path.rglob("*.json")).unlink()
+        if content is None:
+            torch.save({"config_hash": "someone else's", "epoch": 1}, checkpoints / f"{digest}.pt")
+        else:
+            (checkpoints / f"{digest}.pt").write_bytes(content)
+        out = run_cli(tmp_path, *args)
+        assert f"warning: checkpoint {checkpoints / digest}.pt {message}" in " ".join(out.output.split())
+        again = only_result(tmp_path)
+        assert again["metrics"] == first["metrics"] and again["checkpoint"]["resumed_after_epoch"] is None
+
+
+def test_no_resume_ignores_a_checkpoint(tmp_path):
+    Checkpoint(tmp_path, "abc").save({"epoch": 3})
+    assert Checkpoint(tmp_path, "abc").load()["epoch"] == 3
+    assert Checkpoint(tmp_path, "abc", resume=False).load() is None
+
+
+GRID = ["-r", "none", "-r", "variational", "-t", "synthetic-sentiment", "--set", "train.epochs=2"]
+
+
+def test_two_local_workers_write_the_same_results_as_one(tmp_path):
+    run_cli(tmp_path / "one", *GRID)
+    run_cli(tmp_path / "two", *GRID, "--jobs", "2")
+    assert metrics(tmp_path / "two") == metrics(tmp_path / "one") and len(metrics(tmp_path / "one")) == 2
+
+
+def test_ray_missing_is_a_one_line_install_hint(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
+    out = CliRunner().invoke(cli, ["run", *SUITE, *GRID, "--executor", "ray", "--results-dir", str(tmp_path)])
+    assert out.exit_code == 1 and 'pip install "rnnreg[ray]"' in out.output and "Traceback" not in out.output
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_a_local_ray_instance_writes_the_same_results_as_the_local_executor(tmp_path):
+    ray = pytest.importorskip("ray", reason='Ray is an extra: pip install -e ".[ray]"')
+    run_cli(tmp_path / "local", *GRID)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        run_cli(tmp_path / "ray", *GRID, "--executor", "ray")
+    finally:
+        ray.shutdown()
+    assert metrics(tmp_path / "ray") == metrics(tmp_path / "local")
