@@ -31,6 +31,7 @@ class Checkpoint:
         self.config_hash, self.resume, self.warn = config_hash, resume, warn
         self.saves, self.seconds, self.bytes = 0, 0.0, 0  # what checkpointing cost this job
         self.resumed_after: int | None = None  # the epoch a resumed job's checkpoint was written after
+        self.seconds_before: float = 0.0  # training time the job had spent before it was interrupted
 
     def load(self) -> dict | None:
         """The saved training state, or None (no checkpoint, resuming switched off, or not trustworthy)."""
@@ -45,6 +46,7 @@ class Checkpoint:
             self.warn(f"checkpoint {self.path} belongs to another config: ignored, the job starts afresh")
             return None
         self.resumed_after = saved.get("epoch")
+        self.seconds_before = float(saved.get("elapsed_seconds", 0.0))
         return saved
 
     def save(self, state: dict) -> None:
@@ -63,7 +65,7 @@ class Checkpoint:
     def cost(self) -> dict:
         """For the result file: saves, seconds spent saving, bytes of the last one, and where it resumed."""
         return {"saves": self.saves, "seconds": self.seconds, "bytes": self.bytes,
-                "resumed_after_epoch": self.resumed_after}
+                "resumed_after_epoch": self.resumed_after, "seconds_before_resume": self.seconds_before}
 
 
 def rng_states(device, order_rng: torch.Generator | None = None) -> dict:
@@ -94,6 +96,8 @@ class EpochState:
         self.train_speed: list[float] = []
         self.eval_speed: list[float] = []
         self.first_epoch = 1
+        self.started = time.perf_counter()
+        self.elapsed_before = 0.0
 
     def resume(self) -> int:
         """Load the checkpoint when there is a trustworthy one; returns the first epoch still to run."""
@@ -104,6 +108,8 @@ class EpochState:
             restore_rng_states(saved["rng"], self.device, self.order_rng)
             self.curves, self.train_speed, self.eval_speed = saved["curves"], saved["train_speed"], saved["eval_speed"]
             self.first_epoch = saved["epoch"] + 1
+            self.elapsed_before = float(saved.get("elapsed_seconds", 0.0))
+        self.started = time.perf_counter()
         return self.first_epoch
 
     def end_epoch(self, epoch: int) -> None:
@@ -112,4 +118,5 @@ class EpochState:
         self.checkpoint.save({"epoch": epoch, "model": self.model.state_dict(),
                               "optimizer": self.optimizer.state_dict(),
                               "rng": rng_states(self.device, self.order_rng), "curves": self.curves,
-                              "train_speed": self.train_speed, "eval_speed": self.eval_speed})
+                              "train_speed": self.train_speed, "eval_speed": self.eval_speed,
+                              "elapsed_seconds": self.elapsed_before + time.perf_counter() - self.started})

@@ -234,9 +234,11 @@ class Runner:
         except Exception as exc:  # a broken plugin must not stop the others
             tail = traceback.format_exc(limit=-3).strip().splitlines()
             result.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=tail)
+        result["wall_seconds"] = time.perf_counter() - clock
         if checkpoint is not None:
             result["checkpoint"] = checkpoint.cost()
-        result["wall_seconds"] = time.perf_counter() - clock
+            # A resumed job's wall time is the whole job's: the time before the interruption counts too.
+            result["wall_seconds"] += checkpoint.seconds_before
         result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         result.update(peak_memory(self.device))
         return result

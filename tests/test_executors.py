@@ -70,6 +70,7 @@ def test_a_job_killed_after_a_checkpoint_resumes_to_the_uninterrupted_numbers(tm
     out = run_cli(killed, *args)  # the same command again
     resumed = only_result(killed)
     assert resumed["checkpoint"]["resumed_after_epoch"] >= 1
+    assert resumed["wall_seconds"] > resumed["checkpoint"]["seconds_before_resume"] > 0  # the whole job's time
     assert resumed["metrics"] == whole["metrics"]
     assert [c["valid_" + whole["task"]["primary_metric"]] for c in resumed["curves"]] == \
         [c["valid_" + whole["task"]["primary_metric"]] for c in whole["curves"]]
