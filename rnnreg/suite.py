@@ -30,7 +30,8 @@ from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
 TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims"}
-EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool}
+EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool,
+                   "curve_test": bool}  # curve_test: the test split's metric in every epoch's curve (Gal's scripts)
 TASK_KEYS = {"model", "train"}
 REGULARIZER_KEYS = {"spec", "label", "params", "train"}
 

@@ -17,6 +17,9 @@ A regularizer's penalty (AR/TAR) is added to the training loss on the scale of a
 language model's summed-over-steps loss adds it times the window's length; the epoch's mean penalty is
 kept in the curves (`train_penalty`).
 
+With `curve_test`, every epoch's curve also holds the test split's metric, as Gal's sentiment scripts
+report it (the test number at the end is the same computation; model selection still uses validation).
+
 Evaluation is deterministic (masks off, the standard dropout approximation) and, when `mc_samples` > 0,
 MC dropout: N stochastic passes averaging predicted *probabilities*. A language model's pass draws its
 masks once and keeps them for the whole evaluation stream, as Gal's `run_MC_test` does. Only one number
@@ -225,7 +228,9 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
         curves.append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
                        "train_perplexity_dropout": safe_exp(train_loss),
                        "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds}
-                      | ({"train_penalty": penalty} if penalty is not None else {}))
+                      | ({"train_penalty": penalty} if penalty is not None else {})
+                      | ({"test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
+                         if eval_cfg.get("curve_test") else {}))
         state.end_epoch(epoch)
         progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
 
@@ -330,7 +335,8 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
         eval_speed.append(xva.numel() / eval_seconds)
         curves.append({"epoch": epoch, "lr": cfg["lr"], "train_loss": total / len(xtr),
                        f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds}
-                      | ({"train_penalty": penalty_sum / len(xtr)} if penalty_sum is not None else {}))
+                      | ({"train_penalty": penalty_sum / len(xtr)} if penalty_sum is not None else {})
+                      | ({f"test_{metric}": evaluate(xte, yte)} if eval_cfg.get("curve_test") else {}))
         state.end_epoch(epoch)
         progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value})
 

@@ -216,3 +216,15 @@ def test_a_seed_gives_every_regularizer_the_same_initial_weights_and_data_order(
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], other_seed[k]) for k in first)
     assert torch.equal(orders[0], orders[1]) and not torch.equal(orders[0], orders[2])
+
+
+def test_curve_test_puts_the_test_metric_in_every_epoch(plugins):
+    """Gal's sentiment scripts report the test split every epoch; `curve_test` records it in the curves."""
+    task, data = SyntheticSentiment(), SyntheticSentiment().load()
+    reg = build_regularizer("none", {}, plugins.regularizers)
+    cfg = {**SyntheticSentiment.train, "epochs": 2}
+    plain = train_and_evaluate(task, data, reg, SyntheticSentiment.model, cfg, {}, seed=0)
+    with_test = train_and_evaluate(task, data, reg, SyntheticSentiment.model, cfg, {"curve_test": True}, seed=0)
+    assert [("test_error" in c) for c in with_test["curves"]] == [True, True]
+    assert with_test["curves"][-1]["test_error"] == with_test["metrics"]["test_error"]
+    assert with_test["metrics"] == plain["metrics"]  # evaluating the test split changes nothing else
