@@ -17,6 +17,7 @@ finished by another. Jobs are planned (and every mistake reported) in the driver
 from __future__ import annotations
 
 import concurrent.futures as futures
+import datetime as dt
 import multiprocessing
 import os
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from pathlib import Path
 
 import torch
 
+import rnnreg
 from rnnreg.errors import RnnregError
+from rnnreg.results import SCHEMA_VERSION, write_atomic
 
 RAY_RETRIES = 2
 
@@ -88,11 +91,6 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str) -> dict
 
 def failed_result(job, config: dict, digest: str, error: str) -> dict:
     """The result of a job whose worker never came back (killed, out of memory, retries spent)."""
-    import datetime as dt
-
-    import rnnreg
-    from rnnreg.results import SCHEMA_VERSION
-
     return {"schema_version": SCHEMA_VERSION, "rnnreg_version": rnnreg.__version__, "config": config,
             "config_hash": digest, "task": dict(config["task"]), "regularizer": config["regularizer"],
             "seed": job.seed, "suite": job.suite, "status": "failed", "error": error,
@@ -183,8 +181,6 @@ def _run_ray(runner, planned, todo, spec: WorkerSpec, address: str | None) -> li
             result = failed_result(job, config, digest,
                                    f"Ray task failed after {RAY_RETRIES} retries: {type(exc).__name__}: "
                                    f"{str(exc).splitlines()[0] if str(exc) else ''}")
-            from rnnreg.results import write_atomic
-
             write_atomic(Path(path), result)
         results.append(result)
         runner.report("done", {**_info(planned, index, entry), "result": result})
