@@ -458,21 +458,14 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
     from rnnreg import leaderboard as lb
     from rnnreg.results import read_results
 
-    folder = Path(results_dir or default_results_dir())
-    if not folder.is_dir():
-        raise RnnregError(f"results folder {str(folder)!r} does not exist (run `rnnreg run` first, or name a folder)")
+    folder = existing_results_dir(results_dir)
     wanted_columns = parse_columns(columns)
     results, unreadable = read_results(folder)
     for path, reason in unreadable:
         stderr.print(f"[red]unreadable result[/red] {escape(path)}: {escape(reason)}")
     if not results:
         raise RnnregError(f"no readable result files in {str(folder)!r}")
-    # Published numbers are facts about papers, not outputs of a run: the board shows each registered
-    # task's current list, so a reference added later appears beside results run before it.
-    published = {e.name: getattr(e.cls, "published", None) for e in get_plugins(ctx).tasks}
-    for result in results:
-        if published.get(result["task"]["name"]):
-            result["reference"] = published[result["task"]["name"]]
+    lb.use_current_references(results, get_plugins(ctx).tasks)
     rows = lb.build_rows(results)
     stderr.print(f"{len(results)} result files read, {len(rows)} rows"
                  + (f", {len(unreadable)} unreadable (listed above)" if unreadable else ""))
@@ -514,9 +507,7 @@ def claims(ctx, results_dir, fmt):
     from rnnreg import claims as cl
     from rnnreg.results import read_results
 
-    folder = Path(results_dir or default_results_dir())
-    if not folder.is_dir():
-        raise RnnregError(f"results folder {str(folder)!r} does not exist (run `rnnreg run` first, or name a folder)")
+    folder = existing_results_dir(results_dir)
     results, unreadable = read_results(folder)
     for path, reason in unreadable:
         stderr.print(f"[red]unreadable result[/red] {escape(path)}: {escape(reason)}")

@@ -109,6 +109,15 @@ def describe(diff: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in diff.items())
 
 
+def use_current_references(results: list[dict], tasks) -> None:
+    """Published numbers are facts about papers, not outputs of a run: give each result its registered
+    task's current list, so a reference added later appears beside results run before it."""
+    published = {entry.name: getattr(entry.cls, "published", None) for entry in tasks}
+    for result in results:
+        if published.get(result["task"]["name"]):
+            result["reference"] = published[result["task"]["name"]]
+
+
 def build_rows(results: list[dict]) -> list[dict]:
     sections: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in results:

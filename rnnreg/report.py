@@ -28,7 +28,7 @@ from typing import Any
 
 from rnnreg.errors import RnnregError
 from rnnreg.explain import explain
-from rnnreg.leaderboard import build_rows, section_keys, sweeps, task_sections
+from rnnreg.leaderboard import build_rows, section_keys, sweeps, task_sections, use_current_references
 from rnnreg.regularizer import build_regularizer
 
 # Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
@@ -308,10 +308,7 @@ def write_report(results_dir: Path, out_dir: Path, plugins, *, speed_dir: Path |
     results, unreadable = read_results(results_dir)
     if not results:
         raise RnnregError(f"no readable result files in {str(results_dir)!r}")
-    published = {e.name: getattr(e.cls, "published", None) for e in plugins.tasks}
-    for result in results:  # as `rnnreg leaderboard` does: references are the task's current list
-        if published.get(result["task"]["name"]):
-            result["reference"] = published[result["task"]["name"]]
+    use_current_references(results, plugins.tasks)
     rows = build_rows(results)
     by_path = {r["_path"]: r for r in results}
     out_dir.mkdir(parents=True, exist_ok=True)
