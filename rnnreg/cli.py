@@ -565,7 +565,9 @@ def plot():
 @plot.command("curves")
 @click.argument("results_dir", required=False, type=click.Path(file_okay=False))
 @click.option("-t", "--task", required=True, help="Task whose learning curves to draw.")
-@click.option("--section", default=None, help="Which setting of the task, when it has several (as the board names it).")
+@click.option("--section", default=None,
+              help="Which setting of the task, when it has several: the board's name for it, or a part of "
+                   "the name no other setting shares.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg, .pdf).")
 @click.pass_context
 def plot_curves_command(ctx, results_dir, task, section, output):
@@ -584,8 +586,12 @@ def plot_curves_command(ctx, results_dir, task, section, output):
         raise RnnregError(f"task {task!r} has {len(sections)} settings; choose one with --section: "
                           + "; ".join(repr(s) for s in sections))
     chosen = section if section is not None else sections[0]
-    if chosen not in sections:
-        raise RnnregError(f"--section {chosen!r} is not one of " + "; ".join(repr(s) for s in sections))
+    if chosen not in sections:  # a part of a section's name will do, when it names one section alone
+        matching = [s for s in sections if chosen in s]
+        if len(matching) != 1:
+            raise RnnregError(f"--section {chosen!r} {'matches none' if not matching else 'matches several'} of "
+                              + "; ".join(repr(s) for s in (matching or sections)))
+        chosen = matching[0]
     section_rows = [r for r in rows if r["section"] == chosen]
     by_path = {r["_path"]: r for r in results}
     runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if by_path[p]["status"] == "ok"] for r in section_rows}

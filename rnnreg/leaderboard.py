@@ -4,7 +4,8 @@ Every result is accounted for. Results are grouped by configuration, never by la
   - a *section* holds the results of one task under one setting (the full config without the regularizer
     and the seed: model, training, evaluation, versions, device). Two suites that train the same task
     differently (an LSTM and a GRU preset, a short CPU cut) are two sections, each ranked on its own,
-    headed by what tells it apart from the task's other sections;
+    headed by the model's size and the training budget (so no one reads a 200-unit row against a
+    1500-unit published number unawares), then whatever else tells it apart from the task's other sections;
   - a *row* holds the seeds of one regularizer configuration within a section: mean ± std over them, with n.
     Two configurations that share a label (the regularizer's version changed, say) are two rows, the
     label followed by what differs.
@@ -109,6 +110,33 @@ def describe(diff: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in diff.items())
 
 
+# The settings a section's heading spells out in words; they are left out of its list of differences.
+SHAPE_KEYS = ("model.num_layers", "model.hidden_size", "model.cell", "train.epochs", "train.max_steps",
+              "train.batch_size", "train.bptt")
+
+
+def shape_of(setting: dict) -> str:
+    """"2 × 200 LSTM, 13 epochs, batch 20 × BPTT 20": the model's size and the training budget."""
+    model, train = setting.get("model") or {}, setting.get("train") or {}
+    parts = []
+    if model.get("hidden_size"):
+        cell = str(model.get("cell", "")).upper()
+        parts.append(f"{model.get('num_layers', 1)} × {model['hidden_size']} {cell}".rstrip())
+    elif model.get("cell"):
+        parts.append(str(model["cell"]).upper())
+    if train.get("epochs"):
+        epochs = f"{train['epochs']} epoch{'s' if train['epochs'] != 1 else ''}"
+        parts.append(epochs + (f" of {train['max_steps']} steps" if train.get("max_steps") else ""))
+    if train.get("batch_size"):
+        parts.append(f"batch {train['batch_size']}" + (f" × BPTT {train['bptt']}" if train.get("bptt") else ""))
+    return ", ".join(parts)
+
+
+def section_name(setting: dict, diff: dict) -> str:
+    rest = describe({k: v for k, v in diff.items() if k not in SHAPE_KEYS})
+    return " · ".join(part for part in (shape_of(setting), rest) if part)
+
+
 def use_current_references(results: list[dict], tasks) -> None:
     """Published numbers are facts about papers, not outputs of a run: give each result its registered
     task's current list, so a reference added later appears beside results run before it."""
@@ -132,7 +160,7 @@ def build_rows(results: list[dict]) -> list[dict]:
     for keys in by_task.values():
         diffs = differences([json.loads(k[1]) for k in keys]) if len(keys) > 1 else [{}] * len(keys)
         for key, diff in zip(keys, diffs, strict=True):
-            section_names[key] = describe(diff)
+            section_names[key] = section_name(json.loads(key[1]), diff)
 
     rows = []
     for key, groups in sections.items():

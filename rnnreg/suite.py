@@ -10,6 +10,8 @@
       - variational+embedding
       - {spec: variational, label: variational-untied, params: {untied: true}}
       - {spec: variational+embedding, params: {p_recurrent: [0.0, 0.25, 0.5], embedding.p: [0.0, 0.5]}}  # a grid
+    dropout_scale: 0.5              # optional: every dropout probability (p, p_*) × 0.5, defaults included;
+                                    # a list sweeps it ([0.25, 0.5, 1.0]: labels gain [dropout_scale=…])
 
 Everything is checked on load, against the registered tasks and regularizers, so a typo fails in one line
 naming the file and the key before any training starts.
@@ -25,11 +27,11 @@ from typing import Any
 import yaml
 
 from rnnreg.errors import RnnregError
-from rnnreg.regularizer import build_regularizer
+from rnnreg.regularizer import Composite, build_regularizer, is_probability
 from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
-TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims"}
+TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims", "dropout_scale"}
 EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool,
                    "curve_test": bool}  # curve_test: the test split's metric in every epoch's curve (Gal's scripts)
 TASK_KEYS = {"model", "train"}
@@ -72,6 +74,26 @@ def expand_sweep(spec: str, params: dict[str, Any], label: str = "") -> list[Reg
             named = f"{label}[{inner}]" if chosen else label
         entries.append(RegularizerEntry(spec, {**params, **chosen}, named))
     return entries
+
+
+def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: bool) -> RegularizerEntry:
+    """The entry with every dropout probability (parameters `p`, `p_*`) multiplied by `scale`, the plugin's
+    defaults included, written out as explicit parameters so results record the values that ran. One scale
+    for every regularizer is how a suite gives each method the same budget on a model smaller than the
+    one its defaults were tuned for. Loss coefficients (AR/TAR's alpha, beta) are not probabilities: untouched.
+    """
+    built = build_regularizer(entry.spec, entry.params, registry)
+    parts = built.parts if isinstance(built, Composite) else [built]
+    kept = {k: v for k, v in entry.params.items() if not is_probability(k.rpartition(".")[2])}
+    scaled = {(f"{part.name}.{key}" if len(parts) > 1 else key): round(value * scale, 10)
+              for part in parts for key, value in part.values.items() if is_probability(key)}
+    if not scaled:  # nothing to scale (none, ar-tar): one entry whatever the scale
+        return entry
+    label = entry.label
+    if sweeping:
+        label = f"{label[:-1]},dropout_scale={scale}]" if label.endswith("]") else f"{label}[dropout_scale={scale}]"
+    build_regularizer(entry.spec, {**kept, **scaled}, registry)  # a scaled probability must still be < 1
+    return RegularizerEntry(entry.spec, {**kept, **scaled}, label, dict(entry.train))
 
 
 @dataclass
@@ -198,6 +220,22 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
                 regularizers.append(reg)
         except RnnregError as exc:
             fail(f"regularizers[{i}]: {exc}")
+    scales = raw.get("dropout_scale", 1.0)
+    scale_list = scales if isinstance(scales, list) else [scales]
+    if not scale_list or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0
+                                 for x in scale_list):
+        fail(f"'dropout_scale' must be a non-negative number or a list of them, got {scales!r}")
+    if scale_list != [1.0]:
+        scaled_entries: list[RegularizerEntry] = []
+        for reg in regularizers:
+            for scale in scale_list:
+                try:
+                    entry = scale_dropout(reg, float(scale), plugins.regularizers, isinstance(scales, list))
+                except RnnregError as exc:
+                    fail(f"regularizer {reg.label!r} with dropout_scale {scale}: {exc}")
+                if entry not in scaled_entries:
+                    scaled_entries.append(entry)
+        regularizers = scaled_entries
     labels = [r.label for r in regularizers]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:

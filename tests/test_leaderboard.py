@@ -100,12 +100,26 @@ def test_two_configurations_with_one_label_are_two_sections_not_a_replacement():
     rows = build_rows(results)
     assert len(rows) == 3
     by_section = {(r["section"], r["regularizer"]): r for r in rows}
-    assert by_section["train.epochs=22", "variational"]["delta_vs_none"] == pytest.approx(-6.0)
-    assert by_section["train.epochs=22", "none"]["metrics"]["valid_perplexity"]["mean"] == 50.0
-    assert by_section["train.epochs=1", "none"]["metrics"]["valid_perplexity"]["mean"] == 270.0
-    assert by_section["train.epochs=1", "none"]["rank"] == 1 and by_section["train.epochs=22", "variational"]["rank"] == 1
+    assert by_section["LSTM, 22 epochs", "variational"]["delta_vs_none"] == pytest.approx(-6.0)
+    assert by_section["LSTM, 22 epochs", "none"]["metrics"]["valid_perplexity"]["mean"] == 50.0
+    assert by_section["LSTM, 1 epoch", "none"]["metrics"]["valid_perplexity"]["mean"] == 270.0
+    assert by_section["LSTM, 1 epoch", "none"]["rank"] == 1 and by_section["LSTM, 22 epochs", "variational"]["rank"] == 1
     text = render_markdown(rows)
-    assert "## synthetic-lm · train.epochs=1" in text and "## synthetic-lm · train.epochs=22" in text
+    assert "## synthetic-lm · LSTM, 1 epoch\n" in text and "## synthetic-lm · LSTM, 22 epochs\n" in text
+
+
+def test_a_section_heading_gives_the_model_size_and_budget_then_what_else_differs():
+    small = {"model": {"cell": "lstm", "num_layers": 2, "hidden_size": 200},
+             "train": {"epochs": 13, "batch_size": 20, "bptt": 20, "lr": 1.0}}
+    cut = {"model": {"cell": "lstm", "num_layers": 2, "hidden_size": 200},
+           "train": {"epochs": 13, "batch_size": 20, "bptt": 20, "lr": 0.5, "max_steps": 400}}
+    results = [result("none", 0, 120.0, config={**config("none"), **small}),
+               result("none", 0, 150.0, config={**config("none"), **cut})]
+    assert sorted(r["section"] for r in build_rows(results)) == [
+        "2 × 200 LSTM, 13 epochs of 400 steps, batch 20 × BPTT 20 · train.lr=0.5",
+        "2 × 200 LSTM, 13 epochs, batch 20 × BPTT 20 · train.lr=1.0",
+    ]
+    assert [r["section"] for r in build_rows(results[:1])] == ["2 × 200 LSTM, 13 epochs, batch 20 × BPTT 20"]
 
 
 def test_same_label_different_regularizer_configs_are_two_rows_told_apart():
@@ -113,7 +127,7 @@ def test_same_label_different_regularizer_configs_are_two_rows_told_apart():
                result("moon", 0, 46.0, config=config("moon", version="2"))]
     rows = build_rows(results)
     assert sorted(r["regularizer"] for r in rows) == ["moon (versions.moon=1)", "moon (versions.moon=2)"]
-    assert {r["section"] for r in rows} == {""}
+    assert {r["section"] for r in rows} == {"LSTM, 22 epochs"}
 
 
 def test_mc_numbers_carry_their_passes():

@@ -150,6 +150,30 @@ def test_plot_curves_writes_one_figure_and_names_bad_tasks(results_dir, tmp_path
     assert bad.exit_code == 1 and "no results for task 'ptb'" in bad.output and "Traceback" not in bad.output
 
 
+def test_plot_curves_takes_a_part_of_a_section_name_that_names_one_section(results_dir, tmp_path):
+    import json
+
+    folder = tmp_path / "results" / "synthetic-lm"
+    folder.mkdir(parents=True)
+    [path] = (results_dir / "synthetic-lm").glob("none__seed0__*.json")
+    shutil.copy(path, folder / path.name)
+    short = json.loads(path.read_text())
+    short["config"]["train"]["epochs"] = 3  # the same job cut short: a second section of the task
+    (folder / "none__seed0__short.json").write_text(json.dumps(short))
+    out = tmp_path / "curves.png"
+
+    def plot(*section):
+        return CliRunner().invoke(cli, ["plot", "curves", str(tmp_path / "results"), "-t", "synthetic-lm", *section,
+                                        "-o", str(out)])
+
+    assert plot("--section", "3 epochs").exit_code == 0
+    for section, message in [([], "has 2 settings; choose one with --section"),
+                             (["--section", "epochs"], "--section 'epochs' matches several of"),
+                             (["--section", "GRU"], "--section 'GRU' matches none of")]:
+        result = plot(*section)
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

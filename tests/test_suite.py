@@ -32,7 +32,7 @@ regularizers: [none, {spec: variational, params: {untied: true}}]
 
 
 @pytest.mark.parametrize("text,message", [
-    ("tasks: [synthetic-lm]\nregularizers: [none]\nseed: 1\n", "unknown key 'seed' (allowed: claims, description, evaluation, name, regularizers, seeds, tasks)"),
+    ("tasks: [synthetic-lm]\nregularizers: [none]\nseed: 1\n", "unknown key 'seed' (allowed: claims, description, dropout_scale, evaluation, name, regularizers, seeds, tasks)"),
     ("tasks: [synthetic-lm]\nregularizers: [nonee]\n", "regularizers[0]: unknown regularizer 'nonee'; did you mean 'none'?"),
     ("tasks: [synthetic-llm]\nregularizers: [none]\n", "unknown key tasks.'synthetic-llm'"),
     ("tasks: {synthetic-lm: {train: {epoch: 2}}}\nregularizers: [none]\n", "unknown key tasks.synthetic-lm.train.'epoch'"),
@@ -133,3 +133,54 @@ regularizers: [variational, {spec: variational, label: variational-wd, train: {w
         load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, train: {weight_decay: 0.1}}]\n"), plugins)
     with pytest.raises(RnnregError, match=r"regularizers\[0\]: train.weight_decay must be a number ≥ 0, got -1"):
         load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, label: x, train: {weight_decay: -1}}]\n"), plugins)
+
+
+def test_dropout_scale_multiplies_every_probability_defaults_included(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, """
+dropout_scale: 0.5
+tasks: [synthetic-lm]
+regularizers:
+  - none
+  - zaremba
+  - {spec: variational+embedding, params: {p_recurrent: 0.4}}
+  - {spec: zoneout, params: {per: sequence}}
+  - ar-tar
+"""), plugins)
+    by_label = {r.label: r.params for r in suite.regularizers}
+    assert by_label == {
+        "none": {},
+        "zaremba": {"p_input": 0.25, "p_output": 0.25},  # defaults 0.5
+        "variational+embedding[p_recurrent=0.4]": {"variational.p_input": 0.25, "variational.p_recurrent": 0.2,
+                                  "variational.p_output": 0.25, "embedding.p": 0.15},
+        "zoneout[per=sequence]": {"per": "sequence", "p_cell": 0.25, "p_hidden": 0.025},  # other parameters kept
+        "ar-tar": {},  # alpha and beta are loss weights, not probabilities
+    }
+
+
+def test_a_list_of_dropout_scales_sweeps_each_regularizer_once_per_scale(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, """
+dropout_scale: [0.25, 1.0]
+tasks: [synthetic-lm]
+regularizers: [none, zaremba, {spec: variational, params: {p_recurrent: [0.0, 0.5]}}]
+"""), plugins)
+    assert [(r.label, r.params) for r in suite.regularizers] == [
+        ("none", {}),  # nothing to scale: run once
+        ("zaremba[dropout_scale=0.25]", {"p_input": 0.125, "p_output": 0.125}),
+        ("zaremba[dropout_scale=1.0]", {"p_input": 0.5, "p_output": 0.5}),
+        ("variational[p_recurrent=0.0,dropout_scale=0.25]", {"p_input": 0.125, "p_recurrent": 0.0, "p_output": 0.125}),
+        ("variational[p_recurrent=0.0,dropout_scale=1.0]", {"p_input": 0.5, "p_recurrent": 0.0, "p_output": 0.5}),
+        ("variational[p_recurrent=0.5,dropout_scale=0.25]", {"p_input": 0.125, "p_recurrent": 0.125, "p_output": 0.125}),
+        ("variational[p_recurrent=0.5,dropout_scale=1.0]", {"p_input": 0.5, "p_recurrent": 0.5, "p_output": 0.5}),
+    ]
+
+
+@pytest.mark.parametrize("scale,message", [
+    ("-0.5", "'dropout_scale' must be a non-negative number or a list of them, got -0.5"),
+    ("[]", "'dropout_scale' must be a non-negative number or a list of them, got []"),
+    ("half", "'dropout_scale' must be a non-negative number or a list of them, got 'half'"),
+    ("2.5", "regularizer 'zaremba' with dropout_scale 2.5: zaremba: parameter 'p_input' must be in [0, 1), got 1.25"),
+])
+def test_a_bad_dropout_scale_fails_in_one_line(tmp_path, plugins, scale, message):
+    with pytest.raises(RnnregError) as info:
+        load_suite(write(tmp_path, f"dropout_scale: {scale}\ntasks: [synthetic-lm]\nregularizers: [zaremba]\n"), plugins)
+    assert message in str(info.value) and "\n" not in str(info.value)
