@@ -337,6 +337,7 @@ class Reporter:
         self.finished = 0  # jobs with a result: skipped or done
         self.job_seconds: list[float] = []  # wall time of each job this run trained
         self.run_start = self.job_start = time.perf_counter()
+        self.first_epoch: int | None = None  # the job's first epoch in this process (a resumed job's is not 1)
         self.bars = None
         if console.is_terminal:
             # Two lines: the run (which job is in flight, its run ETA) and the job's epochs (metric, job ETA).
@@ -371,7 +372,7 @@ class Reporter:
             where = f"[{info['index']}/{info['total']}]"
             self.current = escape(f"{where} {job.task} · {job.regularizer.label} · seed {job.seed}")
         if event == "start":
-            self.job_start = time.perf_counter()
+            self.job_start, self.first_epoch = time.perf_counter(), None
             if info["why"] not in ("new", "forced"):
                 self.console.print(f"{self.current}: {escape(info['why'])}")
             if self.bars:  # a fresh epoch bar per job, so its timer starts at zero
@@ -382,7 +383,9 @@ class Reporter:
             self.console.print(f"{self.current}: result exists, skipped")
         elif event == "epoch":
             elapsed = time.perf_counter() - self.job_start
-            job_left = elapsed / info["epoch"] * (info["epochs"] - info["epoch"])
+            if self.first_epoch is None:
+                self.first_epoch = info["epoch"]
+            job_left = elapsed / (info["epoch"] - self.first_epoch + 1) * (info["epochs"] - info["epoch"])
             shown = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k not in ("epoch", "epochs"))
             eta = f"job ETA {duration(job_left)} · {self.run_eta(job_left)}"
             if self.bars:
