@@ -101,13 +101,25 @@ def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[str, str]]]:
     return results, unreadable
 
 
-def git_commit() -> str | None:
+def git(*args: str) -> str | None:
+    """A git command's output in rnnreg's own checkout; None outside one (an installed wheel)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    commit = git("rev-parse", "HEAD")
+    return commit.strip() or None if commit else None
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from the commit: then git_commit alone does not say what code ran."""
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status.strip())
 
 
 def machine_info(device: str) -> dict:

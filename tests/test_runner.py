@@ -49,11 +49,12 @@ def test_result_file_has_everything(plugins, tmp_path):
     [path] = files(tmp_path)
     on_disk = json.loads(path.read_text())
     assert on_disk["status"] == "ok" and on_disk["error"] is None
-    for key in ("schema_version", "rnnreg_version", "torch_version", "git_commit", "machine", "config",
+    for key in ("schema_version", "rnnreg_version", "torch_version", "git_commit", "git_dirty", "machine", "config",
                 "config_hash", "task", "regularizer", "seed", "status", "metrics", "curves", "speed",
                 "wall_seconds", "parameters", "peak_memory_bytes", "oracle"):
         assert key in on_disk, key
     assert on_disk["config_hash"][:12] in path.name
+    assert on_disk["git_dirty"] in (True, False, None)  # None outside a git checkout
     assert on_disk["metrics"]["test_error"]["higher_is_better"] is False
     assert on_disk["regularizer"]["params"] == {"variational": {"p_input": 0.5, "p_recurrent": 0.3, "p_output": 0.5,
                                                                 "untied": False, "mask_scope": "sample"}}
