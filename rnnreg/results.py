@@ -8,6 +8,7 @@ keyed on hand-picked fields, so a stale result is never mistaken for a fresh one
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -111,11 +112,15 @@ def git(*args: str) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
+# Cached: the commit of the code this process imported. Asked per job, a long run would stamp its later
+# jobs with commits made while it ran, code it never loaded.
+@functools.cache
 def git_commit() -> str | None:
     commit = git("rev-parse", "HEAD")
     return commit.strip() or None if commit else None
 
 
+@functools.cache
 def git_dirty() -> bool | None:
     """Whether tracked files differ from the commit: then git_commit alone does not say what code ran."""
     status = git("status", "--porcelain", "--untracked-files=no")

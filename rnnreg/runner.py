@@ -100,6 +100,7 @@ class Runner:
         self.resume = resume  # continue unfinished jobs from their last epoch checkpoint
         self.device_requested = device_requested or device  # "auto" that fell back to the CPU says so
         self._data: dict[str, tuple] = {}  # task name → (data, oracle), loaded once per run
+        git_commit(), git_dirty()  # read now, when the code that will run was imported
 
     def config_of(self, job: Job) -> dict:
         """The full resolved config of a job: what its hash, and so its cache key, is made of."""

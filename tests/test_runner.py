@@ -142,3 +142,13 @@ def test_missing_data_fails_before_any_job_runs(plugins, tmp_path):
     with pytest.raises(RnnregError, match="dataset 'ptb' is missing .* run `rnnreg data fetch ptb`"):
         runner.run(expand(parse_suite(raw, "t", plugins), plugins))
     assert not (tmp_path / "results").exists()
+
+
+def test_results_carry_the_commit_the_process_started_on_not_one_made_while_it_ran(plugins, tmp_path, monkeypatch):
+    from rnnreg import results
+
+    runner = Runner(plugins, tmp_path)
+    loaded = results.git_commit()
+    monkeypatch.setattr(results, "git", lambda *args: "f" * 40 + "\n")  # a commit made during the run
+    [result] = runner.run(expand(suite(plugins, ["none"]), plugins))
+    assert result["git_commit"] == loaded and loaded != "f" * 40
