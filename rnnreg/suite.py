@@ -91,7 +91,8 @@ def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: boo
         return entry
     label = entry.label
     if sweeping:
-        label = f"{label[:-1]},dropout_scale={scale}]" if label.endswith("]") else f"{label}[dropout_scale={scale}]"
+        value = format_value(scale)  # named as expand_sweep names swept values
+        label = f"{label[:-1]},dropout_scale={value}]" if label.endswith("]") else f"{label}[dropout_scale={value}]"
     build_regularizer(entry.spec, {**kept, **scaled}, registry)  # a scaled probability must still be < 1
     return RegularizerEntry(entry.spec, {**kept, **scaled}, label, dict(entry.train))
 

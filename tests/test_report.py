@@ -151,8 +151,6 @@ def test_plot_curves_writes_one_figure_and_names_bad_tasks(results_dir, tmp_path
 
 
 def test_plot_curves_takes_a_part_of_a_section_name_that_names_one_section(results_dir, tmp_path):
-    import json
-
     folder = tmp_path / "results" / "synthetic-lm"
     folder.mkdir(parents=True)
     [path] = (results_dir / "synthetic-lm").glob("none__seed0__*.json")
