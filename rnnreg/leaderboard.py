@@ -27,6 +27,7 @@ import csv
 import io
 import json
 import math
+import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -330,8 +331,14 @@ def header(rows: list[dict]) -> list[str]:
     return [f"{c}{passes}" if c.endswith(" MC") else c for c in COLUMNS]
 
 
+def natural_key(text: str) -> list:
+    """Numbers in a heading compare as numbers, so "8 epochs" sorts before "250 epochs"."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
+
+
 def section_keys(rows: list[dict]) -> list[tuple[str, str]]:
-    return sorted(dict.fromkeys((r["task"], r["section"]) for r in rows))
+    keys = dict.fromkeys((r["task"], r["section"]) for r in rows)
+    return sorted(keys, key=lambda key: (key[0], natural_key(key[1])))
 
 
 def task_sections(rows: list[dict]):

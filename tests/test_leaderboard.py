@@ -108,6 +108,14 @@ def test_two_configurations_with_one_label_are_two_sections_not_a_replacement():
     assert "## synthetic-lm · LSTM, 1 epoch\n" in text and "## synthetic-lm · LSTM, 22 epochs\n" in text
 
 
+def test_sections_order_their_numbers_as_numbers():
+    """Text order would put "22 epochs" before "3 epochs"; a reader scanning the board expects 3 first."""
+    results = [result("none", 0, 50.0, config=config("none", epochs=22)),
+               result("none", 0, 60.0, config=config("none", epochs=3))]
+    text = render_markdown(build_rows(results))
+    assert text.index("## synthetic-lm · LSTM, 3 epochs\n") < text.index("## synthetic-lm · LSTM, 22 epochs\n")
+
+
 def test_a_section_heading_gives_the_model_size_and_budget_then_what_else_differs():
     small = {"model": {"cell": "lstm", "num_layers": 2, "hidden_size": 200},
              "train": {"epochs": 13, "batch_size": 20, "bptt": 20, "lr": 1.0}}
