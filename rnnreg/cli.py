@@ -256,7 +256,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     from rnnreg.data import resolve_data_dir
     from rnnreg.runner import Runner, expand, resolve_device
     from rnnreg.settings import check_setting
-    from rnnreg.suite import RegularizerEntry, expand_sweep, load_suite
+    from rnnreg.suite import RegularizerEntry, apply_dropout_scale, expand_sweep, load_suite
 
     # Everything below up to `runner.plan` only checks and resolves: a mistake stops here, before training.
     plugins = get_plugins(ctx)
@@ -275,11 +275,16 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
             for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
                 build_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
                 plan.regularizers.append(entry)
+        plan.regularizers = apply_dropout_scale(plan.regularizers, plan.dropout_scale, plugins.regularizers)
     elif params:
         raise RnnregError("--param needs -r SPEC to say which regularizer it sets")
     if run_all:
         listed = {entry.label for entry in plan.regularizers}
-        plan.regularizers += [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
+        added = [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
+        plan.regularizers += apply_dropout_scale(added, plan.dropout_scale, plugins.regularizers)
+    if (specs or run_all) and plan.dropout_scale != 1.0:
+        stderr.print(f"dropout_scale {plan.dropout_scale} of suite {plan.name!r} applies to the regularizers "
+                     "named here too", style="dim")
     if seeds:
         plan.seeds = list(range(seeds))
     for key, value in parse_assignments(settings, "--set").items():

@@ -97,6 +97,23 @@ def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: boo
     return RegularizerEntry(entry.spec, {**kept, **scaled}, label, dict(entry.train))
 
 
+def apply_dropout_scale(regularizers: list[RegularizerEntry], scales: float | list, registry) -> list[RegularizerEntry]:
+    """Every entry at every scale (a list sweeps it); entries without probabilities once."""
+    scale_list = scales if isinstance(scales, list) else [scales]
+    if scale_list == [1.0]:
+        return regularizers
+    scaled: list[RegularizerEntry] = []
+    for reg in regularizers:
+        for scale in scale_list:
+            try:
+                entry = scale_dropout(reg, float(scale), registry, isinstance(scales, list))
+            except RnnregError as exc:
+                raise RnnregError(f"regularizer {reg.label!r} with dropout_scale {scale}: {exc}") from None
+            if entry not in scaled:
+                scaled.append(entry)
+    return scaled
+
+
 @dataclass
 class Suite:
     name: str
@@ -106,6 +123,7 @@ class Suite:
     tasks: dict[str, dict[str, dict[str, Any]]]  # task → {"model": {...}, "train": {...}} overrides
     regularizers: list[RegularizerEntry]
     claims: list = field(default_factory=list)  # rnnreg.claims.Claim, checked by `rnnreg claims`
+    dropout_scale: float | list = 1.0  # also applied to regularizers added on the command line (-r, --all)
 
 
 def builtin_suite_path(name: str) -> Path:
@@ -226,17 +244,10 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
     if not scale_list or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0
                                  for x in scale_list):
         fail(f"'dropout_scale' must be a non-negative number or a list of them, got {scales!r}")
-    if scale_list != [1.0]:
-        scaled_entries: list[RegularizerEntry] = []
-        for reg in regularizers:
-            for scale in scale_list:
-                try:
-                    entry = scale_dropout(reg, float(scale), plugins.regularizers, isinstance(scales, list))
-                except RnnregError as exc:
-                    fail(f"regularizer {reg.label!r} with dropout_scale {scale}: {exc}")
-                if entry not in scaled_entries:
-                    scaled_entries.append(entry)
-        regularizers = scaled_entries
+    try:
+        regularizers = apply_dropout_scale(regularizers, scales, plugins.regularizers)
+    except RnnregError as exc:
+        fail(str(exc))
     labels = [r.label for r in regularizers]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
@@ -251,4 +262,5 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         claim = parse_claim(text, f"{source}: claims[{i}]")
         check_claim_names(claim, set(labels), set(tasks), f"{source}: claims[{i}]")
         claims.append(claim)
-    return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers, claims)
+    return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers, claims,
+                 scales)

@@ -36,6 +36,21 @@ def test_run_all_adds_every_registered_regularizer(tmp_path):
     assert {"none", "naive", "zaremba", "moon", "variational", "embedding", "variational+embedding"} <= names
 
 
+def test_regularizers_named_on_the_command_line_get_the_suites_dropout_scale(tmp_path):
+    """More seeds of one row (`--suite ptb-small -r zaremba --seeds 3`) must run the row the suite ran."""
+    suite = tmp_path / "scaled.yaml"
+    suite.write_text("dropout_scale: 0.5\ntasks: [synthetic-sentiment]\nregularizers: [none, zaremba]\n")
+    results = tmp_path / "results"
+    first = invoke("run", "--suite", str(suite), *TINY, "--results-dir", str(results))
+    assert first.exit_code == 0, first.output
+    again = invoke("run", "--suite", str(suite), "-r", "zaremba", *TINY, "--results-dir", str(results))
+    assert again.exit_code == 0, again.output
+    assert "dropout_scale 0.5 of suite 'scaled' applies to the regularizers named here too" in again.stderr
+    assert "result exists, skipped" in again.stderr  # the same configuration: nothing new ran
+    [zaremba] = [json.loads(f.read_text()) for f in results.rglob("zaremba__*.json")]
+    assert zaremba["regularizer"]["params"] == {"zaremba": {"p_input": 0.25, "p_output": 0.25}}
+
+
 def test_run_with_seeds_and_params(tmp_path):
     out = invoke("run", "-r", "variational", "--param", "untied=true", "-t", "synthetic-sentiment", "--seeds", "2",
                  *TINY, "--results-dir", str(tmp_path), "--format", "json")
