@@ -161,7 +161,10 @@ def evaluate(claim: Claim, results: list[dict]) -> dict:
 
 
 def fmt_numbers(row: dict) -> str:
-    parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.get("numbers", {}).items()]
+    if not row.get("n"):
+        return "no results yet"
+    parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.get("numbers", {}).items()
+             if v is not None]  # one seed has a mean but no interval
     if row.get("p_value") is not None:
         parts.append(f"p {row['p_value']:.3g}")
     if row.get("bound") is not None:

@@ -3,7 +3,7 @@ inconclusive, with the test and n."""
 
 import pytest
 
-from rnnreg.claims import evaluate, parse_claim
+from rnnreg.claims import evaluate, fmt_numbers, parse_claim
 from rnnreg.errors import RnnregError
 
 
@@ -61,6 +61,15 @@ def test_comparison_holds_is_contradicted_or_is_inconclusive():
     assert compare(a + better_b)["status"] == "contradicted"
     assert compare(a + noisy_b)["status"] == "inconclusive"
     assert compare(a[:1] + worse_b[:1])["status"] == "inconclusive"  # one seed: untested
+
+
+def test_the_numbers_cell_says_what_there_is_and_nothing_it_lacks():
+    """A claim over rows not run yet says so; one seed shows its means and no empty interval."""
+    overfit = parse_claim("a overfits on synthetic-lm", "t")
+    one_seed = [result("a", 0, {"valid_perplexity": 42.0}, curve=[50, 40, 42])]
+    assert fmt_numbers({"suite": "s", **evaluate(overfit, [])}) == "no results yet"
+    assert fmt_numbers({"suite": "s", **evaluate(overfit, one_seed)}) == "mean_excess 0.05"
+    assert fmt_numbers({"suite": "s", **compare(runs("a", [40.0]) + runs("b", [41.0]))}) == "a 40, b 41"
 
 
 def test_relative_gap_against_its_bound():
