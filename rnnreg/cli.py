@@ -266,6 +266,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         for name in task_names:
             plugins.tasks.get(name)
         plan.tasks = {name: plan.tasks.get(name, {"model": {}, "train": {}}) for name in task_names}
+    named: list[RegularizerEntry] = []  # what the command line adds to the suite's list or puts in its place
     if specs:
         overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
         from rnnreg.regularizer import build_regularizer
@@ -274,17 +275,17 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         for spec in specs:
             for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
                 build_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
-                plan.regularizers.append(entry)
-        plan.regularizers = apply_dropout_scale(plan.regularizers, plan.dropout_scale, plugins.regularizers)
+                named.append(entry)
     elif params:
         raise RnnregError("--param needs -r SPEC to say which regularizer it sets")
     if run_all:
-        listed = {entry.label for entry in plan.regularizers}
-        added = [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
-        plan.regularizers += apply_dropout_scale(added, plan.dropout_scale, plugins.regularizers)
-    if (specs or run_all) and plan.dropout_scale != 1.0:
+        listed = {entry.label for entry in plan.regularizers + named}
+        named += [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
+    scaled = apply_dropout_scale(named, plan.dropout_scale, plugins.regularizers)  # as the suite's own entries
+    if scaled != named:
         stderr.print(f"dropout_scale {plan.dropout_scale} of suite {plan.name!r} applies to the regularizers "
                      "named here too", style="dim")
+    plan.regularizers += scaled
     if seeds:
         plan.seeds = list(range(seeds))
     for key, value in parse_assignments(settings, "--set").items():
