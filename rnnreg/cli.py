@@ -577,12 +577,16 @@ def plot():
 @click.option("--section", default=None,
               help="Which setting of the task, when it has several: the board's name for it, or a part of "
                    "the name no other setting shares.")
+@click.option("--test", "test_split", is_flag=True,
+              help="The test split's metric per epoch, every regularizer on one axis (the paper's sentiment "
+                   "figure); needs runs with evaluation.curve_test.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Image file (.png, .svg, .pdf).")
 @click.pass_context
-def plot_curves_command(ctx, results_dir, task, section, output):
-    """Learning curves of every regularizer on one task: validation and training metric per epoch."""
+def plot_curves_command(ctx, results_dir, task, section, test_split, output):
+    """Learning curves of every regularizer on one task: validation and training metric per epoch, or with
+    --test the test metric per epoch."""
     from rnnreg import leaderboard as lb
-    from rnnreg.report import plot_curves, pyplot
+    from rnnreg.report import plot_curves, plot_test_curves, pyplot
     from rnnreg.results import read_results
 
     results, _ = read_results(existing_results_dir(results_dir))
@@ -604,7 +608,15 @@ def plot_curves_command(ctx, results_dir, task, section, output):
     section_rows = [r for r in rows if r["section"] == chosen]
     by_path = {r["_path"]: r for r in results}
     runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if by_path[p]["status"] == "ok"] for r in section_rows}
-    fig, _ = plot_curves(section_rows, runs_of, f"{task} · {chosen}" if chosen else task)
+    title = f"{task} · {chosen}" if chosen else task
+    if test_split:
+        drawn = plot_test_curves(section_rows, runs_of, title)
+        if drawn is None:
+            raise RnnregError(f"no run of {title!r} recorded the test split per epoch "
+                              "(run it with evaluation.curve_test: true)")
+        fig = drawn[0]
+    else:
+        fig, _ = plot_curves(section_rows, runs_of, title)
     fig.savefig(output, dpi=120)
     pyplot().close(fig)
     click.echo(output)

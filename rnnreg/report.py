@@ -6,6 +6,8 @@ system. Per section of the board (a task at one setting):
     learning curves  validation metric and training metric per epoch for each regularizer, the mean over
                      seeds with a min–max band, small multiples on shared axes, the oracle floor or the
                      published reference as a line — overfitting shows as a rising solid line;
+    test curves      where the runs recorded the test split every epoch (`evaluation.curve_test`, as Gal's
+                     sentiment scripts do), every regularizer's test curve on one axis: the paper's figure;
     mask pictures    what each regularizer on the board does to one sequence, drawn from `rnnreg explain`'s
                      own sampling (the paper's Figure 1);
 and, where the data exists, sweeps (metric against the swept parameter, with 95 % intervals), speed
@@ -34,6 +36,7 @@ from rnnreg.regularizer import build_regularizer
 # Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+LINESTYLES = ["-", "--", "-.", ":"]
 TRAIN_METRIC = {"perplexity": ("train_perplexity_dropout", "training perplexity (with dropout)"),
                 "error": ("train_loss", "training loss (cross-entropy, with dropout)"),
                 "rmse": ("train_loss", "training loss (MSE on standardised targets, with dropout)")}
@@ -150,6 +153,44 @@ def plot_curves(section_rows: list[dict], runs_of: dict[str, list[dict]], title:
     fig.suptitle("\n".join(textwrap.wrap(f"{title}: learning curves (mean over seeds, band: min–max)",
                                           width=int(16 * fig.get_figwidth()))), fontsize=9)
     fig.tight_layout(rect=(0, 0.16 if cols <= 2 else 0.06, 1, 0.95))
+    return fig, data
+
+
+def plot_test_curves(section_rows: list[dict], runs_of: dict[str, list[dict]], title: str):
+    """The paper's sentiment figure: the test split's metric per epoch, every regularizer on one axis (mean
+    over seeds, min–max band), the MC-dropout test number after the last epoch as an open marker. Only
+    runs with `evaluation.curve_test` record a test curve; returns None when none did, else (figure, data)."""
+    plt = pyplot()
+    metric = section_rows[0]["primary_metric"]
+    drawn = [(row, curve_series(runs_of[row["regularizer"]], f"test_{metric}")) for row in section_rows if row["n"]]
+    drawn = [(row, series) for row, series in drawn if series["epoch"]]
+    if not drawn:
+        return None
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
+    data: dict[str, dict[str, Any]] = {}
+    for k, (row, series) in enumerate(drawn):
+        color, marker = PALETTE[k % len(PALETTE)], MARKERS[k % len(MARKERS)]
+        ax.plot(series["epoch"], series["mean"], color=color, marker=marker, markersize=4,
+                markevery=max(1, len(series["epoch"]) // 10), linestyle=LINESTYLES[k % len(LINESTYLES)],
+                label=f"{row['regularizer']} (n={row['n']})")
+        ax.fill_between(series["epoch"], series["min"], series["max"], color=color, alpha=0.15, linewidth=0)
+        mc = (row["metrics"].get(f"test_{metric}_mc") or {}).get("mean")
+        if mc is not None:  # the number the paper reports: MC dropout after training
+            ax.plot([series["epoch"][-1]], [mc], color=color, marker=marker, markersize=8, markerfacecolor="none",
+                    linestyle="none")
+        data[row["regularizer"]] = {"test": series, "test_mc": mc, "n": row["n"]}
+    if metric == "perplexity":
+        ax.set_yscale("log")
+    if any(d["test_mc"] is not None for d in data.values()):
+        ax.plot([], [], color=PALETTE[6], marker="o", markerfacecolor="none", linestyle="none",
+                label="MC dropout, test, after the last epoch")
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.set_ylabel(f"test {METRIC_UNITS.get(metric, metric)}", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("\n".join(textwrap.wrap(f"{title}: test {metric} per epoch (mean over seeds, band: min–max)",
+                                         width=110)), fontsize=8)
+    fig.tight_layout()
     return fig, data
 
 
@@ -346,6 +387,15 @@ def write_report(results_dir: Path, out_dir: Path, plugins, *, speed_dir: Path |
             body.append(figure_html(save(fig, f"curves-{anchor}.png"), alt,
                                     "Learning curves: a solid line that turns upward while the dashed one keeps "
                                     "falling is overfitting."))
+            drawn = plot_test_curves(section_rows, runs_of, title)
+            if drawn is not None:
+                fig, test_data = drawn
+                alt = (f"Test {section_rows[0]['primary_metric']} per epoch on {title}: one line per regularizer "
+                       f"({len(test_data)}), mean over {', '.join(map(str, seeds))} seed(s) with a min–max band; "
+                       "open markers: the MC-dropout test number after the last epoch")
+                body.append(figure_html(save(fig, f"testcurves-{anchor}.png"), alt,
+                                        "Test curves, as in the paper's sentiment figure: every regularizer on one "
+                                        "axis, so who overfits, when, and where each ends can be read together."))
         body.append("<h3>What each regularizer does (one sequence, first layer)</h3><div class='masks'>")
         for row in section_rows:
             runs = runs_of.get(row["regularizer"]) or [by_path[p] for p in row["files"] if p in by_path]

@@ -172,6 +172,53 @@ def test_plot_curves_takes_a_part_of_a_section_name_that_names_one_section(resul
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
 
 
+SENTIMENT_250 = ROOT / "benchmarks" / "results" / "sentiment-scale-lstm"  # Gal's script: test split every epoch
+
+
+def test_the_test_curves_plot_each_regularizers_test_split_per_epoch_and_its_mc_number():
+    from rnnreg.leaderboard import build_rows
+    from rnnreg.report import plot_test_curves, pyplot
+
+    results, _ = read_results(SENTIMENT_250)
+    rows = build_rows(results)
+    by_path = {r["_path"]: r for r in results}
+
+    def section(name):  # its rows, and each row's runs
+        chosen = [r for r in rows if name in r["section"]]
+        return chosen, {r["regularizer"]: [by_path[p] for p in r["files"]] for r in chosen}
+
+    full, runs_of = section("250 epochs")
+    fig, data = plot_test_curves(full, runs_of, "sentiment-scale")
+    [ax] = fig.axes
+    lines = {line.get_label(): line for line in ax.lines}
+    mc_markers = [line for line in ax.lines if line.get_markerfacecolor() == "none" and len(line.get_xdata())]
+    assert len(data) == 4 and len(mc_markers) == sum("test_rmse_mc" in runs_of[r["regularizer"]][0]["metrics"]
+                                                      for r in full)
+    for row in full:
+        [run] = runs_of[row["regularizer"]]
+        line = lines[f"{row['regularizer']} (n=1)"]
+        assert list(line.get_xdata()) == list(range(1, 251))
+        assert list(line.get_ydata()) == pytest.approx([c["test_rmse"] for c in run["curves"]])
+        if "test_rmse_mc" in run["metrics"]:
+            assert any(m.get_color() == line.get_color() and m.get_xdata()[0] == 250
+                       and m.get_ydata()[0] == pytest.approx(run["metrics"]["test_rmse_mc"]["value"])
+                       for m in mc_markers), row["regularizer"]
+    pyplot().close(fig)
+    # runs without evaluation.curve_test have no test curve to draw
+    assert plot_test_curves(*section("LSTM, 20 epochs"), "sentiment-scale") is None
+
+
+def test_plot_curves_test_draws_the_test_curves_or_says_why_not(results_dir, tmp_path):
+    out = tmp_path / "test-curves.png"
+    drawn = CliRunner().invoke(cli, ["plot", "curves", str(SENTIMENT_250), "-t", "sentiment-scale", "--section",
+                                     "LSTM, 250 epochs", "--test", "-o", str(out)])
+    assert drawn.exit_code == 0, drawn.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    none = CliRunner().invoke(cli, ["plot", "curves", str(results_dir), "-t", "synthetic-lm", "--test", "-o", str(out)])
+    assert none.exit_code == 1 and "recorded the test split per epoch" in none.output
+    assert "evaluation.curve_test" in none.output and "Traceback" not in none.output
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
