@@ -112,6 +112,7 @@ def check_regularizer_class(cls: object, origin: str) -> None:
     try:
         check_params(name, cls.params, cls.choices, cls.params)  # the defaults obey the rules too
         instance = cls()
+        check_not_trainable(instance)
         check_plan(instance.plan())
         if cls.penalty is not None:
             check_penalty_value(instance, example_activations())
@@ -119,6 +120,33 @@ def check_regularizer_class(cls: object, origin: str) -> None:
         raise RnnregError(f"{where}: {exc}") from None
     except Exception as exc:  # a plan that cannot even be built is the plugin's bug, said in one line
         raise RnnregError(f"{where}: plan() failed at the default parameters: {type(exc).__name__}: {exc}") from None
+
+
+def trainable_attributes(regularizer: Regularizer) -> list[str]:
+    """Attributes of a regularizer (its class's or its own) that hold tensors needing gradients: a
+    `torch.nn.Parameter`, a tensor with requires_grad, or a module with trainable parameters, alone or in a
+    list, tuple or dict."""
+    def trainable(value: object) -> bool:
+        if isinstance(value, torch.nn.Module):
+            return any(p.requires_grad for p in value.parameters())
+        return isinstance(value, torch.Tensor) and value.requires_grad
+
+    found = []
+    attributes = {k: v for klass in reversed(type(regularizer).__mro__) for k, v in vars(klass).items()}
+    for key, value in {**attributes, **vars(regularizer)}.items():
+        inner = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        if any(trainable(item) for item in inner):
+            found.append(key)
+    return found
+
+
+def check_not_trainable(regularizer: Regularizer) -> None:
+    """rnnreg optimizes the model's parameters only: a parameter a regularizer keeps for itself would never
+    be trained while its gradient silently accumulated, so it is refused rather than ignored."""
+    found = trainable_attributes(regularizer)
+    if found:
+        raise RnnregError(f"keeps trainable tensors ({', '.join(map(repr, found))}) that rnnreg would never "
+                          "optimize; a regularizer's parameters are fixed numbers in `params`")
 
 
 def penalty_arguments(penalty: Callable[..., Any] | None) -> list[str]:
@@ -265,6 +293,7 @@ def build_regularizer(spec: str, overrides: Mapping[str, Any], registry: Registr
     parts = [classes[name](**routed[name]) for name in names]
     for part in parts:  # parameters can change a plan: check it as built, not only at the defaults
         try:
+            check_not_trainable(part)
             check_plan(part.plan())
         except RnnregError as exc:
             raise RnnregError(f"regularizer {part.name!r} with {dict(part.values)}: {exc}") from None

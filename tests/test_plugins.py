@@ -199,3 +199,21 @@ def test_parameters_that_break_a_plan_are_caught_when_built(plugins):
 
     with pytest.raises(RnnregError, match="'cell_scale' must be one of output, mask"):
         build_regularizer("moon", {"cell_scale": "inside"}, plugins.regularizers)
+
+
+def test_a_trainable_parameter_kept_by_a_plugin_is_refused_at_load(tmp_path):
+    """rnnreg optimizes the model's parameters only: a rate kept as an nn.Parameter would silently never
+    train while its gradient accumulated."""
+    extra = ("    def __init__(self, **overrides):\n        super().__init__(**overrides)\n"
+             "        import torch\n        self._rate = torch.nn.Parameter(torch.tensor(0.1))\n"
+             "    def penalty(self, *, output):\n        return self._rate * output.pow(2).mean()\n")
+    message = load_error(tmp_path, plugin_source('{"recurrent": SiteRule(0.25)}', extra))
+    assert "keeps trainable tensors ('_rate') that rnnreg would never optimize" in message
+    from click.testing import CliRunner
+
+    from rnnreg.cli import cli
+
+    result = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path), "run", "-r", "broken", "--results-dir",
+                                      str(tmp_path / "r")])
+    assert result.exit_code == 1 and "keeps trainable tensors" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
