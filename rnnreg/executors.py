@@ -20,6 +20,7 @@ import concurrent.futures as futures
 import datetime as dt
 import multiprocessing
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,24 +58,55 @@ def threads_per_job(jobs: int) -> int:
 
 _worker_runner = None  # one runner per worker process, built on its first job (plugins, data cache)
 _worker_device = None
+_worker_job = None  # the job in flight, which the worker's progress lines name
+
+
+def interrupt_on_signal(signum, frame) -> None:
+    """In the driver, SIGTERM (schedulers, `kill`) is Ctrl-C: KeyboardInterrupt, naming the signal."""
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+_stopping = False  # set in a worker once it is told to stop: it takes no further job
+_in_job = False  # a worker between jobs just stops taking them; one in a job unwinds it
+
+
+def stop_on_signal(signum, frame) -> None:
+    """SIGTERM (schedulers, `kill`) stops a worker's job as Ctrl-C does: KeyboardInterrupt unwinds it, its
+    lock is released and its last epoch checkpoint is kept for the rerun to resume from. Raised once: a
+    second signal must not interrupt that unwinding."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        if _in_job:
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def _init_worker(gpu_slots) -> None:
-    """A local worker claims a GPU of its own when there are several (CUDA_VISIBLE_DEVICES order)."""
+    """A local worker claims a GPU of its own when there are several (CUDA_VISIBLE_DEVICES order), and
+    stops its job on SIGTERM or SIGINT."""
     global _worker_device
     _worker_device = None if gpu_slots is None else f"cuda:{gpu_slots.get()}"
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
 
 
-def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str) -> dict:
-    """Run one planned job in a worker (a process of the pool, or a Ray task) and write its result."""
+def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str):
+    """Run one planned job in a worker (a process of the pool, or a Ray task) and write its result; a
+    `NotRun` when another process holds the job or the worker is stopping."""
     global _worker_runner
     from rnnreg.plugins import load_plugins
-    from rnnreg.runner import Runner
+    from rnnreg.runner import NotRun, Runner
+
+    global _in_job
+    if _stopping:
+        return NotRun("not started: the run was interrupted")
 
     torch.set_num_threads(spec.threads)
+    global _worker_job
+    _worker_job = job
     if _worker_runner is None:
         def report(event: str, info: dict) -> None:  # a worker's progress: one line per epoch on stderr
-            label = f"{job.task} · {job.regularizer.label} · seed {job.seed}"
+            label = f"{_worker_job.task} · {_worker_job.regularizer.label} · seed {_worker_job.seed}"
             if event == "epoch":
                 metric = next(((k, v) for k, v in info.items() if k.startswith("valid_")), None)
                 shown = f": {metric[0]} {metric[1]:.4g}" if metric else ""
@@ -86,7 +118,11 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str) -> dict
         _worker_runner = Runner(load_plugins(spec.plugins_dir), Path(spec.results_dir), device=device,
                                 data_dir=Path(spec.data_dir) if spec.data_dir else None, resume=spec.resume,
                                 report=report)
-    return _worker_runner.run_and_write(job, config, digest, Path(path))
+    _in_job = True
+    try:
+        return _worker_runner.run_and_write(job, config, digest, Path(path))
+    finally:
+        _in_job = False
 
 
 def failed_result(job, config: dict, digest: str, error: str) -> dict:
@@ -129,7 +165,7 @@ def _run_pool(runner, planned, todo, spec: WorkerSpec, jobs: int) -> list[dict]:
         gpu_slots = context.Queue()
         for k in range(jobs):
             gpu_slots.put(k % torch.cuda.device_count())
-    results = []
+    results: list[dict] = []
     with futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
                                      initargs=(gpu_slots,)) as pool:
         running = {}
@@ -137,16 +173,36 @@ def _run_pool(runner, planned, todo, spec: WorkerSpec, jobs: int) -> list[dict]:
             job, config, digest, path, _why = entry
             runner.report("start", _info(planned, index, entry))
             running[pool.submit(run_job, spec, job, config, digest, str(path))] = (index, entry)
-        for done in futures.as_completed(running):
-            index, entry = running[done]
-            job, config, digest, path, _why = entry
-            try:
-                result = done.result()
-            except futures.process.BrokenProcessPool as exc:  # a worker was killed: its checkpoint stays
-                result = failed_result(job, config, digest, f"worker process died ({exc}); rerun to resume it")
-            results.append(result)
-            runner.report("done", {**_info(planned, index, entry), "result": result})
+        try:
+            for done in futures.as_completed(running):
+                index, entry = running[done]
+                job, config, digest, path, _why = entry
+                try:
+                    result = done.result()
+                except futures.process.BrokenProcessPool as exc:  # a worker was killed: its checkpoint stays
+                    result = failed_result(job, config, digest, f"worker process died ({exc}); rerun to resume it")
+                _finished(runner, _info(planned, index, entry), result, results)
+        except KeyboardInterrupt:
+            # The driver was told to stop (SIGINT, SIGTERM): tell the workers too — a SIGTERM sent to the driver
+            # alone would otherwise leave them training while the pool waits for them — and take no new job.
+            for future in running:
+                future.cancel()
+            for process in list(pool._processes.values()):  # no public handle on a pool's processes
+                if process.is_alive():
+                    process.terminate()
+            raise
     return results
+
+
+def _finished(runner, info: dict, result, results: list[dict]) -> None:
+    """Report a job that came back from a worker: its result, or why it did not run there."""
+    from rnnreg.runner import NotRun
+
+    if isinstance(result, NotRun):
+        runner.report("not-run", {**info, "reason": result.reason})
+    else:
+        results.append(result)
+        runner.report("done", {**info, "result": result})
 
 
 def import_ray():
@@ -170,19 +226,23 @@ def _run_ray(runner, planned, todo, spec: WorkerSpec, address: str | None) -> li
         job, config, digest, path, _why = entry
         runner.report("start", _info(planned, index, entry))
         running[remote.remote(spec, job, config, digest, str(path))] = (index, entry)
-    results = []
-    while running:
-        done, _ = ray.wait(list(running), num_returns=1)
-        index, entry = running.pop(done[0])
-        job, config, digest, path, _why = entry
-        try:
-            result = ray.get(done[0])
-        except ray.exceptions.RayError as exc:  # retries spent: record why, keep the checkpoint
-            result = failed_result(job, config, digest,
-                                   f"Ray task failed after {RAY_RETRIES} retries: {type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0] if str(exc) else ''}")
-            write_atomic(Path(path), result)
-        results.append(result)
-        runner.report("done", {**_info(planned, index, entry), "result": result})
+    results: list[dict] = []
+    try:
+        while running:
+            done, _ = ray.wait(list(running), num_returns=1)
+            index, entry = running.pop(done[0])
+            job, config, digest, path, _why = entry
+            try:
+                result = ray.get(done[0])
+            except ray.exceptions.RayError as exc:  # retries spent: record why, keep the checkpoint
+                result = failed_result(job, config, digest,
+                                       f"Ray task failed after {RAY_RETRIES} retries: {type(exc).__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                write_atomic(Path(path), result)
+            _finished(runner, _info(planned, index, entry), result, results)
+    except KeyboardInterrupt:  # stop the tasks as Ctrl-C stops a local job: KeyboardInterrupt in each
+        for ref in running:
+            ray.cancel(ref)
+        raise
     return results
 

@@ -21,6 +21,7 @@ every image has alt text that says what it shows and for how many seeds.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import statistics
@@ -309,9 +310,26 @@ def plot_speed(report: dict):
 # --- the site -----------------------------------------------------------------------------------------
 
 
-def slug(text: str) -> str:
+def make_folder(folder: Path) -> None:
+    """Create an output folder, or say in one line which path cannot be made and why."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RnnregError(f"cannot create folder {str(folder)!r}: {exc.strerror or exc}") from None
+
+
+def slug(text: str, limit: int | None = 80) -> str:
     keep = "".join(c if c.isalnum() else "-" for c in text.lower())
-    return "-".join(part for part in keep.split("-") if part)[:80]
+    return "-".join(part for part in keep.split("-") if part)[:limit]
+
+
+def unique_slugs(titles: list[str], limit: int = 80) -> list[str]:
+    """One anchor (and figure-name stem) per title, never shared: a title whose slug is too long, or equals
+    another's (two sections that differ only in punctuation or after the cut), gains a hash of its full text."""
+    full = [slug(title, limit=None) for title in titles]
+    return [name if len(name) <= limit and full.count(name) == 1
+            else f"{name[:limit - 9]}-{hashlib.sha256(title.encode()).hexdigest()[:8]}"
+            for title, name in zip(titles, full, strict=True)]
 
 
 def html_table(names: list[str], cells: list[list[str]], caption: str) -> str:
@@ -340,21 +358,19 @@ figcaption { font-size: 0.8rem; color: #333; }
 """
 
 
-def write_report(results_dir: Path, out_dir: Path, plugins, *, speed_dir: Path | None = None,
-                 claims: list[dict] | None = None, progress=lambda message: None) -> Path:
-    """Build the site in `out_dir` from every result under `results_dir`; returns the index path."""
-    from rnnreg.results import read_results
-
+def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir: Path, plugins, *,
+                 speed_dir: Path | None = None, claims: list[dict] | None = None,
+                 progress=lambda message: None) -> Path:
+    """Build the site in `out_dir` from the valid results read from `results_dir` (`left_out` files failed
+    validation); returns the index path."""
     plt = pyplot()
-    results, unreadable = read_results(results_dir)
     if not results:
         raise RnnregError(f"no readable result files in {str(results_dir)!r}")
     use_current_references(results, plugins.tasks)
     rows = build_rows(results)
     by_path = {r["_path"]: r for r in results}
-    out_dir.mkdir(parents=True, exist_ok=True)
     images = out_dir / "images"
-    images.mkdir(exist_ok=True)
+    make_folder(images)
 
     def save(fig, name: str) -> str:
         fig.savefig(images / name, dpi=90)
@@ -362,14 +378,15 @@ def write_report(results_dir: Path, out_dir: Path, plugins, *, speed_dir: Path |
         return f"images/{name}"
 
     body = [f"<h1>rnnreg report</h1><p>{len(results)} result files from <code>{html.escape(str(results_dir))}</code>"
-            + (f"; {len(unreadable)} unreadable, left out" if unreadable else "") + ". Numbers as in "
+            + (f"; {left_out} failed validation, left out" if left_out else "") + ". Numbers as in "
             "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>1=</em> marks rows a "
             "paired t-test cannot tell from the best.</p>"]
     toc: list[str] = []
     masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
-    sections = zip(section_keys(rows), task_sections(rows), strict=True)
-    for (task, section), (title, caption, names, cells) in sections:
-        anchor = slug(title)
+    tables = list(task_sections(rows))
+    anchors = unique_slugs([title for title, *_ in tables])
+    sections = zip(section_keys(rows), tables, anchors, strict=True)
+    for (task, section), (title, caption, names, cells), anchor in sections:
         toc.append(f"<li><a href='#{anchor}'>{html.escape(title)}</a></li>")
         section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
         progress(f"section {title}")

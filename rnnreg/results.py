@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -64,8 +65,48 @@ class UnreadableResult(Exception):
     """A result file that exists but cannot be used; the message says why, in a few words."""
 
 
-# What every reader of a result relies on; a file without them is unreadable, not silently dropped.
-REQUIRED = {"task": dict, "regularizer": dict, "seed": int, "status": str}
+SCHEMA_FILE = Path(__file__).with_name("result.schema.json")
+
+
+@functools.cache
+def result_validator():
+    """The JSON Schema of a result file (rnnreg/result.schema.json), compiled once per process."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def check_result(data: object) -> None:
+    """Raise UnreadableResult unless `data` is a result every reader can rely on: the schema's types,
+    required fields and per-metric ranges (perplexity >= 1, error in [0, 1], RMSE >= 0), finite metric
+    values, and an identity that is its config's: the hash recomputed from the config, and the task,
+    regularizer and seed the board ranks by equal to the config's. The hash is the cache key and the row's
+    identity, so a file edited after it was written is refused, not ranked."""
+    if not isinstance(data, dict):
+        raise UnreadableResult(f"holds a JSON {type(data).__name__}, not a result object")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise UnreadableResult(f"schema_version {data.get('schema_version')!r}, this rnnreg reads {SCHEMA_VERSION}")
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(result_validator().iter_errors(data))
+    if error is not None:
+        where = ".".join(map(str, error.absolute_path)) or "the file"
+        raise UnreadableResult(f"fails the result schema at {where}: {error.message}")
+    for name, entry in (data.get("metrics") or {}).items():
+        if not math.isfinite(entry["value"]):
+            raise UnreadableResult(f"fails the result schema at metrics.{name}.value: {entry['value']!r} is not "
+                                   "a finite number")
+    if data["status"] == "ok" and f"valid_{data['task']['primary_metric']}" not in data["metrics"]:
+        raise UnreadableResult(f"has no metrics.valid_{data['task']['primary_metric']}, the task's primary metric")
+    config = data["config"]
+    if config_hash(config) != data["config_hash"]:
+        raise UnreadableResult("has a config_hash that does not match its config (edited after it was written)")
+    for key, mine in (("task", {k: data["task"][k] for k in ("name", "version", "kind")}),
+                      ("regularizer", data["regularizer"]), ("seed", data["seed"])):
+        if config[key] != mine:
+            raise UnreadableResult(f"has a {key} that differs from its config's (edited after it was written)")
 
 
 def read_result(path: Path) -> dict:
@@ -75,15 +116,7 @@ def read_result(path: Path) -> dict:
         raise UnreadableResult(f"cannot be read ({exc.__class__.__name__})") from None
     except json.JSONDecodeError as exc:
         raise UnreadableResult(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(data, dict):
-        raise UnreadableResult(f"holds a JSON {type(data).__name__}, not a result object")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise UnreadableResult(f"schema_version {data.get('schema_version')!r}, this rnnreg reads {SCHEMA_VERSION}")
-    for key, kind in REQUIRED.items():
-        if not isinstance(data.get(key), kind):
-            raise UnreadableResult(f"has no valid {key!r}")
-    if data["status"] == "ok" and not isinstance(data.get("metrics"), dict):
-        raise UnreadableResult("status ok but no metrics")
+    check_result(data)
     data["_path"] = str(path)
     return data
 

@@ -25,6 +25,7 @@ import torch
 import rnnreg
 from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
+from rnnreg.joblock import JobLock, describe
 from rnnreg.model import check_plan_fits
 from rnnreg.regularizer import build_regularizer
 from rnnreg.results import (
@@ -41,6 +42,13 @@ from rnnreg.results import (
 from rnnreg.suite import RegularizerEntry, Suite
 from rnnreg.tasks.base import HIGHER_IS_BETTER
 from rnnreg.trainer import train_and_evaluate
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """What a job that was planned but not trained here returns instead of a result, and why."""
+
+    reason: str
 
 
 @dataclass
@@ -133,17 +141,22 @@ class Runner:
         """(job, config, digest, path, why) per job; `why` is None when its finished result stands, else the
         reason it runs. Checks the folder and loads every dataset a job needs: a mistake is a one-line error
         now, not a failed result per job after hours of training the others."""
-        planned = []
+        planned, seen = [], set()
         for job in jobs:
             config, digest, path = self.path_of(job)
-            planned.append((job, config, digest, path, self.why_run(path)))
+            if path in seen:  # `--param p=0.3,0.3`, or a suite listing one configuration twice
+                self.report("warning", {"message": f"{job.task} · {job.regularizer.label} · seed {job.seed} is "
+                                                   "listed more than once with the same config: it runs once"})
+                continue
+            seen.add(path)
+            planned.append((job, config, digest, path, self.why_run(path, digest)))
         for job, *_, why in planned:
             if why:
                 self.task_data(job.task)
         check_results_dir(self.results_dir)
         return planned
 
-    def why_run(self, path: Path) -> str | None:
+    def why_run(self, path: Path, digest: str) -> str | None:
         if self.force:
             return "forced"
         if not path.exists():
@@ -152,6 +165,8 @@ class Runner:
             previous = read_result(path)
         except UnreadableResult as exc:
             return f"rerun: the result file {exc}"
+        if previous["config_hash"] != digest:
+            return "rerun: the result file at its path belongs to another config"
         if previous["status"] != "ok" and self.retry_failed:
             return f"retry: it failed before ({previous.get('error')})"
         return None
@@ -166,6 +181,9 @@ class Runner:
                 continue
             self.report("start", info)
             result = self.run_and_write(job, config, digest, path)
+            if isinstance(result, NotRun):
+                self.report("not-run", {**info, "reason": result.reason})
+                continue
             results.append(result)
             self.report("done", {**info, "result": result})
         return results
@@ -181,13 +199,26 @@ class Runner:
         return Checkpoint(self.results_dir, digest, resume=self.resume,
                           warn=lambda message: self.report("warning", {"message": message}))
 
-    def run_and_write(self, job: Job, config: dict, digest: str, path: Path) -> dict:
-        """Run one job, write its result atomically, then drop its checkpoint (the result supersedes it)."""
-        checkpoint = self.checkpoint_of(digest)
-        result = self.run_one(job, config, digest, checkpoint)
-        write_atomic(path, result)
-        checkpoint.remove()
-        return result
+    def run_and_write(self, job: Job, config: dict, digest: str, path: Path) -> dict | NotRun:
+        """Run one job, write its result atomically, then drop its checkpoint (the result supersedes it).
+
+        The job's lock is held throughout, so no other process on this results folder trains it at the
+        same time; a job another process holds, or finished since this run was planned, is not run."""
+        lock = JobLock(self.results_dir, digest, job.regularizer.label,
+                       warn=lambda message: self.report("warning", {"message": message}))
+        holder = lock.acquire()
+        if holder is not None:
+            return NotRun(f"running in another process ({describe(holder)}), left to it")
+        try:
+            if not self.force and self.why_run(path, digest) is None:
+                return NotRun("finished by another process meanwhile, skipped")
+            checkpoint = self.checkpoint_of(digest)
+            result = self.run_one(job, config, digest, checkpoint)
+            write_atomic(path, result)
+            checkpoint.remove()
+            return result
+        finally:
+            lock.release()
 
     def run_one(self, job: Job, config: dict, digest: str, checkpoint: Checkpoint | None = None) -> dict:
         started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()

@@ -130,9 +130,9 @@ def test_a_corrupt_result_is_named_fails_the_check_and_is_rerun(tmp_path):
     path.write_text('{"schema_version": 1, "task": ')  # a write cut short by something other than rnnreg
     board = tmp_path / "BOARD.md"
     listed = invoke("leaderboard", str(tmp_path), "--write", str(board))
-    assert f"unreadable result {path}: not valid JSON" in listed.stderr.replace("\n", "")
+    assert f"result left out {path}: not valid JSON" in listed.stderr.replace("\n", "")
     check = invoke("leaderboard", str(tmp_path), "--check", str(board))
-    assert check.exit_code == 1 and "cannot be read" in check.output
+    assert check.exit_code == 1 and "fail validation" in check.output
     rerun = invoke(*args)
     assert rerun.exit_code == 0 and "rerun: the result file not valid JSON" in rerun.stderr
     assert json.loads(path.read_text())["status"] == "ok"
@@ -220,3 +220,12 @@ def test_a_resumed_jobs_eta_counts_only_the_epochs_this_process_ran(monkeypatch)
     lines = out.getvalue().splitlines()
     assert "job ETA 1:15:30" in lines[-2]  # 151 epochs × 30 s
     assert "job ETA 1:15:00" in lines[-1]  # 150 epochs × 30 s
+
+
+def test_a_value_given_twice_runs_once(tmp_path):
+    out = invoke("run", "-r", "variational", "--param", "p_recurrent=0.3,0.3", "-t", "synthetic-sentiment", *TINY,
+                 "--results-dir", str(tmp_path), "--format", "json")
+    assert out.exit_code == 0, out.output
+    assert "variational[p_recurrent=0.3] · seed 0 is listed more than once with the same config: it runs once" \
+        in out.stderr.replace("\n", "")
+    assert len(list(tmp_path.rglob("*.json"))) == 1 and out.stderr.count("[1/1]") >= 1

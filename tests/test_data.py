@@ -104,9 +104,11 @@ def test_list_shows_verified_wrong_and_missing(toy_dataset, tmp_path):
     out = CliRunner().invoke(cli, ["data", "list", "--data-dir", str(tmp_path), "--format", "csv"])
     assert "toy,present but wrong (checksum mismatch),corpus.test.txt," in out.stdout
     assert "ptb,missing," in out.stdout
+    # A corrupt dataset is a fault a script must see: exit 1, one line naming it; missing ones are not.
+    assert out.exit_code == 1 and "Error: toy: present but failing the SHA-256 check" in out.stderr
     (folder / "corpus.test.txt").write_bytes(FILES["corpus.test.txt"])
     out = CliRunner().invoke(cli, ["data", "list", "--data-dir", str(tmp_path), "--format", "json"])
-    assert '"status": "present, verified"' in out.stdout
+    assert '"status": "present, verified"' in out.stdout and out.exit_code == 0
 
 
 def test_a_task_without_its_data_fails_fast_with_the_fetch_hint(plugins, tmp_path):

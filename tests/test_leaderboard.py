@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from rnnreg.cli import cli
 from rnnreg.leaderboard import build_rows, render_csv, render_markdown
-from rnnreg.results import result_path, write_atomic
+from rnnreg.results import config_hash, result_path, write_atomic
 
 
 def result(label, seed, valid, test=None, status="ok", spec=None, finished="2026-01-01T00:00:00", config=None):
@@ -26,6 +26,21 @@ def result(label, seed, valid, test=None, status="ok", spec=None, finished="2026
         "wall_seconds": 2.0, "parameters": 1234, "oracle": {"valid": {"perplexity": 30.0}, "test": {"perplexity": 31.0}},
         "finished_at": finished, **({"config": config} if config else {}),
     }
+
+
+def sealed(r):
+    """`r` as rnnreg writes it: a complete config (the fields above, defaults for the rest) and its hash, so
+    that it passes the validation every reader applies."""
+    r = json.loads(json.dumps(r))
+    r["task"] = {"version": "1", "primary_metric": "perplexity", **r["task"]}
+    r["regularizer"] = {"params": {}, "versions": {}, **r["regularizer"]}
+    r["config"] = {"schema_version": 1, "versions": {"rnnreg": "0.4.0", "torch": "2.13.0"}, "model": {}, "train": {},
+                   "evaluation": {}, "device": "cpu", **r.get("config", {}),
+                   "task": {k: r["task"][k] for k in ("name", "version", "kind")}, "regularizer": r["regularizer"],
+                   "seed": r["seed"]}
+    r["config_hash"] = config_hash(r["config"])
+    r.setdefault("curves", [])
+    return r
 
 
 RESULTS = [
@@ -66,7 +81,7 @@ def test_markdown_and_csv_show_the_numbers_and_the_floor():
 def test_cli_formats_write_and_check(tmp_path):
     results = tmp_path / "results"
     for r in RESULTS:
-        write_atomic(result_path(results, "synthetic-lm", r["regularizer"]["label"], r["seed"], "abc" * 10), r)
+        write_atomic(result_path(results, "synthetic-lm", r["regularizer"]["label"], r["seed"], "abc" * 10), sealed(r))
     runner = CliRunner()
     out = runner.invoke(cli, ["leaderboard", str(results), "--format", "json"])
     assert out.exit_code == 0
@@ -77,7 +92,7 @@ def test_cli_formats_write_and_check(tmp_path):
     assert runner.invoke(cli, ["leaderboard", str(results), "--write", str(board)]).exit_code == 0
     assert runner.invoke(cli, ["leaderboard", str(results), "--check", str(board)]).exit_code == 0
     # a new result makes the committed board stale
-    write_atomic(result_path(results, "synthetic-lm", "zaremba", 0, "def" * 10), result("zaremba", 0, 40.0))
+    write_atomic(result_path(results, "synthetic-lm", "zaremba", 0, "def" * 10), sealed(result("zaremba", 0, 40.0)))
     stale = runner.invoke(cli, ["leaderboard", str(results), "--check", str(board)])
     assert stale.exit_code == 1 and "is out of date" in stale.output
 
@@ -149,7 +164,7 @@ def test_mc_numbers_carry_their_passes():
 
 def test_one_seed_boards_say_differences_are_untested(tmp_path):
     for r in RESULTS[::2]:
-        write_atomic(result_path(tmp_path, "synthetic-lm", r["regularizer"]["label"], r["seed"], "abc" * 10), r)
+        write_atomic(result_path(tmp_path, "synthetic-lm", r["regularizer"]["label"], r["seed"], "abc" * 10), sealed(r))
     out = CliRunner().invoke(cli, ["leaderboard", str(tmp_path), "--format", "markdown"])
     assert "1 seed per row: differences between rows are untested" in out.stderr
 
@@ -230,7 +245,7 @@ def test_the_board_shows_the_tasks_current_published_references(tmp_path):
 
     old = {**result("none", 0, 120.0), "task": {"name": "ptb", "kind": "language-model"},
            "reference": {"Zaremba et al. 2014, small (no dropout)": {"valid_perplexity": 120.7, "test_perplexity": 114.5}}}
-    write_atomic(result_path(tmp_path, "ptb", "none", 0, "abc" * 10), old)
+    write_atomic(result_path(tmp_path, "ptb", "none", 0, "abc" * 10), sealed(old))
     out = CliRunner().invoke(cli, ["leaderboard", str(tmp_path), "--format", "json"])
     assert out.exit_code == 0, out.output
     [row] = json.loads(out.stdout)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnnreg.cli import cli
-from rnnreg.results import read_results
+from rnnreg.results import config_hash, read_results
 
 pytest.importorskip("matplotlib", reason='the report needs matplotlib: pip install -e ".[report]"')
 
@@ -157,6 +157,7 @@ def test_plot_curves_takes_a_part_of_a_section_name_that_names_one_section(resul
     shutil.copy(path, folder / path.name)
     short = json.loads(path.read_text())
     short["config"]["train"]["epochs"] = 3  # the same job cut short: a second section of the task
+    short["config_hash"] = config_hash(short["config"])
     (folder / "none__seed0__short.json").write_text(json.dumps(short))
     out = tmp_path / "curves.png"
 
@@ -268,3 +269,36 @@ def test_the_sweep_plots_each_cells_mean(results_dir):
         expected = [sweep.cell[down, a]["metrics"]["valid_perplexity"]["mean"] for a in sweep.across_values]
         assert list(line.get_ydata()) == pytest.approx(expected)
     pyplot().close(fig)
+
+
+def test_two_sections_that_differ_only_after_the_cut_get_their_own_anchors_and_figures(results_dir, tmp_path):
+    """Section anchors and figure names come from titles cut to 80 characters: two titles that differ only
+    after the cut once shared one anchor, and one section's table showed the other's curves."""
+    folder = tmp_path / "results" / "synthetic-lm"
+    folder.mkdir(parents=True)
+    [path] = (results_dir / "synthetic-lm").glob("none__seed0__*.json")
+    for ending in ("a", "b"):
+        twin = json.loads(path.read_text())
+        twin["config"]["train"]["schedule_note"] = "x" * 90 + ending
+        twin["config_hash"] = config_hash(twin["config"])
+        (folder / f"none__seed0__{ending}.json").write_text(json.dumps(twin))
+    out = tmp_path / "site"
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "results"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "index.html").read_text()
+    ids = re.findall(r"<section id='([^']+)'>", page)
+    curves = re.findall(r"src='(images/curves-[^']+)'", page)
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert len(curves) == 2 and len(set(curves)) == 2 and all((out / c).is_file() for c in curves)
+    links = re.findall(r"<a href='#([^']+)'>", page)
+    assert set(ids) <= set(links)
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(results_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for args in (["report", str(results_dir), "--out", str(blocker / "site")],
+                 ["plot", "curves", str(results_dir), "-t", "synthetic-sentiment", "-o", str(blocker / "x" / "c.png")]):
+        out = CliRunner().invoke(cli, args)
+        assert out.exit_code == 1 and "Traceback" not in out.output, out.output
+        assert f"cannot create folder '{blocker}" in out.output and "Not a directory" in out.output
