@@ -1,4 +1,4 @@
-"""The mask semantics of every built-in regularizer, as in DESIGN.md §1 (sites × per step/sequence)."""
+"""The mask semantics of every built-in regularizer, as in docs/design.md §1 (sites × per step/sequence)."""
 
 import pytest
 import torch
@@ -36,7 +36,7 @@ def differs_across_samples(mask):
     return all(not torch.equal(m[:, 0], m[:, b]) for b in range(1, B))
 
 
-# site → "step" | "sequence" | None, straight from the table in DESIGN.md §1
+# site → "step" | "sequence" | None, straight from the table in docs/design.md §1
 TABLE = {
     "none": {"input": None, "recurrent": None, "cell": None, "output": None, "embedding": None},
     "naive": {"input": "step", "recurrent": "step", "cell": None, "output": "step", "embedding": None},

@@ -58,7 +58,7 @@ class PennTreebank(WordLanguageModel):
     description = "Word-level Penn Treebank (Mikolov's files, 10k vocabulary); perplexity. Defaults: Zaremba small."
     dataset = "ptb"
     split_files = {"train": "ptb.train.txt", "valid": "ptb.valid.txt", "test": "ptb.test.txt"}
-    # The published numbers (val / test perplexity; DESIGN.md §2), shown beside ours on the leaderboard; each
+    # The published numbers (val / test perplexity; docs/design.md §2), shown beside ours on the leaderboard; each
     # name gives the model's size, so a 200-unit row is not read against a 1500-unit number unawares.
     published = {
         "Zaremba et al. 2014, small (2 × 200, 13 epochs, no dropout)":
