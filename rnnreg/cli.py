@@ -659,13 +659,16 @@ def suites_with_claims(ctx, results: list[dict], folder: Path) -> list[tuple]:
     """(name, suite, config hashes of its jobs) for every suite that wrote a result here and states claims.
     A suite is read from its file where that still is, else as the built-in of that name."""
     from rnnreg import claims as cl
+    from rnnreg.results import CHECKOUT
     from rnnreg.runner import Runner, expand
     from rnnreg.suite import load_suite
 
     plugins, found = get_plugins(ctx), {}
     for name, source in cl.suites_named(results):
         suite = None
-        for ref in ([source] if source and Path(source).exists() else []) + [name]:
+        # A recorded source is relative to rnnreg's repository (or absolute, for a suite outside it).
+        files = [str(CHECKOUT / source)] if source else []
+        for ref in [f for f in files if Path(f).exists()] + [name]:
             try:
                 suite = load_suite(ref, plugins)
                 break

@@ -135,6 +135,20 @@ def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[str, str]]]:
     return results, unreadable
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]  # rnnreg's repository, when it runs from a checkout
+
+
+def portable_path(path: str | None) -> str | None:
+    """A path as a result file records it: relative to rnnreg's repository when it lies inside it (the
+    committed results must not carry one machine's absolute paths), else as given."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(CHECKOUT))
+    except ValueError:
+        return path
+
+
 def git(*args: str) -> str | None:
     """A git command's output in rnnreg's own checkout; None outside one (an installed wheel)."""
     try:

@@ -35,6 +35,7 @@ from rnnreg.results import (
     git_commit,
     git_dirty,
     machine_info,
+    portable_path,
     read_result,
     result_path,
     write_atomic,
@@ -71,7 +72,7 @@ def expand(suite: Suite, plugins) -> list[Job]:
         for entry in suite.regularizers:
             for seed in suite.seeds:
                 jobs.append(Job(task_name, entry, seed, model, {**train, **entry.train}, dict(suite.evaluation),
-                                {"name": suite.name, "source": suite.source}))
+                                {"name": suite.name, "source": portable_path(suite.source)}))
     return jobs
 
 

@@ -150,3 +150,9 @@ def test_a_result_under_another_configs_name_is_rerun(tmp_path):
     path.write_text(json.dumps(other))
     again = CliRunner().invoke(cli, args)
     assert "rerun: the result file at its path belongs to another config" in again.stderr
+
+
+def test_committed_results_record_no_machines_absolute_paths():
+    results, _ = read_results(ROOT / "benchmarks" / "results")
+    sources = {r["suite"]["source"] for r in results if r.get("suite") and r["suite"].get("source")}
+    assert sources and not [s for s in sources if s.startswith("/")]
