@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rnnreg.registry import Registry
 
 # What rnnreg reads from a regularizer class; anything else public is a promise rnnreg would not keep.
-INTERFACE = ("name", "description", "version", "params", "choices", "plan", "penalty")
+INTERFACE = ("name", "description", "version", "params", "choices", "search_space", "plan", "penalty")
 PARAM_TYPES = (bool, int, float, str)
 
 # What a penalty can ask for, by keyword (each (batch, steps, hidden), from the training forward pass).
@@ -50,6 +50,10 @@ class Regularizer:
     version: ClassVar[str] = "1"
     params: ClassVar[dict[str, Any]] = {}
     choices: ClassVar[dict[str, tuple]] = {}
+    # `rnnreg tune`'s ranges for float parameters, replacing the defaults (probabilities uniform on [0, 0.8],
+    # other positive floats log-uniform a decade either side): {"p_recurrent": (0.0, 0.5),
+    # "alpha": (0.1, 10.0, "log"), "beta": None} (None: not tuned). See rnnreg.searchspace.
+    search_space: ClassVar[dict[str, tuple | None]] = {}
 
     def __init__(self, **overrides: Any):
         self.values = check_params(self.name, self.params, self.choices, overrides)
@@ -109,6 +113,9 @@ def check_regularizer_class(cls: object, origin: str) -> None:
                               f"({', '.join(cls.params) or 'none'})")
     if cls.penalty is not None:
         check_penalty_signature(cls.penalty, where)
+    from rnnreg.searchspace import plugin_space
+
+    plugin_space(cls, where)  # a bad search range is a load error, like a bad plan
     try:
         check_params(name, cls.params, cls.choices, cls.params)  # the defaults obey the rules too
         instance = cls()

@@ -31,7 +31,8 @@ from rnnreg.regularizer import Composite, build_regularizer, is_probability
 from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
-TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims", "dropout_scale"}
+TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims", "dropout_scale", "tune"}
+TUNE_KEYS = {"space", "shared"}
 EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool,
                    "curve_test": bool}  # curve_test: the test split's metric in every epoch's curve (Gal's scripts)
 TASK_KEYS = {"model", "train"}
@@ -124,6 +125,7 @@ class Suite:
     regularizers: list[RegularizerEntry]
     claims: list = field(default_factory=list)  # rnnreg.claims.Claim, checked by `rnnreg claims`
     dropout_scale: float | list = 1.0  # also applied to regularizers added on the command line (-r, --all)
+    tune: dict[str, Any] = field(default_factory=dict)  # `rnnreg tune`: {"space": {label: {...}}, "shared": {...}}
 
 
 def builtin_suite_path(name: str) -> Path:
@@ -262,5 +264,19 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         claim = parse_claim(text, f"{source}: claims[{i}]")
         check_claim_names(claim, set(labels), set(tasks), f"{source}: claims[{i}]")
         claims.append(claim)
+    tune = raw.get("tune") or {}
+    expect_keys(tune, TUNE_KEYS, "tune")
+    space = tune.get("space") or {}
+    expect_keys(space, set(labels), "tune.space")
+    if not isinstance(tune.get("shared") or {}, dict) or not all(isinstance(v, dict) for v in space.values()):
+        fail("tune.space must map labels to {parameter: [low, high] or null}; tune.shared, train.NAME to ranges")
+    from rnnreg.searchspace import shared_space, space_of
+
+    try:
+        shared_space(tune.get("shared") or {}, source)
+        for entry in regularizers:  # every range checked now, not when its first trial runs
+            space_of(entry.spec, plugins.regularizers, entry.params, space.get(entry.label), f"{source}: tune.space")
+    except RnnregError as exc:
+        raise RnnregError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
     return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers, claims,
-                 scales)
+                 scales, {"space": space, "shared": tune.get("shared") or {}})
