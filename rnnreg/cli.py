@@ -129,11 +129,15 @@ def plugins():
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
 def plugins_list(ctx, fmt):
-    """Every registered regularizer: name, origin, the sites it acts on (and loss term), description and
-    parameters with defaults."""
+    """Every registered regularizer: name, origin, the sites it acts on (and loss term), description,
+    parameters with defaults, and the ranges `rnnreg tune` searches."""
+    from rnnreg.searchspace import plugin_space
+
     rows = [{"name": e.name, "origin": e.origin, "sites": plugin_sites(e.cls), "description": e.cls.description,
-             "params": dict(e.cls.params)} for e in get_plugins(ctx).regularizers]
-    print_rows(rows, ["name", "origin", "sites", "description", "params"], fmt, "regularizers")
+             "params": dict(e.cls.params),
+             "search_space": {k: d.describe() for k, d in plugin_space(e.cls, e.name).items()}}
+            for e in get_plugins(ctx).regularizers]
+    print_rows(rows, ["name", "origin", "sites", "description", "params", "search_space"], fmt, "regularizers")
 
 
 def plugin_sites(cls) -> list[str]:
@@ -256,17 +260,13 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     """Train and evaluate regularizers on tasks; print the leaderboard of this run."""
     from rnnreg.data import resolve_data_dir
     from rnnreg.runner import Runner, expand, resolve_device
-    from rnnreg.settings import check_setting
     from rnnreg.suite import RegularizerEntry, apply_dropout_scale, expand_sweep, load_suite
 
     # Everything below up to `runner.plan` only checks and resolves: a mistake stops here, before training.
     plugins = get_plugins(ctx)
     wanted_columns = parse_columns(columns)
     plan = load_suite(suite, plugins)
-    if task_names:
-        for name in task_names:
-            plugins.tasks.get(name)
-        plan.tasks = {name: plan.tasks.get(name, {"model": {}, "train": {}}) for name in task_names}
+    choose_tasks(plan, plugins, task_names)
     named: list[RegularizerEntry] = []  # what the command line adds to the suite's list or puts in its place
     if specs:
         overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
@@ -289,11 +289,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     plan.regularizers += scaled
     if seeds:
         plan.seeds = list(range(seeds))
-    for key, value in parse_assignments(settings, "--set").items():
-        section, _, name = key.partition(".")
-        for task_name, overrides in plan.tasks.items():
-            task_cls = plugins.tasks.get(task_name).cls
-            overrides.setdefault(section, {})[name] = check_setting(task_cls, section, name, value, "--set")
+    override_settings(plan, plugins, settings)
 
     if executor == "ray":
         from rnnreg.executors import import_ray
@@ -343,6 +339,25 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         stderr.print(f"[red]{len(failed)} of {len(results)} jobs failed[/red] "
                      f"(see the leaderboard; results in {runner.results_dir})")
         ctx.exit(1)
+
+
+def choose_tasks(plan, plugins, task_names: tuple[str, ...]) -> None:
+    """`-t TASK`: run these tasks (with the suite's overrides where it has them) instead of the suite's."""
+    if task_names:
+        for name in task_names:
+            plugins.tasks.get(name)
+        plan.tasks = {name: plan.tasks.get(name, {"model": {}, "train": {}}) for name in task_names}
+
+
+def override_settings(plan, plugins, settings: tuple[str, ...]) -> None:
+    """`--set SECTION.KEY=VALUE`: every task of the plan gets the setting, checked against its type."""
+    from rnnreg.settings import check_setting
+
+    for key, value in parse_assignments(settings, "--set").items():
+        section, _, name = key.partition(".")
+        for task_name, overrides in plan.tasks.items():
+            task_cls = plugins.tasks.get(task_name).cls
+            overrides.setdefault(section, {})[name] = check_setting(task_cls, section, name, value, "--set")
 
 
 class Reporter:
@@ -548,6 +563,93 @@ def claims(ctx, results_dir, fmt):
         print_rows(table, list(cl.CLAIM_COLUMNS), "table", "claims")
     if not rows:
         stderr.print(f"no claims: none of the suites whose results are in {folder} states any")
+
+
+# --- tune ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--suite", default=None, metavar="FILE|NAME", help="Suite whose regularizers to tune [default: quick].")
+@click.option("-t", "--task", "task_names", multiple=True, metavar="TASK", help="Tune on this task (repeatable).")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a task setting for every task, e.g. model.hidden_size=256.")
+@click.option("--trials", type=click.IntRange(1), default=16, show_default=True,
+              help="Trials per regularizer: the same budget for every one.")
+@click.option("--sampler", type=click.Choice(["random", "tpe"]), default="random", show_default=True,
+              help="Optuna's sampler, with the same seed for every regularizer; budget curves assume random.")
+@click.option("--seed", "sampler_seed", type=int, default=0, show_default=True, help="The sampler's seed.")
+@click.option("--final-seeds", type=click.IntRange(0), default=5, show_default=True,
+              help="Retrain each regularizer's best configuration over seeds 0..K-1: the tuned rows.")
+@click.option("--storage", default=None, metavar="URL",
+              help="Optuna storage URL [default: sqlite:///RESULTS_DIR/studies.sqlite3]; a PostgreSQL URL lets "
+                   "several drivers share the studies.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True)
+@click.option("--results-dir", type=click.Path(), default=None,
+              help="Where result files go [default: ./rnnreg-results, env: RNNREG_RESULTS_DIR].")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder [env: RNNREG_DATA_DIR].")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--jobs", type=click.IntRange(1), default=None, help="Trials at once [default: 1 on CPU].")
+@click.option("--address", default=None, help="Ray cluster address for --executor ray.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
+              help="The tuned leaderboard's format on stdout.")
+@click.pass_context
+def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_seeds, storage, device,
+         results_dir, data_dir, executor, jobs, address, fmt):
+    """Tune every regularizer of a suite with the same budget, then retrain each one's best over seeds.
+
+    Trials select on the validation metric only. Rerunning the same command continues the studies: no
+    trial is counted twice or lost, finished trials are read back instead of trained."""
+    from rnnreg.data import resolve_data_dir
+    from rnnreg.executors import interrupt_on_signal, run_planned
+    from rnnreg.runner import Runner, resolve_device
+    from rnnreg.suite import load_suite
+    from rnnreg.tune import Tuner
+
+    plugins = get_plugins(ctx)
+    plan = load_suite(suite, plugins)
+    choose_tasks(plan, plugins, task_names)
+    override_settings(plan, plugins, settings)
+    if executor == "ray":
+        from rnnreg.executors import import_ray
+
+        import_ray()
+    runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
+                    data_dir=resolve_data_dir(data_dir)[0], device_requested=device,
+                    report=lambda event, info: Reporter.warn(stderr, event, info))
+
+    def run_jobs(planned):
+        reporter = Reporter(stderr, planned)
+        runner.report = reporter
+        with reporter:
+            run_planned(runner, planned, executor=executor, jobs=jobs, address=address,
+                        plugins_dir=ctx.find_root().obj["plugins_dir"])
+
+    tuner = Tuner(runner, plan, plugins, trials=trials, sampler=sampler, seed=sampler_seed, storage=storage,
+                  final_seeds=final_seeds, run_jobs=run_jobs, report=lambda message: stderr.print(message))
+    previous_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)
+    try:
+        outcome = tuner.run()
+    except KeyboardInterrupt as exc:
+        stderr.print(f"[yellow]{'terminated' if 'SIGTERM' in str(exc) else 'interrupted'}[/yellow]: the studies in "
+                     f"{tuner.storage_label()} keep every told trial; run the same command again to continue")
+        ctx.exit(143 if "SIGTERM" in str(exc) else 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    per_trial = outcome.tuner_seconds / max(1, outcome.trials_run)
+    stderr.print(f"{len(outcome.studies)} studies in {tuner.storage_label()}: {outcome.trials_run} trials told this "
+                 f"run; the tuner's own time {outcome.tuner_seconds:.2f} s ({per_trial * 1000:.0f} ms a trial)")
+    if outcome.finals:
+        emit_leaderboard(outcome.finals + trial_results(runner.results_dir, tuner.group), fmt)
+
+
+def trial_results(folder: Path, group: str) -> list[dict]:
+    """The trials of one tuning group, for the budget curves beside its tuned rows."""
+    from rnnreg.results import read_results
+
+    results, _ = read_results(folder)
+    return [r for r in results if ((r.get("config") or {}).get("tuning") or {}).get("group") == group
+            and r["config"]["tuning"]["role"] == "trial"]
 
 
 # --- report, plot ------------------------------------------------------------------------------------

@@ -129,7 +129,8 @@ def failed_result(job, config: dict, digest: str, error: str) -> dict:
     """The result of a job whose worker never came back (killed, out of memory, retries spent)."""
     return {"schema_version": SCHEMA_VERSION, "rnnreg_version": rnnreg.__version__, "config": config,
             "config_hash": digest, "task": dict(config["task"]), "regularizer": config["regularizer"],
-            "seed": job.seed, "suite": job.suite, "status": "failed", "error": error,
+            "seed": job.seed, "suite": job.suite, **({"study": job.study} if job.study else {}),
+            "status": "failed", "error": error,
             "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 

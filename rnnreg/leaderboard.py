@@ -89,9 +89,14 @@ def flatten(value, prefix: str = "") -> dict:
 
 
 def setting_of(result: dict) -> dict:
-    """What makes results comparable: the config without the regularizer and the seed."""
+    """What makes results comparable: the config without the regularizer and the seed; for tuned rows also
+    without the shared training knobs each regularizer tuned for itself (its chosen weight decay, say)."""
     config = result.get("config") or {}
-    return {k: v for k, v in config.items() if k not in ("regularizer", "seed")}
+    setting = {k: v for k, v in config.items() if k not in ("regularizer", "seed")}
+    tuned = (setting.get("tuning") or {}).get("shared")
+    if tuned:
+        setting["train"] = {k: v for k, v in setting.get("train", {}).items() if f"train.{k}" not in tuned}
+    return setting
 
 
 def regularizer_of(result: dict) -> dict:
@@ -134,8 +139,38 @@ def shape_of(setting: dict) -> str:
 
 
 def section_name(setting: dict, diff: dict) -> str:
-    rest = describe({k: v for k, v in diff.items() if k not in SHAPE_KEYS})
-    return " · ".join(part for part in (shape_of(setting), rest) if part)
+    rest = describe({k: v for k, v in diff.items() if k not in SHAPE_KEYS and not k.startswith("tuning.")})
+    tuning = setting.get("tuning")
+    tuned = (f"tuned: {tuning['trials']} {tuning['sampler']}-search trials each (sampler seed "
+             f"{tuning['sampler_seed']})") if tuning else ""
+    return " · ".join(part for part in (tuned, shape_of(setting), rest) if part)
+
+
+def tuning_role(result: dict) -> str | None:
+    """"trial" (one point of an `rnnreg tune` search), "final" (a best configuration retrained) or None."""
+    return ((result.get("config") or {}).get("tuning") or {}).get("role")
+
+
+def budget_key(result: dict) -> tuple:
+    return (result["task"]["name"], result["config"]["tuning"]["group"], result["regularizer"]["label"])
+
+
+def budgets(trials: list[dict]) -> dict[tuple, dict]:
+    """Per (task, tuning group, label): the trials' count, failures and the expected-best curve of their
+    validation metric (rnnreg.budget)."""
+    from rnnreg.budget import budget_curve
+
+    grouped: dict[tuple, list[dict]] = defaultdict(list)
+    for r in trials:
+        grouped[budget_key(r)].append(r)
+    found = {}
+    for key, runs in grouped.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        metric = f"valid_{runs[0]['task'].get('primary_metric') or PRIMARY_METRIC[runs[0]['task']['kind']]}"
+        values = [r["metrics"][metric]["value"] for r in ok]
+        found[key] = {"trials": len(runs), "failed": len(runs) - len(ok), "metric": metric,
+                      "curve": budget_curve(values, not HIGHER_IS_BETTER[metric.split("_")[1]]) if values else []}
+    return found
 
 
 def use_current_references(results: list[dict], tasks) -> None:
@@ -148,6 +183,10 @@ def use_current_references(results: list[dict], tasks) -> None:
 
 
 def build_rows(results: list[dict]) -> list[dict]:
+    # A tuning study's trials are not rows: they are the budget curves of the tuned rows they led to.
+    trials = [r for r in results if tuning_role(r) == "trial"]
+    results = [r for r in results if tuning_role(r) != "trial"]
+    budget_of = budgets(trials) if trials else {}
     sections: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         section = (r["task"]["name"], canonical_json(setting_of(r)))
@@ -173,7 +212,11 @@ def build_rows(results: list[dict]) -> list[dict]:
             diffs = differences([json.loads(k) for k in reg_keys]) if len(reg_keys) > 1 else [{}]
             for reg_key, diff in zip(reg_keys, diffs, strict=True):
                 shown = f"{label} ({describe(diff)})" if diff else label
-                rows.append(make_row(task, section_names[key], shown, groups[reg_key]))
+                row = make_row(task, section_names[key], shown, groups[reg_key])
+                first = groups[reg_key][0]
+                if tuning_role(first) == "final":
+                    row["budget"] = budget_of.get(budget_key(first))
+                rows.append(row)
 
     # Difference from the section's `none` on the test primary metric, with its paired interval.
     baseline = {(row["task"], row["section"]): row for row in rows
@@ -412,9 +455,32 @@ def sweep_grids(rows: list[dict]):
         yield sweep.task, sweep.section, caption, header, cells
 
 
+def budget_tables(rows: list[dict]):
+    """Per tuned section: (task, section, caption, header, cells) of the expected best validation metric
+    after n = 1, 4 and N trials."""
+    for task, section in section_keys(rows):
+        tuned = [r for r in rows if r["task"] == task and r["section"] == section and r.get("budget")]
+        if not tuned:
+            continue
+        total = max(r["budget"]["trials"] for r in tuned)
+        points = sorted({n for n in (1, 4, total) if n <= total})
+        digits = 2 if tuned[0]["primary_metric"] == "perplexity" else 4
+        caption = (f"Budget curves on {task}: expected best {tuned[0]['budget']['metric'].replace('_', ' ')} after "
+                   "n random-search trials (Dodge et al. 2019, without replacement; ± one standard deviation)")
+        header = ["regularizer", "trials"] + [f"n = {n}" for n in points]
+        cells = []
+        for row in tuned:
+            curve = {point["n"]: point for point in row["budget"]["curve"]}
+            failed = f" ({row['budget']['failed']} failed)" if row["budget"]["failed"] else ""
+            cells.append([row["regularizer"], f"{row['budget']['trials']}{failed}"]
+                         + [f"{fmt(curve[n]['mean'], digits)} ± {fmt(curve[n]['sd'], digits)}" if n in curve else "–"
+                            for n in points])
+        yield task, section, caption, header, cells
+
+
 def render_markdown(rows: list[dict], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
-    grids = list(sweep_grids(rows))
+    grids = list(sweep_grids(rows)) + list(budget_tables(rows))
     sections = zip(section_keys(rows), task_sections(rows), strict=True)
     for (task, section), (section_title, caption, names, cells) in sections:
         out.append(f"## {section_title}\n\n{caption}.\n")
@@ -493,7 +559,7 @@ def render_rich(rows: list[dict], console, columns: list[str] | None = None, wid
         for row in cells:
             table.add_row(*(Text(row[i]) for i in keep))  # labels like variational[untied=true] are not markup
         console.print(table)
-    for _, _, caption, header, cells in sweep_grids(rows):
+    for _, _, caption, header, cells in [*sweep_grids(rows), *budget_tables(rows)]:
         table = Table(title=caption, title_justify="left")
         for name in header:
             table.add_column(name, justify="right")

@@ -287,6 +287,31 @@ def plot_sweep(sweep):
     return fig
 
 
+def plot_budget(section_rows: list[dict], title: str):
+    """Expected best validation metric against the number of trials, every tuned regularizer on one axis,
+    with a band of one standard deviation (Dodge et al. 2019): whether a ranking holds at every budget."""
+    plt = pyplot()
+    tuned = [r for r in section_rows if r.get("budget") and r["budget"]["curve"]]
+    metric = tuned[0]["primary_metric"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for k, row in enumerate(tuned):
+        curve = row["budget"]["curve"]
+        ns = [p["n"] for p in curve]
+        means = [p["mean"] for p in curve]
+        ax.plot(ns, means, color=PALETTE[k % 8], marker=MARKERS[k % 8], markersize=3,
+                label=f"{row['regularizer']} ({row['budget']['trials']})")
+        ax.fill_between(ns, [m - p["sd"] for m, p in zip(means, curve, strict=True)],
+                        [m + p["sd"] for m, p in zip(means, curve, strict=True)], color=PALETTE[k % 8], alpha=0.12)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # trials are counted, not measured
+    ax.set_xlabel("trials (n)")
+    ax.set_ylabel(f"expected best validation {METRIC_UNITS.get(metric, metric)}", fontsize=8)
+    ax.set_title("Expected best after n trials", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def plot_speed(report: dict):
     """Training tokens/s per row, fastest first, with the fused reference and the GEMM limit as lines."""
     plt = pyplot()
@@ -413,6 +438,12 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
                 body.append(figure_html(save(fig, f"testcurves-{anchor}.png"), alt,
                                         "Test curves, as in the paper's sentiment figure: every regularizer on one "
                                         "axis, so who overfits, when, and where each ends can be read together."))
+        if any(r.get("budget") and r["budget"]["curve"] for r in section_rows):
+            alt = (f"Budget curves on {title}: expected best validation {section_rows[0]['primary_metric']} after n "
+                   "random-search trials, one line per tuned regularizer, band one standard deviation")
+            body.append(figure_html(save(plot_budget(section_rows, title), f"budget-{anchor}.png"), alt,
+                                    "Budget curves (Dodge et al. 2019): the best a search of n trials can expect. "
+                                    "Where lines cross, the ranking depends on the tuning budget."))
         body.append("<h3>What each regularizer does (one sequence, first layer)</h3><div class='masks'>")
         for row in section_rows:
             runs = runs_of.get(row["regularizer"]) or [by_path[p] for p in row["files"] if p in by_path]

@@ -61,6 +61,10 @@ class Job:
     train: dict
     evaluation: dict
     suite: dict | None = None  # {"name", "source"}: where its claims are; not part of the config hash
+    # `rnnreg tune`: {"role": "trial" | "final", "group", "sampler", "sampler_seed", "trials"[, "trial"]}, part of
+    # the config (a tuned job is its own experiment: its own cache key and its own board section)
+    tuning: dict | None = None
+    study: dict | None = None  # the Optuna study and trial a tuning job belongs to, recorded in its result
 
 
 def expand(suite: Suite, plugins) -> list[Job]:
@@ -121,7 +125,7 @@ class Runner:
             raise RnnregError(f"{job.regularizer.label} on {job.task}: {exc}") from None
         except Exception:  # a plan that raises is the plugin's failure: its job records it
             pass
-        return {
+        config = {
             "schema_version": SCHEMA_VERSION,
             "versions": {"rnnreg": rnnreg.__version__, "torch": torch.__version__},
             "task": {"name": job.task, "version": task_cls.version, "kind": task_cls.kind},
@@ -132,6 +136,9 @@ class Runner:
             "seed": job.seed,
             "device": torch.device(self.device).type,
         }
+        if job.tuning is not None:  # only then: every untuned job keeps the hash it always had
+            config["tuning"] = job.tuning
+        return config
 
     def path_of(self, job: Job) -> tuple[dict, str, Path]:
         config = self.config_of(job)
@@ -238,6 +245,8 @@ class Runner:
             "suite": job.suite,
             "started_at": started.isoformat(timespec="seconds"),
         }
+        if job.study is not None:
+            result["study"] = job.study
         try:
             task, data, oracle = self.task_data(job.task)
             result["task"]["primary_metric"] = task.primary_metric
