@@ -17,7 +17,8 @@ few, and the t-interval is the exact one for normal seed noise, where a bootstra
 Within a section each row is compared with the best row by a paired t-test on the validation metric over
 the seeds both have: seeds pair rows (same initial weights and data order for every regularizer), which
 removes the seed's own effect. Not Wilcoxon: with 5 pairs its smallest two-sided p is 0.0625, so it could
-never call a difference at 0.05. A row not significantly worse (p ≥ 0.05) shares the best row's rank (1=).
+never call a difference at 0.05. A row the test cannot separate from the best (p ≥ 0.05) is ranked "≈1":
+not a tie, only not separated at this n.
 "Δ vs none" gets its own paired t-interval. With one seed these are null: differences are untested.
 """
 
@@ -26,56 +27,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from scipy import stats
-
 from rnnreg.results import canonical_json
+from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
 from rnnreg.tasks.base import HIGHER_IS_BETTER, PRIMARY_METRIC
 
 SPLITS = ("valid", "test", "train")
-LEVEL = 0.95  # confidence of every interval
-ALPHA = 0.05  # significance of the paired test against the best row
-
-
-def t_interval(values: list[float]) -> tuple[float | None, float | None]:
-    """The 95 % t-interval of the mean; (None, None) below two values."""
-    n = len(values)
-    if n < 2:
-        return None, None
-    mean, sem = statistics.fmean(values), statistics.stdev(values) / math.sqrt(n)
-    if sem == 0:
-        return mean, mean
-    low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=sem)
-    return float(low), float(high)
-
-
-def mean_std(values: list[float]) -> dict:
-    low, high = t_interval(values)
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "ci_low": low, "ci_high": high}
-
-
-def paired(a: dict, b: dict) -> tuple[list[float], list[float]]:
-    """The values of two rows on the seeds both have, in seed order."""
-    shared = sorted(set(a) & set(b))
-    return [a[s] for s in shared], [b[s] for s in shared]
-
-
-def paired_p_value(a: dict, b: dict) -> float | None:
-    """Two-sided paired t-test over shared seeds; None below two pairs. Differences that are all equal
-    (the test is undefined): p = 1 when they are 0, else 0."""
-    x, y = paired(a, b)
-    if len(x) < 2:
-        return None
-    diffs = [u - v for u, v in zip(x, y, strict=True)]
-    if all(d == diffs[0] for d in diffs):
-        return 1.0 if diffs[0] == 0 else 0.0
-    return float(stats.ttest_rel(x, y).pvalue)
 
 
 def flatten(value, prefix: str = "") -> dict:
@@ -259,13 +219,13 @@ def build_rows(results: list[dict]) -> list[dict]:
         p = paired_p_value(row["_by_seed"][valid_key], best[section]["_by_seed"][valid_key])
         if p is not None:
             row["p_value_vs_best"], row["tied_with_best"] = p, p >= ALPHA
-    # Shared first place, as "1=": the best row and every row a paired test cannot tell from it.
+    # "≈1": the best row and every row a paired test cannot separate from it (not a tie: unseparated at this n).
     tied: dict[tuple, int] = defaultdict(int)
     for row in rows:
         tied[(row["task"], row["section"])] += bool(row["tied_with_best"])
     for row in rows:
         shared = tied[(row["task"], row["section"])] > 1
-        row["rank_label"] = ("1=" if shared else "1") if row["tied_with_best"] else (
+        row["rank_label"] = ("≈1" if shared else "1") if row["tied_with_best"] else (
             str(row["rank"]) if "rank" in row else "–")
     return rows
 
@@ -393,8 +353,8 @@ def task_sections(rows: list[dict]):
         better = "higher" if HIGHER_IS_BETTER.get(metric) else "lower"
         caption = f"{title}: {metric} ({better} is better), ranked by validation"
         if any(r["n"] > 1 for r in section_rows):
-            caption += ("; ± is the 95 % t-interval over the n seeds; 1= marks rows a paired t-test over shared "
-                        "seeds cannot tell from the best (p ≥ 0.05)")
+            caption += ("; ± is the 95 % t-interval over the n seeds; ≈1 marks rows not separated from the best "
+                        "(paired t-test over shared seeds, p ≥ 0.05; not a tie)")
         else:
             caption += "; 1 seed: differences untested"
         cells = [table_cells(r) for r in section_rows]
