@@ -1,20 +1,24 @@
 """Claims: statements a suite makes about its own results, checked against them with a test and n.
 
-A suite lists claims, one per line, in three forms (labels are the suite's regularizer labels):
+A suite lists claims, one per line (labels are the suite's regularizer labels):
 
-    variational < zaremba on synthetic-lm valid_perplexity     # or >: the metric's means, paired by seed
+    variational < zaremba on synthetic-lm valid_perplexity     # or >: two rows, paired by seed
+    valid_perplexity_mc < valid_perplexity for variational on synthetic-lm    # two metrics of one row
     |valid_perplexity_mc - valid_perplexity| / valid_perplexity < 0.02 for variational on synthetic-lm
+    (valid_perplexity_mc - valid_perplexity) / valid_perplexity < 0.02 for variational on synthetic-lm
     none overfits on synthetic-sentiment                        # or: variational does not overfit on ...
+    none overfits more than variational on synthetic-sentiment
 
-Each is `holds`, `contradicted` or `inconclusive`:
-  - a comparison by a paired t-test over the seeds both rows have: it holds when the difference goes the
-    claimed way with p < 0.05, is contradicted when it goes the other way with p < 0.05;
-  - a relative gap by the 95 % t-interval of the per-seed gap: it holds when the whole interval lies
-    below the bound, is contradicted when the whole interval lies above it;
-  - overfitting by the per-seed excess of the last epoch's validation metric over its best epoch's,
-    relative to the best: a model overfits when the 95 % t-interval of that excess lies above 1 %, and
-    does not when it lies below 1 %.
-With fewer than two seeds nothing can be tested: every claim is inconclusive.
+Each is `holds`, `contradicted` or `inconclusive`, decided by a t-test over seeds (rnnreg.significance):
+  - comparisons (two rows, or two metrics of one row) by a paired t-test of the per-seed differences;
+  - a relative gap (absolute, or signed: "not more than x % worse") by a one-sample t-test of the per-seed
+    gap against the bound; the numbers say which way the gap went (how many seeds had M1 above M2);
+  - overfitting by rnnreg.overfitting's margin (the smoothed curve's largest rise beyond its noise,
+    relative; negative within noise), against a 1 % tolerance, or paired between two rows.
+It holds when the test rejects at 0.05 in the claimed direction, is contradicted when it rejects in the
+other, and is inconclusive otherwise. The p-values of a suite's claims are corrected together (Holm); the
+status uses the corrected one, and both are shown. An inconclusive claim says how many paired seeds would
+detect an effect of the observed size at 80 % power. With fewer than two seeds every claim is inconclusive.
 """
 
 from __future__ import annotations
@@ -26,16 +30,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnnreg.errors import RnnregError
-from rnnreg.leaderboard import ALPHA, paired_p_value, t_interval
+from rnnreg.overfitting import overfit_margin
+from rnnreg.significance import ALPHA, MAX_SEEDS, holm, one_sample_p_value, paired, seeds_for_power, t_interval
 
-OVERFIT_TOLERANCE = 0.01  # relative excess of the last epoch over the best below which a curve is flat
+OVERFIT_TOLERANCE = 0.01  # a relative rise beyond noise below which a curve counts as not overfitting
 
 LABEL = r"(?P<{}>\S+)"
+METRIC = r"(?P<{}>\w+)"
 FORMS = {
     "compare": re.compile(rf"^{LABEL.format('a')}\s*(?P<op>[<>])\s*{LABEL.format('b')}"
                           r"\s+on\s+(?P<task>\S+)\s+(?P<metric>\w+)$"),
+    "metrics": re.compile(rf"^{METRIC.format('m1')}\s*(?P<op>[<>])\s*{METRIC.format('m2')}"
+                          rf"\s+for\s+{LABEL.format('a')}\s+on\s+(?P<task>\S+)$"),
     "gap": re.compile(r"^\|\s*(?P<m1>\w+)\s*-\s*(?P<m2>\w+)\s*\|\s*/\s*(?P<m3>\w+)\s*<\s*(?P<bound>[0-9.eE+-]+)"
                       rf"\s+for\s+{LABEL.format('a')}\s+on\s+(?P<task>\S+)$"),
+    "signed-gap": re.compile(r"^\(\s*(?P<m1>\w+)\s*-\s*(?P<m2>\w+)\s*\)\s*/\s*(?P<m3>\w+)\s*<\s*"
+                             rf"(?P<bound>[0-9.eE+-]+)\s+for\s+{LABEL.format('a')}\s+on\s+(?P<task>\S+)$"),
+    "overfit-more": re.compile(rf"^{LABEL.format('a')}\s+overfits more than\s+{LABEL.format('b')}"
+                               r"\s+on\s+(?P<task>\S+)$"),
     "overfit": re.compile(rf"^{LABEL.format('a')}\s+(?P<neg>does not overfit|overfits)\s+on\s+(?P<task>\S+)$"),
 }
 
@@ -55,7 +67,7 @@ def parse_claim(text: str, where: str) -> Claim:
         match = pattern.match(line)
         if match:
             fields = match.groupdict()
-            if kind == "gap":
+            if kind in ("gap", "signed-gap"):
                 if fields["m2"] != fields["m3"]:
                     raise RnnregError(f"{where}: claim {line!r} divides by {fields['m3']}, not by {fields['m2']}")
                 try:
@@ -64,7 +76,9 @@ def parse_claim(text: str, where: str) -> Claim:
                     raise RnnregError(f"{where}: claim {line!r} has bound {fields['bound']!r}, not a number") from None
             return Claim(line, kind, fields)
     raise RnnregError(f"{where}: cannot read claim {line!r} (forms: 'A < B on TASK METRIC', "
-                      "'|M1 - M2| / M2 < X for A on TASK', 'A overfits on TASK', 'A does not overfit on TASK')")
+                      "'M1 < M2 for A on TASK', '|M1 - M2| / M2 < X for A on TASK', "
+                      "'(M1 - M2) / M2 < X for A on TASK', 'A overfits on TASK', 'A does not overfit on TASK', "
+                      "'A overfits more than B on TASK')")
 
 
 def check_claim_names(claim: Claim, labels: set[str], tasks: set[str], where: str) -> None:
@@ -83,14 +97,15 @@ def values_by_seed(results: list[dict], label: str, metric: str) -> dict[int, fl
             if r["regularizer"]["label"] == label and r["status"] == "ok" and metric in r["metrics"]}
 
 
-def overfit_excess(result: dict) -> float | None:
-    """(last − best) / best of the validation primary metric over the epochs (lower is better metrics)."""
+def overfit_margin_of(result: dict) -> float | None:
+    """rnnreg.overfitting's margin of a result's validation curve (its primary metric, lower is better)."""
     metric = f"valid_{result['task'].get('primary_metric', 'perplexity')}"
-    curve = [epoch[metric] for epoch in result.get("curves", []) if metric in epoch]
-    if not curve:
-        return None
-    best = min(curve) if not result["metrics"][metric]["higher_is_better"] else max(curve)
-    return abs(curve[-1] - best) / abs(best) if best else None
+    return overfit_margin([epoch[metric] for epoch in result.get("curves", []) if metric in epoch])
+
+
+def margin_by_seed(results: list[dict], label: str) -> dict[int, float]:
+    return {r["seed"]: m for r in results if r["regularizer"]["label"] == label
+            for m in [overfit_margin_of(r)] if m is not None and not math.isnan(m)}
 
 
 def suites_named(results: list[dict]) -> list[tuple[str, str | None]]:
@@ -103,61 +118,81 @@ def suites_named(results: list[dict]) -> list[tuple[str, str | None]]:
 def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:
     """Every claim of every (name, suite, config hashes) on the results whose config is one of the suite's
     jobs (so a result another suite wrote counts when its configuration is the same, and a stale one —
-    another version, other settings — never does)."""
+    another version, other settings — never does). A suite's p-values are corrected together (Holm)."""
     rows = []
     for name, suite, hashes in suites:
         mine = [r for r in results if r.get("config_hash") in hashes]
-        for claim in suite.claims:
-            rows.append({"suite": name, **evaluate(claim, mine)})
+        tested = [evaluate(claim, mine) for claim in suite.claims]
+        for row, adjusted in zip(tested, holm([row.get("p_value") for row in tested]), strict=True):
+            rows.append({"suite": name, **decide(row, adjusted)})
     return rows
 
 
+def test_against(values: list[float], against: float, out: dict, numbers: dict) -> dict:
+    """A one-sample t-test of the per-seed values against `against`: p, the effect (mean − against) with
+    its 95 % interval, and the seeds 80 % power would need for an effect of this size."""
+    low, high = t_interval(values)
+    effect = statistics.fmean(values) - against if values else None
+    spread = statistics.stdev(values) if len(values) > 1 else None
+    return {**out, "n": len(values), "p_value": one_sample_p_value(values, against), "effect": effect,
+            "effect_ci": [low - against, high - against] if low is not None and high is not None else None,
+            "seeds_for_power": seeds_for_power(effect, spread) if effect is not None and spread is not None else None,
+            "numbers": numbers}
+
+
 def evaluate(claim: Claim, results: list[dict]) -> dict:
-    """The claim's status with its test, numbers and n, from the results of its suite on its task."""
+    """The claim's test, numbers and n, with `wanted`: the sign of the effect the claim asserts; its status
+    comes from `decide`, once the suite's p-values are corrected together."""
     results = [r for r in results if r["task"]["name"] == claim.fields["task"] and r["status"] == "ok"]
     out: dict[str, Any] = {"claim": claim.text, "kind": claim.kind}
-    if claim.kind == "compare":
-        metric = claim.fields["metric"]
-        a, b = values_by_seed(results, claim.fields["a"], metric), values_by_seed(results, claim.fields["b"], metric)
-        shared = sorted(set(a) & set(b))
-        mean_a = statistics.fmean(a[s] for s in shared) if shared else None
-        mean_b = statistics.fmean(b[s] for s in shared) if shared else None
-        p = paired_p_value(a, b)
-        out.update(test="paired t-test over shared seeds", n=len(shared), p_value=p,
-                   numbers={claim.fields["a"]: mean_a, claim.fields["b"]: mean_b})
-        if p is None or p >= ALPHA or mean_a is None or mean_b is None:
-            return {**out, "status": "inconclusive"}
-        claimed_less = claim.fields["op"] == "<"
-        return {**out, "status": "holds" if (mean_a < mean_b) == claimed_less else "contradicted"}
-    if claim.kind == "gap":
-        m1 = values_by_seed(results, claim.fields["a"], claim.fields["m1"])
-        m2 = values_by_seed(results, claim.fields["a"], claim.fields["m2"])
-        gaps = [abs(m1[s] - m2[s]) / abs(m2[s]) for s in sorted(set(m1) & set(m2)) if m2[s]]
-        low, high = t_interval(gaps)
-        out.update(test="95 % t-interval of the per-seed relative gap", n=len(gaps), bound=claim.fields["bound"],
-                   numbers={"mean_gap": statistics.fmean(gaps) if gaps else None, "ci_low": low, "ci_high": high})
-        if low is None or high is None:
-            return {**out, "status": "inconclusive"}
-        bound = claim.fields["bound"]
-        status = "holds" if high < bound else "contradicted" if low > bound else "inconclusive"
-        return {**out, "status": status}
-    excess = [e for r in results if r["regularizer"]["label"] == claim.fields["a"]
-              for e in [overfit_excess(r)] if e is not None and not math.isnan(e)]
-    low, high = t_interval(excess)
-    out.update(test=f"95 % t-interval of (last − best epoch) / best validation metric, against {OVERFIT_TOLERANCE:g}",
-               n=len(excess), numbers={"mean_excess": statistics.fmean(excess) if excess else None,
-                                       "ci_low": low, "ci_high": high})
-    if low is None or high is None:
-        return {**out, "status": "inconclusive"}
-    overfits, flat = low > OVERFIT_TOLERANCE, high < OVERFIT_TOLERANCE
-    claimed = claim.fields["neg"] == "overfits"
-    if overfits:
-        status = "holds" if claimed else "contradicted"
-    elif flat:
-        status = "contradicted" if claimed else "holds"
-    else:
-        status = "inconclusive"
-    return {**out, "status": status}
+    f = claim.fields
+    if claim.kind in ("compare", "metrics", "overfit-more"):
+        if claim.kind == "compare":
+            a, b = values_by_seed(results, f["a"], f["metric"]), values_by_seed(results, f["b"], f["metric"])
+            names = (f["a"], f["b"])
+        elif claim.kind == "metrics":
+            a, b = values_by_seed(results, f["a"], f["m1"]), values_by_seed(results, f["a"], f["m2"])
+            names = (f["m1"], f["m2"])
+        else:
+            a, b = margin_by_seed(results, f["a"]), margin_by_seed(results, f["b"])
+            names = (f"{f['a']} margin", f"{f['b']} margin")
+        x, y = paired(a, b)
+        means = {names[0]: statistics.fmean(x) if x else None, names[1]: statistics.fmean(y) if y else None}
+        out = test_against([u - v for u, v in zip(x, y, strict=True)], 0.0, out, means)
+        wanted = 1 if claim.kind == "overfit-more" or f.get("op") == ">" else -1
+        return {**out, "test": "paired t-test over shared seeds", "wanted": wanted}
+    if claim.kind in ("gap", "signed-gap"):
+        m1, m2 = values_by_seed(results, f["a"], f["m1"]), values_by_seed(results, f["a"], f["m2"])
+        shared = [s for s in sorted(set(m1) & set(m2)) if m2[s]]
+        signed = [(m1[s] - m2[s]) / abs(m2[s]) for s in shared]
+        gaps = [abs(g) for g in signed] if claim.kind == "gap" else signed
+        numbers: dict[str, Any] = {"mean_gap": statistics.fmean(gaps) if gaps else None,
+                                   "signed_gap": statistics.fmean(signed) if signed else None,
+                                   f"{f['m1']} above {f['m2']}": f"{sum(g > 0 for g in signed)} of {len(signed)} seeds"}
+        out = test_against(gaps, f["bound"], out, numbers)
+        return {**out, "bound": f["bound"], "test": "one-sample t-test of the per-seed relative gap against the bound",
+                "wanted": -1}
+    margins = list(margin_by_seed(results, f["a"]).values())
+    out = test_against(margins, OVERFIT_TOLERANCE, out,
+                       {"mean_margin": statistics.fmean(margins) if margins else None})
+    return {**out, "test": f"one-sample t-test of the overfitting margin against {OVERFIT_TOLERANCE:g}",
+            "wanted": 1 if f["neg"] == "overfits" else -1}
+
+
+def check(claim: Claim, results: list[dict]) -> dict:
+    """One claim on its own (no correction for others): its row with its status."""
+    row = evaluate(claim, results)
+    return decide(row, row.get("p_value"))
+
+
+def decide(row: dict, adjusted: float | None) -> dict:
+    """holds / contradicted / inconclusive from the corrected p and the direction the effect went."""
+    row = {**row, "p_adjusted": adjusted}
+    wanted = row.pop("wanted")
+    if adjusted is None or adjusted >= ALPHA or not row.get("effect"):
+        return {**row, "status": "inconclusive"}
+    went = 1 if row["effect"] > 0 else -1
+    return {**row, "status": "holds" if went == wanted else "contradicted", "seeds_for_power": None}
 
 
 def fmt_numbers(row: dict) -> str:
@@ -165,22 +200,40 @@ def fmt_numbers(row: dict) -> str:
         return "no results yet"
     parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.get("numbers", {}).items()
              if v is not None]  # one seed has a mean but no interval
-    if row.get("p_value") is not None:
-        parts.append(f"p {row['p_value']:.3g}")
+    if row.get("effect") is not None:
+        interval = row.get("effect_ci")
+        shown = f"[{interval[0]:+.3g}, {interval[1]:+.3g}]" if interval else "(1 seed: no interval)"
+        parts.append(f"effect {row['effect']:+.3g} {shown}")
     if row.get("bound") is not None:
         parts.append(f"bound {row['bound']:g}")
     return ", ".join(parts)
 
 
-CLAIM_COLUMNS = ("suite", "claim", "status", "n", "test", "numbers")
+def fmt_p(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+CLAIM_COLUMNS = ("suite", "claim", "status", "n", "test", "numbers", "p", "p (Holm)", "seeds for 80 % power")
 
 
 def claim_cells(row: dict) -> list[str]:
-    return [row["suite"], row["claim"], row["status"], str(row["n"]), row["test"], fmt_numbers(row)]
+    power = row.get("seeds_for_power")
+    if row["status"] != "inconclusive" or not row.get("n"):
+        needed = "–"
+    elif row["n"] < 2:
+        needed = "2+ seeds to estimate"  # no spread from one seed, so no power either
+    else:
+        needed = str(power) if power is not None else f"over {MAX_SEEDS} (no effect seen)"
+    return [row["suite"], row["claim"], row["status"], str(row["n"]), row["test"], fmt_numbers(row),
+            fmt_p(row.get("p_value")), fmt_p(row.get("p_adjusted")), needed]
 
 
 def render_markdown(rows: list[dict]) -> str:
-    out = ["## Claims\n", "What each suite claims about its results, tested on them (`rnnreg claims`).\n",
+    out = ["## Claims\n", "What each suite claims about its results, tested on them (`rnnreg claims`): t-tests over "
+           "seeds at 0.05, a suite's p-values corrected together by Holm's method (the status uses the corrected "
+           "p); an effect is the claim's difference (or gap minus bound) with its 95 % interval; an inconclusive "
+           "claim says how many paired seeds would detect an effect of its observed size at 80 % power (at 0.05, "
+           "before the correction).\n",
            "| " + " | ".join(CLAIM_COLUMNS) + " |", "|" + "---|" * len(CLAIM_COLUMNS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in claim_cells(r)) + " |" for r in rows]
     return "\n".join(out) + "\n"

@@ -3,7 +3,7 @@ inconclusive, with the test and n."""
 
 import pytest
 
-from rnnreg.claims import evaluate, fmt_numbers, parse_claim
+from rnnreg.claims import check, claim_cells, evaluate_all, fmt_numbers, parse_claim
 from rnnreg.errors import RnnregError
 
 
@@ -48,7 +48,7 @@ def test_a_suite_claim_naming_an_unknown_label_fails_on_load(tmp_path, plugins):
 
 
 def compare(results):
-    return evaluate(parse_claim("a < b on synthetic-lm valid_perplexity", "t"), results)
+    return check(parse_claim("a < b on synthetic-lm valid_perplexity", "t"), results)
 
 
 def test_comparison_holds_is_contradicted_or_is_inconclusive():
@@ -66,27 +66,72 @@ def test_comparison_holds_is_contradicted_or_is_inconclusive():
 def test_the_numbers_cell_says_what_there_is_and_nothing_it_lacks():
     """A claim over rows not run yet says so; one seed shows its means and no empty interval."""
     overfit = parse_claim("a overfits on synthetic-lm", "t")
-    one_seed = [result("a", 0, {"valid_perplexity": 42.0}, curve=[50, 40, 42])]
-    assert fmt_numbers({"suite": "s", **evaluate(overfit, [])}) == "no results yet"
-    assert fmt_numbers({"suite": "s", **evaluate(overfit, one_seed)}) == "mean_excess 0.05"
-    assert fmt_numbers({"suite": "s", **compare(runs("a", [40.0]) + runs("b", [41.0]))}) == "a 40, b 41"
+    one_seed = [result("a", 0, {"valid_perplexity": 42.0}, curve=[50, 40, 40, 40, 48, 48, 48])]
+    assert fmt_numbers({"suite": "s", **check(overfit, [])}) == "no results yet"
+    assert fmt_numbers({"suite": "s", **check(overfit, one_seed)}).startswith("mean_margin 0.")
+    cell = fmt_numbers({"suite": "s", **compare(runs("a", [40.0]) + runs("b", [41.0]))})
+    assert cell == "a 40, b 41, effect -1 (1 seed: no interval)"
+    row = {"suite": "s", **compare(runs("a", [40.0]) + runs("b", [41.0]))}
+    assert claim_cells(row)[-1] == "2+ seeds to estimate"
 
 
-def test_relative_gap_against_its_bound():
+def test_relative_gap_against_its_bound_says_which_way_it_went():
     claim = parse_claim("|valid_perplexity_mc - valid_perplexity| / valid_perplexity < 0.02 for v on synthetic-lm", "t")
     close = runs("v", [40.0, 41.0, 42.0], valid_perplexity_mc=[40.2, 41.3, 42.1])
     far = runs("v", [40.0, 41.0, 42.0], valid_perplexity_mc=[42.0, 43.1, 44.0])
-    assert evaluate(claim, close)["status"] == "holds"
-    assert evaluate(claim, far)["status"] == "contradicted"
+    assert check(claim, close)["status"] == "holds"
+    assert check(claim, far)["status"] == "contradicted"
+    assert check(claim, far)["numbers"]["valid_perplexity_mc above valid_perplexity"] == "3 of 3 seeds"
+
+
+def test_signed_mc_claims():
+    """MC worse than deterministic in every seed: "MC better" is contradicted, and a signed bound on how
+    much worse it may be holds or fails on the direction, where the absolute form hid it."""
+    worse = runs("v", [40.0, 41.0, 42.0, 43.0], valid_perplexity_mc=[40.9, 42.1, 42.8, 44.0])
+    better = parse_claim("valid_perplexity_mc < valid_perplexity for v on synthetic-lm", "t")
+    assert check(better, worse)["status"] == "contradicted"
+    not_much_worse = parse_claim("(valid_perplexity_mc - valid_perplexity) / valid_perplexity < 0.05 for v on synthetic-lm", "t")
+    assert check(not_much_worse, worse)["status"] == "holds"
+    mc_better = runs("v", [40.0, 41.0, 42.0, 43.0], valid_perplexity_mc=[39.0, 40.1, 41.2, 42.0])
+    assert check(better, mc_better)["status"] == "holds"
+    within = parse_claim("(valid_perplexity_mc - valid_perplexity) / valid_perplexity < 0.01 for v on synthetic-lm", "t")
+    assert check(within, worse)["status"] == "contradicted"  # about 2 % worse: not within 1 %
+
+
+def curve(rise: float, seed: int, epochs: int = 30) -> list[float]:
+    """Falls to 50 by epoch 10, then rises by `rise` (relative) to the end, with a little seed noise."""
+    noise = [0.2, -0.1, 0.15, -0.2, 0.05]
+    return [80 - 3 * e if e < 10 else 50 * (1 + rise * (e - 10) / (epochs - 10)) + noise[(e + seed) % 5]
+            for e in range(epochs)]
 
 
 def test_overfitting_on_the_learning_curve():
-    rising = [result("none", s, {"valid_perplexity": 60.0 + s}, curve=[70, 50 + s, 55, 60 + s]) for s in range(3)]
-    flat = [result("v", s, {"valid_perplexity": 45.0}, curve=[70, 50, 46, 45 + 0.01 * s]) for s in range(3)]
-    overfits = parse_claim("none overfits on synthetic-lm", "t")
-    assert evaluate(overfits, rising)["status"] == "holds"
-    assert evaluate(parse_claim("v does not overfit on synthetic-lm", "t"), flat)["status"] == "holds"
-    assert evaluate(parse_claim("v overfits on synthetic-lm", "t"), flat)["status"] == "contradicted"
+    rising = [result("none", s, {"valid_perplexity": 60.0}, curve=curve(0.2, s)) for s in range(3)]
+    flat = [result("v", s, {"valid_perplexity": 50.0}, curve=curve(0.0, s)) for s in range(3)]
+    assert check(parse_claim("none overfits on synthetic-lm", "t"), rising)["status"] == "holds"
+    assert check(parse_claim("v does not overfit on synthetic-lm", "t"), flat)["status"] == "holds"
+    assert check(parse_claim("v overfits on synthetic-lm", "t"), flat)["status"] == "contradicted"
+    more = check(parse_claim("none overfits more than v on synthetic-lm", "t"), rising + flat)
+    assert more["status"] == "holds" and more["test"].startswith("paired t-test") and more["n"] == 3
+
+
+def test_holm_corrects_a_suites_claims_together():
+    """p 0.03 alone holds; beside two other claims Holm multiplies it by up to 3 and it no longer does."""
+    from rnnreg.suite import Suite
+
+    a = runs("a", [40.0, 45.0, 50.0, 42.0, 47.0])
+    b = runs("b", [40.9, 45.2, 51.8, 42.6, 48.6])  # a < b at p ≈ 0.03
+    claims = [parse_claim(text, "t") for text in ("a < b on synthetic-lm valid_perplexity",
+                                                   "a < a2 on synthetic-lm valid_perplexity",
+                                                   "a2 < b on synthetic-lm valid_perplexity")]
+    a2 = runs("a2", [40.1, 45.3, 50.2, 42.0, 47.4])
+    results = [{**r, "config_hash": "h"} for r in a + b + a2]
+    alone = check(claims[0], results)
+    assert 0.01 < alone["p_value"] < 0.05 and alone["status"] == "holds"
+    suite = Suite("s", "s.yaml", [0], {}, {}, [], claims)
+    [first, *_] = evaluate_all(results, [("s", suite, {"h"})])
+    assert first["p_value"] == alone["p_value"] and first["p_adjusted"] > 0.05
+    assert first["status"] == "inconclusive" and first["seeds_for_power"] is not None
 
 
 def test_the_paper_claims_suite_states_its_claims_over_five_seeds(plugins):
@@ -94,7 +139,7 @@ def test_the_paper_claims_suite_states_its_claims_over_five_seeds(plugins):
 
     suite = load_suite("paper-claims", plugins)
     assert len(suite.seeds) >= 5 and len(suite.claims) >= 8
-    assert {c.kind for c in suite.claims} == {"compare", "gap", "overfit"}
+    assert {c.kind for c in suite.claims} >= {"compare", "gap", "overfit"}
 
 
 def test_claims_command_reports_every_claim_of_the_suites_present(tmp_path):
