@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnreg.dropout import plan_fits
 from rnnreg.fastloop import StepGEMM
 from rnnreg.model import GATES, RNNModel, detach_state
 from rnnreg.regularizer import build_regularizer
@@ -172,8 +173,8 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "ls
     rows = [make_row("fused-reference", FusedReference(hidden, cell=cell).to(device))]
     for entry in bench_entries(plugins):
         reg = build_regularizer(entry.spec, entry.params, plugins.regularizers)
-        if cell == "gru" and "cell" in reg.plan():
-            continue  # drops the LSTM's cell state (Moon's), which a GRU does not have
+        if not plan_fits(reg.plan(), cell):
+            continue  # acts on the LSTM's cell state (Moon's), which a GRU does not have
         model = RNNModel(VOCAB, hidden, LAYERS, VOCAB, cell=cell, plan=reg.plan()).to(device)
         rows.append(make_row(entry.label, model, reg))
 

@@ -180,6 +180,7 @@ def tasks_list(ctx, fmt):
 @click.pass_context
 def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
     """Draw which units a regularizer keeps and drops, per site and time step (the paper's Figure 1)."""
+    from rnnreg.dropout import check_plan_fits
     from rnnreg.explain import explain as draw
     from rnnreg.explain import render
     from rnnreg.regularizer import build_regularizer
@@ -188,9 +189,10 @@ def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
     if not words:
         raise RnnregError("--tokens must contain at least one word")
     regularizer = build_regularizer(spec, parse_assignments(params, "--param"), get_plugins(ctx).regularizers)
-    if cell == "gru" and "cell" in regularizer.plan():
-        raise RnnregError(f"{spec!r} acts on the LSTM cell state, which a GRU does not have "
-                          "(use --cell lstm; zoneout on a GRU: --param p_cell=0)")
+    try:
+        check_plan_fits(regularizer.plan(), cell)
+    except RnnregError as exc:
+        raise RnnregError(f"{spec!r}: {exc} (or draw it with --cell lstm)") from None
     picture = draw(regularizer, steps=steps, units=units, tokens=words, cell=cell, seed=seed)
     if fmt == "json":
         click.echo(json.dumps({k: v for k, v in picture.items() if k != "rules"}))

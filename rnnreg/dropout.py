@@ -189,3 +189,16 @@ def at_step(mask: torch.Tensor | None, t: int) -> torch.Tensor | None:
     if mask is None:
         return None
     return mask[:, :, t if mask.shape[2] > 1 else 0]
+
+
+def plan_fits(plan: dict[str, SiteRule], cell: str) -> bool:
+    """Whether a plan's sites all exist in this cell: a GRU has no cell state c_t."""
+    return "cell" not in plan or cell == "lstm"
+
+
+def check_plan_fits(plan: dict[str, SiteRule], cell: str) -> None:
+    """The one place that says a GRU has no cell state, for every caller (runner, model, explain, bench)."""
+    if not plan_fits(plan, cell):
+        raise RnnregError("the cell site (Moon's dropout, zoneout's p_cell) is the LSTM's cell state, which a GRU "
+                          "does not have; for a GRU leave it out (zoneout: p_cell=0)")
+

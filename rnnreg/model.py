@@ -19,6 +19,7 @@ from torch import nn
 from rnnreg.dropout import (
     SiteRule,
     at_step,
+    check_plan_fits,
     evaluation_mask,
     sample_mask,
     sample_type_table,
@@ -74,12 +75,6 @@ class Masks:
                 "cell_output_scale": self.cell_output_scale if pick(self.cell) is not None else 1.0,
                 "candidate_mask": pick(self.candidate), "cell_zoneout": pick(self.cell_zoneout),
                 "hidden_zoneout": pick(self.hidden), "weight_mask": pick(self.weight_recurrent)}
-
-
-def check_plan_fits(plan: dict[str, SiteRule], cell: str) -> None:
-    if "cell" in plan and cell != "lstm":
-        raise RnnregError("the cell site (Moon's dropout, zoneout's p_cell) exists only in LSTMs, not in a GRU; "
-                          "for a GRU leave it out (zoneout: p_cell=0)")
 
 
 def sample_masks(

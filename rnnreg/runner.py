@@ -24,9 +24,9 @@ import torch
 
 import rnnreg
 from rnnreg.checkpoint import Checkpoint
+from rnnreg.dropout import check_plan_fits
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.joblock import JobLock, describe
-from rnnreg.model import check_plan_fits
 from rnnreg.regularizer import build_regularizer
 from rnnreg.results import (
     SCHEMA_VERSION,
