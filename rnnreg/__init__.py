@@ -15,5 +15,6 @@ hookimpl = pluggy.HookimplMarker("rnnreg")
 from rnnreg.dropout import SiteRule  # noqa: E402  (after the filter)
 from rnnreg.errors import RnnregError  # noqa: E402  (after the filter)
 from rnnreg.regularizer import Regularizer  # noqa: E402  (after the filter)
+from rnnreg.tasks.base import LMData, SequenceData, Task  # noqa: E402  (after the filter)
 
-__all__ = ["hookimpl", "Regularizer", "RnnregError", "SiteRule", "__version__"]
+__all__ = ["hookimpl", "LMData", "Regularizer", "RnnregError", "SequenceData", "SiteRule", "Task", "__version__"]

@@ -4,18 +4,29 @@ A plugin is a module (or any object) with functions decorated by `rnnreg.hookimp
 specs below. Each hook receives a `register` callable and calls it once per class it contributes.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:
+    from rnnreg.regularizer import Regularizer
+    from rnnreg.tasks.base import Task
 
 hookspec = pluggy.HookspecMarker("rnnreg")
 
 
 @hookspec
-def register_regularizers(register: Callable[[type], None]) -> None:
-    """Register regularizer classes: call `register(cls)` for each subclass of `rnnreg.Regularizer`."""
+def register_regularizers(register: Callable[[type[Regularizer]], None]) -> None:
+    """Register regularizer classes: call `register(cls)` for each subclass of `rnnreg.Regularizer`.
+
+    The class is the contract (see `rnnreg.Regularizer`'s docstring): its name, description, version,
+    params (and choices, search_space), plan() and penalty(); every declaration is checked on load."""
 
 
 @hookspec
-def register_tasks(register: Callable[[type], None]) -> None:
-    """Register task classes: call `register(cls)` for each subclass of `rnnreg.Task`."""
+def register_tasks(register: Callable[[type[Task]], None]) -> None:
+    """Register task classes: call `register(cls)` for each subclass of `rnnreg.Task` (see its docstring);
+    every declaration is checked on load."""

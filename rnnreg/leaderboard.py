@@ -136,7 +136,7 @@ def budgets(trials: list[dict]) -> dict[tuple, dict]:
 def use_current_references(results: list[dict], tasks) -> None:
     """Published numbers are facts about papers, not outputs of a run: give each result its registered
     task's current list, so a reference added later appears beside results run before it."""
-    published = {entry.name: getattr(entry.cls, "published", None) for entry in tasks}
+    published = {entry.name: entry.cls.published for entry in tasks}
     for result in results:
         if published.get(result["task"]["name"]):
             result["reference"] = published[result["task"]["name"]]

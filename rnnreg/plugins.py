@@ -21,7 +21,7 @@ from rnnreg import hookspecs
 from rnnreg.errors import RnnregError
 from rnnreg.registry import Registry
 from rnnreg.regularizer import Regularizer, check_regularizer_class
-from rnnreg.tasks.base import Task
+from rnnreg.tasks.base import Task, check_task_class
 
 ENTRY_POINT_GROUP = "rnnreg"
 AUTOLOAD_OFF_ENV = "RNNREG_DISABLE_PLUGIN_AUTOLOAD"
@@ -78,6 +78,8 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
     collect(pm.hook.register_tasks, tasks, origins)
     for entry in regularizers:
         check_regularizer_class(entry.cls, entry.origin)
+    for task in tasks:
+        check_task_class(task.cls, task.origin)
     return Plugins(pm, regularizers, tasks)
 
 

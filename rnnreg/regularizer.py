@@ -45,6 +45,28 @@ def is_probability(name: str) -> bool:
 
 
 class Regularizer:
+    """A regularizer plugin: what it does to an RNN, declared, so that rnnreg can run, draw, tune and check it.
+
+    Declare, as class attributes:
+      name          the registry name (`-r NAME`, composed with '+'); no '+', '=' or spaces;
+      description   one line for `rnnreg plugins list`;
+      version       bump it when the behaviour changes: it is part of every job's config hash;
+      params        {name: default}: bool, int, float or str, the default's type is the parameter's;
+                    `p` and `p_*` are dropout probabilities in [0, 1); read them as attributes (self.p_input);
+      choices       {name: (allowed, values)} for a string parameter;
+      search_space  `rnnreg tune`'s ranges for float parameters (see below and rnnreg.searchspace).
+    and implement either or both of:
+      plan()        {site: SiteRule} for the sites it acts on (rnnreg.dropout.SITES: embedding, input,
+                    recurrent, cell, candidate, hidden, output, weight_recurrent); the model samples and
+                    applies the masks, so `explain` and the fast paths serve every plugin alike;
+      penalty(self, *, output | dropped_output | layer_outputs) -> scalar tensor
+                    a loss term; its keyword arguments name the activations it needs (ACTIVATIONS).
+    Everything declared is checked when the plugin loads (`check_regularizer_class`): an unknown public
+    attribute, a parameter of an unsupported type, a plan naming a site the model lacks, a penalty asking
+    for what rnnreg cannot give, a bad search range, and a trainable tensor kept on the regularizer (rnnreg
+    optimizes the model's parameters only, so such a tensor would silently never train) are errors.
+    """
+
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     version: ClassVar[str] = "1"

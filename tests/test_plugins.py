@@ -217,3 +217,19 @@ def test_a_trainable_parameter_kept_by_a_plugin_is_refused_at_load(tmp_path):
                                       str(tmp_path / "r")])
     assert result.exit_code == 1 and "keeps trainable tensors" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('    kind = "translation"\n    def load(self, data_dir):\n        return None\n', "kind 'translation' is not one of"),
+    ('    kind = "classification"\n', "defines no load(data_dir)"),
+    ('    published = {"Someone 2020": {"valid_error": "low"}}\n    def load(self, data_dir):\n        return None\n',
+     "'published' must map a source to {metric name: number}"),
+])
+def test_a_task_plugin_is_checked_when_it_loads(tmp_path, body, message):
+    (tmp_path / "mytask.py").write_text(
+        "import rnnreg\nfrom rnnreg import Task\n\n\nclass Mine(Task):\n    name = 'mine'\n" + body
+        + "\n\n@rnnreg.hookimpl\ndef register_tasks(register):\n    register(Mine)\n")
+    with pytest.raises(RnnregError) as err:
+        load_plugins(tmp_path)
+    assert str(err.value).startswith(f"task 'mine' from {(tmp_path / 'mytask.py').resolve()}: ")
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -43,6 +43,21 @@ class SequenceData:
 
 
 class Task:
+    """A task plugin: data, a model shape, a training budget and a metric that regularizers are compared on.
+
+    Declare, as class attributes:
+      name         the registry name (`rnnreg run -t NAME`); no '+', '=' or spaces;
+      description  one line for `rnnreg tasks list`;
+      version      bump it when the data or the metric change: it is part of every job's config hash;
+      kind         "language-model", "classification" or "regression" (which trainer, which metric);
+      model        defaults a suite may override key by key (hidden_size, num_layers, cell, ...);
+      train        the training budget's defaults (epochs, lr, batch_size, ...);
+      published    optional: {source: {"valid_perplexity": ..., "test_perplexity": ...}}, printed beside
+                   comparable rows on the board (facts about papers, read from the task, not from runs).
+    and implement `load(data_dir)` (and `oracle(data)` when the data come from a known process). Every
+    declaration is checked when the plugin is loaded (`check_task_class`).
+    """
+
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     version: ClassVar[str] = "1"
@@ -50,6 +65,7 @@ class Task:
     # Defaults a suite can override, key by key: model shape and training budget.
     model: ClassVar[dict[str, Any]] = {}
     train: ClassVar[dict[str, Any]] = {}
+    published: ClassVar[dict[str, dict[str, float]] | None] = None
 
     def load(self, data_dir: Path | None) -> LMData | SequenceData:
         raise NotImplementedError
@@ -61,3 +77,32 @@ class Task:
     @property
     def primary_metric(self) -> str:
         return PRIMARY_METRIC[self.kind]
+
+
+def check_task_class(cls: object, origin: str) -> None:
+    """A task plugin's declarations, checked when it loads, as a regularizer's are: nothing it declares
+    may be silently ignored or fail later, mid-run."""
+    from rnnreg.errors import RnnregError
+
+    where = f"task {getattr(cls, 'name', '?')!r} from {origin}"
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise RnnregError(f"{where}: {cls!r} is not a subclass of rnnreg.Task")
+    if cls.kind not in KINDS:
+        raise RnnregError(f"{where}: kind {cls.kind!r} is not one of {', '.join(KINDS)}")
+    if not isinstance(cls.description, str) or not isinstance(cls.version, str):
+        raise RnnregError(f"{where}: 'description' and 'version' must be strings")
+    for part in ("model", "train"):
+        if not isinstance(getattr(cls, part), dict):
+            raise RnnregError(f"{where}: {part!r} must be a dict of defaults")
+    if cls.load is Task.load:
+        raise RnnregError(f"{where}: defines no load(data_dir)")
+    published = cls.published
+    if published is not None:
+        good = isinstance(published, dict) and all(
+            isinstance(source, str) and isinstance(values, dict)
+            and all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    for k, v in values.items())
+            for source, values in published.items())
+        if not good:
+            raise RnnregError(f"{where}: 'published' must map a source to {{metric name: number}}")
+
