@@ -26,7 +26,9 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rnnreg.errors import RnnregError
@@ -113,6 +115,32 @@ def suites_named(results: list[dict]) -> list[tuple[str, str | None]]:
     named = {(r["suite"]["name"], r["suite"].get("source")) for r in results
              if isinstance(r.get("suite"), dict) and r["suite"].get("name")}
     return sorted(named, key=lambda item: (item[0], item[1] or ""))
+
+
+def suites_with_claims(results: list[dict], plugins, warn: Callable[[str], None] = lambda message: None) -> list[tuple]:
+    """(name, suite, config hashes of its jobs) for every suite that wrote a result here and states claims.
+    A suite is read from its recorded file where that still is (relative to rnnreg's repository, or
+    absolute for a suite outside it), else as the built-in of that name. Configs are computed as the runner
+    computes them (rnnreg.jobs), on the CPU, without building a runner."""
+    from rnnreg.jobs import config_of, expand
+    from rnnreg.results import CHECKOUT, config_hash
+    from rnnreg.suite import load_suite
+
+    found: dict[str, tuple] = {}
+    for name, source in suites_named(results):
+        suite = None
+        files = [str(CHECKOUT / source)] if source else []
+        for ref in [f for f in files if Path(f).exists()] + [name]:
+            try:
+                suite = load_suite(ref, plugins)
+                break
+            except RnnregError:
+                continue
+        if suite is None:
+            warn(f"suite {name!r} ({source}) cannot be found: its claims are not checked")
+        elif suite.claims and name not in found:
+            found[name] = (name, suite, {config_hash(config_of(job, plugins)) for job in expand(suite, plugins)})
+    return list(found.values())
 
 
 def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:

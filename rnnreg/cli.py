@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -261,7 +259,9 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         retry_failed, resume, executor, jobs, address, fmt, columns, wide):
     """Train and evaluate regularizers on tasks; print the leaderboard of this run."""
     from rnnreg.data import resolve_data_dir
-    from rnnreg.runner import Runner, expand, resolve_device
+    from rnnreg.jobs import expand
+    from rnnreg.progress import Reporter
+    from rnnreg.runner import Runner, resolve_device
     from rnnreg.suite import RegularizerEntry, apply_dropout_scale, expand_sweep, load_suite
 
     # Everything below up to `runner.plan` only checks and resolves: a mistake stops here, before training.
@@ -362,111 +362,6 @@ def override_settings(plan, plugins, settings: tuple[str, ...]) -> None:
             overrides.setdefault(section, {})[name] = check_setting(task_cls, section, name, value, "--set")
 
 
-class Reporter:
-    """Progress of a run on stderr: a line per finished job; in a terminal, bars for the run and for the
-    epochs of the job in flight, with elapsed time and ETAs; in a log file, a line per epoch."""
-
-    def __init__(self, console: Console, planned: list[tuple]):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console, self.current = console, ""
-        self.to_run = sum(1 for *_, why in planned if why)
-        self.finished = 0  # jobs with a result: skipped or done
-        self.job_seconds: list[float] = []  # wall time of each job this run trained
-        self.run_start = self.job_start = time.perf_counter()
-        self.first_epoch: int | None = None  # the job's first epoch in this process (a resumed job's is not 1)
-        self.bars = None
-        if console.is_terminal:
-            # Two lines: the run (which job is in flight, its run ETA) and the job's epochs (metric, job ETA).
-            self.bars = Progress(TextColumn("{task.description}"), BarColumn(bar_width=12), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=console, transient=True)
-            self.jobs = self.bars.add_task("jobs", total=len(planned), eta="")
-            self.epochs = self.bars.add_task("  epochs", total=None, eta="")
-
-    def __enter__(self):
-        if self.bars:
-            self.bars.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bars:
-            self.bars.stop()
-
-    def run_eta(self, job_left: float | None) -> str:
-        """Seconds left for the run: this job's remainder plus the mean job time for the jobs after it."""
-        remaining_jobs = self.to_run - len(self.job_seconds) - 1
-        if not self.job_seconds and job_left is None:
-            return ""
-        if self.job_seconds:
-            per_job = statistics.fmean(self.job_seconds)
-        else:  # no job finished yet: this one's time so far plus what it has left
-            per_job = (time.perf_counter() - self.job_start) + (job_left or 0)
-        return f"run ETA {duration((job_left or 0) + max(remaining_jobs, 0) * per_job)}"
-
-    @staticmethod
-    def warn(console: Console, event: str, info: dict) -> None:
-        """Before the progress display starts (while jobs are planned), only warnings are shown."""
-        if event == "warning":
-            console.print(f"[yellow]warning[/yellow]: {escape(info['message'])}")
-
-    def __call__(self, event: str, info: dict) -> None:
-        if event in ("skip", "start"):
-            job = info["job"]
-            where = f"[{info['index']}/{info['total']}]"
-            self.current = escape(f"{where} {job.task} · {job.regularizer.label} · seed {job.seed}")
-        if event == "start":
-            self.job_start, self.first_epoch = time.perf_counter(), None
-            if info["why"] not in ("new", "forced"):
-                self.console.print(f"{self.current}: {escape(info['why'])}")
-            if self.bars:  # a fresh epoch bar per job, so its timer starts at zero
-                self.bars.update(self.jobs, description=self.current)
-                self.bars.reset(self.epochs, description="  epochs", completed=0, total=None, eta="")
-        if event == "skip":
-            self.finished += 1
-            self.console.print(f"{self.current}: result exists, skipped")
-        elif event == "epoch":
-            elapsed = time.perf_counter() - self.job_start
-            if self.first_epoch is None:
-                self.first_epoch = info["epoch"]
-            job_left = elapsed / (info["epoch"] - self.first_epoch + 1) * (info["epochs"] - info["epoch"])
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k not in ("epoch", "epochs"))
-            eta = f"job ETA {duration(job_left)} · {self.run_eta(job_left)}"
-            if self.bars:
-                self.bars.update(self.epochs, completed=info["epoch"], total=info["epochs"],
-                                 description=f"  epoch · {shown}", eta=f"job ETA {duration(job_left)}")
-                self.bars.update(self.jobs, eta=self.run_eta(job_left))
-            else:
-                self.console.print(f"  epoch {info['epoch']}/{info['epochs']}: {shown} "
-                                   f"({duration(elapsed)} elapsed, {eta})")
-        elif event == "warning":
-            self.warn(self.console, event, info)
-        elif event == "not-run":
-            job = info["job"]
-            label = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
-            self.console.print(f"{label}: {escape(info['reason'])}")
-        elif event == "done":
-            self.finished += 1
-            result = info["result"]
-            self.job_seconds.append(result.get("wall_seconds") or time.perf_counter() - self.job_start)
-            job = info["job"]  # with parallel workers, jobs finish in any order: name this one
-            label = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
-            if result["status"] == "ok":
-                primary = f"valid_{result['task']['primary_metric']}"
-                self.console.print(f"{label}: {primary} {result['metrics'][primary]['value']:.4g} "
-                                   f"({result['wall_seconds']:.1f}s)")
-            else:
-                self.console.print(f"{label}: [red]failed[/red]: {escape(str(result['error']))}")
-        if self.bars and event in ("skip", "done", "not-run"):
-            self.bars.advance(self.jobs)
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 def emit_leaderboard(results: list[dict], fmt: str, title: str = "", columns=None, wide=False) -> None:
     from rnnreg import leaderboard as lb
 
@@ -484,13 +379,6 @@ def emit_leaderboard(results: list[dict], fmt: str, title: str = "", columns=Non
                          "(--wide shows all, --columns chooses)")
     if any(r["n"] for r in rows) and all(r["n"] <= 1 for r in rows):
         stderr.print("1 seed per row: differences between rows are untested (run with --seeds 5 to rank them)")
-
-
-LEADERBOARD_TITLE = "rnnreg leaderboard"
-LEADERBOARD_NOTE = ("Generated by `rnnreg leaderboard {src} --write {dst}` from {files} result files in {rows} rows "
-                    "and {sections} sections; do not edit by hand. A section is one task under one setting (the "
-                    "configuration without the regularizer and the seed); a row, one regularizer configuration in it. "
-                    "Each row: mean ± std over n seeds; speeds are medians over epochs, in tokens/s.\n")
 
 
 @cli.command()
@@ -517,32 +405,25 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
     stderr.print(f"{len(results)} result files read, {len(rows)} rows"
                  + (f", {len(unreadable)} left out (listed above)" if unreadable else ""))
     if write_to or check_file:
-        target = Path(write_to or check_file)
-        sections = len({(r["task"], r["section"]) for r in rows})
-        note = LEADERBOARD_NOTE.format(src=results_dir or folder, dst=target, files=len(results), rows=len(rows),
-                                       sections=sections)
-        text = lb.render_markdown(rows, LEADERBOARD_TITLE).replace("\n", "\n\n" + note, 1)
+        from rnnreg import board
         from rnnreg import claims as cl
 
-        claim_rows = cl.evaluate_all(results, suites_with_claims(ctx, results, folder))
-        if claim_rows:
-            text += "\n" + cl.render_markdown(claim_rows)
+        target = Path(write_to or check_file)
+        claim_rows = cl.evaluate_all(results, suites_with_claims(ctx, results))
+        text = board.board_markdown(rows, claim_rows, files=len(results), src=str(results_dir or folder), dst=target)
         if write_to:
-            from rnnreg.results import write_text_atomic
-
-            write_text_atomic(target, text)
+            board.write_board(target, text)
             stderr.print(f"wrote {target} from {len(results)} result files")
-        else:
-            current = target.read_text() if target.exists() else None
-            if unreadable:
-                raise RnnregError(f"{len(unreadable)} result files in {folder} fail validation (listed above); "
-                                  "fix or remove them, then regenerate the board")
-            if current != text:
-                raise RnnregError(f"{target} is out of date with {folder}; regenerate it with "
-                                  f"`rnnreg leaderboard {results_dir or folder} --write {target}`")
-            stderr.print(f"{target} is up to date with {len(results)} result files")
+            return
+        if unreadable:
+            raise RnnregError(f"{len(unreadable)} result files in {folder} fail validation (listed above); "
+                              "fix or remove them, then regenerate the board")
+        if not board.is_current(target, text):
+            raise RnnregError(f"{target} is out of date with {folder}; regenerate it with "
+                              f"`rnnreg leaderboard {results_dir or folder} --write {target}`")
+        stderr.print(f"{target} is up to date with {len(results)} result files")
         return
-    emit_leaderboard(results, fmt, LEADERBOARD_TITLE, wanted_columns, wide)
+    emit_leaderboard(results, fmt, "rnnreg leaderboard", wanted_columns, wide)
 
 
 @cli.command()
@@ -555,7 +436,7 @@ def claims(ctx, results_dir, fmt):
 
     folder = existing_results_dir(results_dir)
     results, _ = read_checked_results(folder)
-    rows = cl.evaluate_all(results, suites_with_claims(ctx, results, folder))
+    rows = cl.evaluate_all(results, suites_with_claims(ctx, results))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
     elif fmt == "markdown":
@@ -604,6 +485,7 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
     trial is counted twice or lost, finished trials are read back instead of trained."""
     from rnnreg.data import resolve_data_dir
     from rnnreg.executors import interrupt_on_signal, run_planned
+    from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
     from rnnreg.suite import load_suite
     from rnnreg.tune import Tuner
@@ -692,7 +574,7 @@ def report(ctx, results_dir, out_dir, speed_dir):
     if speed_dir and not speed.is_dir():
         raise RnnregError(f"--speed folder {speed_dir!r} does not exist")
     results, left_out = read_checked_results(folder)
-    claims = cl.evaluate_all(results, suites_with_claims(ctx, results, folder)) if results else []
+    claims = cl.evaluate_all(results, suites_with_claims(ctx, results)) if results else []
     index = write_report(folder, results, len(left_out), Path(out_dir), get_plugins(ctx),
                          speed_dir=speed if speed.is_dir() else None, claims=claims,
                          progress=lambda message: stderr.print(message, style="dim"))
@@ -759,31 +641,10 @@ def plot_curves_command(ctx, results_dir, task, section, test_split, output):
     click.echo(output)
 
 
-def suites_with_claims(ctx, results: list[dict], folder: Path) -> list[tuple]:
-    """(name, suite, config hashes of its jobs) for every suite that wrote a result here and states claims.
-    A suite is read from its file where that still is, else as the built-in of that name."""
-    from rnnreg import claims as cl
-    from rnnreg.results import CHECKOUT
-    from rnnreg.runner import Runner, expand
-    from rnnreg.suite import load_suite
+def suites_with_claims(ctx, results: list[dict]) -> list[tuple]:
+    from rnnreg.claims import suites_with_claims as scope
 
-    plugins, found = get_plugins(ctx), {}
-    for name, source in cl.suites_named(results):
-        suite = None
-        # A recorded source is relative to rnnreg's repository (or absolute, for a suite outside it).
-        files = [str(CHECKOUT / source)] if source else []
-        for ref in [f for f in files if Path(f).exists()] + [name]:
-            try:
-                suite = load_suite(ref, plugins)
-                break
-            except RnnregError:
-                continue
-        if suite is None:
-            stderr.print(f"suite {name!r} ({source}) cannot be found: its claims are not checked")
-        elif suite.claims and name not in found:
-            runner = Runner(plugins, folder)
-            found[name] = (name, suite, {runner.path_of(job)[1] for job in expand(suite, plugins)})
-    return list(found.values())
+    return scope(results, get_plugins(ctx), warn=lambda message: stderr.print(escape(message)))
 
 
 # --- bench ------------------------------------------------------------------------------------------

@@ -94,8 +94,9 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str):
     """Run one planned job in a worker (a process of the pool, or a Ray task) and write its result; a
     `NotRun` when another process holds the job or the worker is stopping."""
     global _worker_runner
+    from rnnreg.jobs import NotRun
     from rnnreg.plugins import load_plugins
-    from rnnreg.runner import NotRun, Runner
+    from rnnreg.runner import Runner
 
     global _in_job
     if _stopping:
@@ -197,7 +198,7 @@ def _run_pool(runner, planned, todo, spec: WorkerSpec, jobs: int) -> list[dict]:
 
 def _finished(runner, info: dict, result, results: list[dict]) -> None:
     """Report a job that came back from a worker: its result, or why it did not run there."""
-    from rnnreg.runner import NotRun
+    from rnnreg.jobs import NotRun
 
     if isinstance(result, NotRun):
         runner.report("not-run", {**info, "reason": result.reason})

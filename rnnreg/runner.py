@@ -17,16 +17,15 @@ import resource
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import rnnreg
 from rnnreg.checkpoint import Checkpoint
-from rnnreg.dropout import check_plan_fits
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.joblock import JobLock, describe
+from rnnreg.jobs import Job, NotRun, config_of
 from rnnreg.regularizer import build_regularizer
 from rnnreg.results import (
     SCHEMA_VERSION,
@@ -35,49 +34,12 @@ from rnnreg.results import (
     git_commit,
     git_dirty,
     machine_info,
-    portable_path,
     read_result,
     result_path,
     write_atomic,
 )
-from rnnreg.suite import RegularizerEntry, Suite
 from rnnreg.tasks.base import HIGHER_IS_BETTER
 from rnnreg.trainer import train_and_evaluate
-
-
-@dataclass(frozen=True)
-class NotRun:
-    """What a job that was planned but not trained here returns instead of a result, and why."""
-
-    reason: str
-
-
-@dataclass
-class Job:
-    task: str
-    regularizer: RegularizerEntry
-    seed: int
-    model: dict
-    train: dict
-    evaluation: dict
-    suite: dict | None = None  # {"name", "source"}: where its claims are; not part of the config hash
-    # `rnnreg tune`: {"role": "trial" | "final", "group", "sampler", "sampler_seed", "trials"[, "trial"]}, part of
-    # the config (a tuned job is its own experiment: its own cache key and its own board section)
-    tuning: dict | None = None
-    study: dict | None = None  # the Optuna study and trial a tuning job belongs to, recorded in its result
-
-
-def expand(suite: Suite, plugins) -> list[Job]:
-    jobs = []
-    for task_name, overrides in suite.tasks.items():
-        task_cls = plugins.tasks.get(task_name).cls
-        model = {**task_cls.model, **overrides["model"]}
-        train = {**task_cls.train, **overrides["train"]}
-        for entry in suite.regularizers:
-            for seed in suite.seeds:
-                jobs.append(Job(task_name, entry, seed, model, {**train, **entry.train}, dict(suite.evaluation),
-                                {"name": suite.name, "source": portable_path(suite.source)}))
-    return jobs
 
 
 def resolve_device(device: str) -> str:
@@ -117,28 +79,7 @@ class Runner:
 
     def config_of(self, job: Job) -> dict:
         """The full resolved config of a job: what its hash, and so its cache key, is made of."""
-        task_cls = self.plugins.tasks.get(job.task).cls
-        regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
-        try:
-            check_plan_fits(regularizer.plan(), job.model.get("cell", "lstm"))
-        except RnnregError as exc:
-            raise RnnregError(f"{job.regularizer.label} on {job.task}: {exc}") from None
-        except Exception:  # a plan that raises is the plugin's failure: its job records it
-            pass
-        config = {
-            "schema_version": SCHEMA_VERSION,
-            "versions": {"rnnreg": rnnreg.__version__, "torch": torch.__version__},
-            "task": {"name": job.task, "version": task_cls.version, "kind": task_cls.kind},
-            "regularizer": {"label": job.regularizer.label, **regularizer.resolved()},
-            "model": job.model,
-            "train": job.train,
-            "evaluation": job.evaluation,
-            "seed": job.seed,
-            "device": torch.device(self.device).type,
-        }
-        if job.tuning is not None:  # only then: every untuned job keeps the hash it always had
-            config["tuning"] = job.tuning
-        return config
+        return config_of(job, self.plugins, self.device)
 
     def path_of(self, job: Job) -> tuple[dict, str, Path]:
         config = self.config_of(job)

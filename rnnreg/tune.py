@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from rnnreg.errors import RnnregError
+from rnnreg.jobs import Job, expand
 from rnnreg.results import UnreadableResult, config_hash, portable_path, read_result
-from rnnreg.runner import Job, Runner, check_results_dir, expand
+from rnnreg.runner import Runner, check_results_dir
 from rnnreg.searchspace import Dimension, shared_space, space_of
 from rnnreg.suite import RegularizerEntry, Suite
 

@@ -198,30 +198,6 @@ def test_a_comma_separated_param_sweeps_it(tmp_path):
     assert len(list(tmp_path.rglob("*.json"))) == 2
 
 
-def test_a_resumed_jobs_eta_counts_only_the_epochs_this_process_ran(monkeypatch):
-    """A job resumed after epoch 98 of 250 that takes 30 s an epoch has 150 × 30 s left, not 99 epochs' worth
-    of the time since the restart spread over 152 epochs."""
-    from types import SimpleNamespace
-
-    from rich.console import Console
-
-    from rnnreg import cli as cli_module
-
-    now = [0.0]
-    monkeypatch.setattr(cli_module.time, "perf_counter", lambda: now[0])
-    out = io.StringIO()
-    job = SimpleNamespace(task="sentiment-scale", regularizer=SimpleNamespace(label="naive"), seed=0)
-    reporter = cli_module.Reporter(Console(file=out, width=200), [("job", "resumed")])
-    reporter("start", {"job": job, "index": 1, "total": 1, "why": "resumes after epoch 98"})
-    now[0] = 30.0
-    reporter("epoch", {"epoch": 99, "epochs": 250, "valid_rmse": 0.15})
-    now[0] = 60.0
-    reporter("epoch", {"epoch": 100, "epochs": 250, "valid_rmse": 0.15})
-    lines = out.getvalue().splitlines()
-    assert "job ETA 1:15:30" in lines[-2]  # 151 epochs × 30 s
-    assert "job ETA 1:15:00" in lines[-1]  # 150 epochs × 30 s
-
-
 def test_a_value_given_twice_runs_once(tmp_path):
     out = invoke("run", "-r", "variational", "--param", "p_recurrent=0.3,0.3", "-t", "synthetic-sentiment", *TINY,
                  "--results-dir", str(tmp_path), "--format", "json")

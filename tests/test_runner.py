@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from rnnreg.jobs import expand
 from rnnreg.plugins import load_plugins
-from rnnreg.runner import Runner, expand
+from rnnreg.runner import Runner
 from rnnreg.suite import parse_suite
 
 FAST = {"model": {"hidden_size": 8, "embed_size": 8}, "train": {"epochs": 1}}

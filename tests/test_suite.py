@@ -72,7 +72,7 @@ MAIN_LUA_MAX_EPOCH = {"zaremba-small": 4, "zaremba-medium": 6, "zaremba-large": 
 
 @pytest.mark.parametrize("name", sorted(MAIN_LUA_MAX_EPOCH))
 def test_presets_follow_main_lua_learning_rate_schedule(name, plugins):
-    from rnnreg.runner import expand
+    from rnnreg.jobs import expand
     from rnnreg.trainer import lm_learning_rate
 
     train = expand(load_suite(name, plugins), plugins)[0].train
@@ -93,7 +93,7 @@ def test_presets_follow_main_lua_learning_rate_schedule(name, plugins):
 
 
 def test_gal_presets_decay_weights_as_gal_does(plugins):
-    from rnnreg.runner import expand
+    from rnnreg.jobs import expand
 
     for name in ("gal-medium", "gal-large"):
         train = expand(load_suite(name, plugins), plugins)[0].train
@@ -120,7 +120,7 @@ def test_a_bad_value_inside_a_sweep_names_the_file_and_entry(tmp_path, plugins):
 
 
 def test_an_entry_can_train_differently_and_must_say_so_in_its_label(tmp_path, plugins):
-    from rnnreg.runner import expand
+    from rnnreg.jobs import expand
 
     suite = load_suite(write(tmp_path, """
 tasks: [synthetic-lm]

@@ -48,7 +48,8 @@ def test_polarity_reads_windows_1252_and_balances_classes(plugins):
 @needs("ptb")
 def test_ptb_smoke_suite_learns(plugins, tmp_path):
     """CI's smoke run: a few hundred steps on real PTB bring perplexity far below the uniform 10,000."""
-    from rnnreg.runner import Runner, expand
+    from rnnreg.jobs import expand
+    from rnnreg.runner import Runner
     from rnnreg.suite import load_suite
 
     suite = load_suite("ptb-smoke", plugins)

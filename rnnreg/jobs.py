@@ -1,0 +1,80 @@
+"""Jobs: a suite expanded into (task, regularizer entry, seed) jobs, and the full config each one hashes to.
+
+Both sides use this: the runner (a job's config hash is its result file's cache key) and the reading side
+(the claims of a suite are checked on the results whose hash is one of the suite's jobs), so the reading
+side never builds a training runner to learn what a suite's jobs are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+import rnnreg
+from rnnreg.dropout import check_plan_fits
+from rnnreg.errors import RnnregError
+from rnnreg.regularizer import build_regularizer
+from rnnreg.results import SCHEMA_VERSION, portable_path
+from rnnreg.suite import RegularizerEntry, Suite
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """What a job that was planned but not trained here returns instead of a result, and why."""
+
+    reason: str
+
+
+@dataclass
+class Job:
+    task: str
+    regularizer: RegularizerEntry
+    seed: int
+    model: dict
+    train: dict
+    evaluation: dict
+    suite: dict | None = None  # {"name", "source"}: where its claims are; not part of the config hash
+    # `rnnreg tune`: {"role": "trial" | "final", "group", "sampler", "sampler_seed", "trials"[, "trial"]}, part of
+    # the config (a tuned job is its own experiment: its own cache key and its own board section)
+    tuning: dict | None = None
+    study: dict | None = None  # the Optuna study and trial a tuning job belongs to, recorded in its result
+
+
+def expand(suite: Suite, plugins) -> list[Job]:
+    jobs = []
+    for task_name, overrides in suite.tasks.items():
+        task_cls = plugins.tasks.get(task_name).cls
+        model = {**task_cls.model, **overrides["model"]}
+        train = {**task_cls.train, **overrides["train"]}
+        for entry in suite.regularizers:
+            for seed in suite.seeds:
+                jobs.append(Job(task_name, entry, seed, model, {**train, **entry.train}, dict(suite.evaluation),
+                                {"name": suite.name, "source": portable_path(suite.source)}))
+    return jobs
+
+
+def config_of(job: Job, plugins, device: str = "cpu") -> dict:
+    """The full resolved config of a job on `device`: what its hash, and so its cache key, is made of."""
+    task_cls = plugins.tasks.get(job.task).cls
+    regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, plugins.regularizers)
+    try:
+        check_plan_fits(regularizer.plan(), job.model.get("cell", "lstm"))
+    except RnnregError as exc:
+        raise RnnregError(f"{job.regularizer.label} on {job.task}: {exc}") from None
+    except Exception:  # a plan that raises is the plugin's failure: its job records it
+        pass
+    config = {
+        "schema_version": SCHEMA_VERSION,
+        "versions": {"rnnreg": rnnreg.__version__, "torch": torch.__version__},
+        "task": {"name": job.task, "version": task_cls.version, "kind": task_cls.kind},
+        "regularizer": {"label": job.regularizer.label, **regularizer.resolved()},
+        "model": job.model,
+        "train": job.train,
+        "evaluation": job.evaluation,
+        "seed": job.seed,
+        "device": torch.device(device).type,
+    }
+    if job.tuning is not None:  # only then: every untuned job keeps the hash it always had
+        config["tuning"] = job.tuning
+    return config
