@@ -1,6 +1,14 @@
-"""rnnreg: compare regularizers for recurrent neural networks, as plugins, on shared tasks."""
+"""rnnreg: compare regularizers for recurrent neural networks, as plugins, on shared tasks.
 
+The plugin API (`Regularizer`, `SiteRule`, `Task`, ...) is imported on first use, not with the package:
+those modules import torch (about 2 s), which `rnnreg --help` and the reading commands do not need.
+"""
+
+from __future__ import annotations
+
+import importlib
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -11,10 +19,27 @@ __version__ = "0.4.0"
 
 hookimpl = pluggy.HookimplMarker("rnnreg")
 
-# Imported after the warning filter above, because these import torch.
-from rnnreg.dropout import SiteRule  # noqa: E402  (after the filter)
-from rnnreg.errors import RnnregError  # noqa: E402  (after the filter)
-from rnnreg.regularizer import Regularizer  # noqa: E402  (after the filter)
-from rnnreg.tasks.base import LMData, SequenceData, Task  # noqa: E402  (after the filter)
+# name → module that defines it, imported when the name is first read (PEP 562)
+_LAZY = {
+    "SiteRule": "rnnreg.dropout",
+    "RnnregError": "rnnreg.errors",
+    "Regularizer": "rnnreg.regularizer",
+    "LMData": "rnnreg.tasks.base",
+    "SequenceData": "rnnreg.tasks.base",
+    "Task": "rnnreg.tasks.base",
+}
+
+if TYPE_CHECKING:  # what type checkers and editors see: the real classes
+    from rnnreg.dropout import SiteRule
+    from rnnreg.errors import RnnregError
+    from rnnreg.regularizer import Regularizer
+    from rnnreg.tasks.base import LMData, SequenceData, Task
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rnnreg' has no attribute {name!r}")
+
 
 __all__ = ["hookimpl", "LMData", "Regularizer", "RnnregError", "SequenceData", "SiteRule", "Task", "__version__"]

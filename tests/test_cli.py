@@ -205,3 +205,19 @@ def test_a_value_given_twice_runs_once(tmp_path):
     assert "variational[p_recurrent=0.3] · seed 0 is listed more than once with the same config: it runs once" \
         in out.stderr.replace("\n", "")
     assert len(list(tmp_path.rglob("*.json"))) == 1 and out.stderr.count("[1/1]") >= 1
+
+
+def test_the_command_line_starts_without_importing_torch():
+    """`rnnreg --help` needs click, not torch (about 2 s to import): the plugin API is imported on first use."""
+    import subprocess
+    import sys
+
+    probe = "import sys, rnnreg.cli; from rnnreg.cli import cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    helped = subprocess.run([sys.executable, "-m", "rnnreg", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "tune" in helped.stdout
+    from rnnreg import Regularizer, SiteRule, Task  # the lazy names still resolve to the real classes
+
+    assert Regularizer.__module__ == "rnnreg.regularizer" and SiteRule.__module__ == "rnnreg.dropout"
+    assert Task.__module__ == "rnnreg.tasks.base"
