@@ -68,12 +68,17 @@ def differences(configs: list[dict]) -> list[dict]:
     """For each config, the flattened keys whose values are not the same in all of them."""
     flat = [flatten(c) for c in configs]
     keys = sorted({k for f in flat for k in f})
-    differing = [k for k in keys if len({canonical_json(f.get(k, "(unset)")) for f in flat}) > 1]
-    return [{k: f.get(k, "(unset)") for k in differing} for f in flat]
+    differing = [k for k in keys if len({canonical_json(f.get(k, UNSET)) for f in flat}) > 1]
+    return [{k: f.get(k, UNSET) for k in differing} for f in flat]
 
 
-def describe(diff: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in diff.items())
+UNSET = "(unset)"
+
+
+def describe(diff: dict, show_unset: bool = False) -> str:
+    """`key=value, ...` of what differs; a key another configuration sets and this one does not is left out
+    (the other one's heading names it), unless leaving it out would make two headings equal."""
+    return ", ".join(f"{k}={v}" for k, v in diff.items() if show_unset or v != UNSET)
 
 
 # The settings a section's heading spells out in words; they are left out of its list of differences.
@@ -98,8 +103,9 @@ def shape_of(setting: dict) -> str:
     return ", ".join(parts)
 
 
-def section_name(setting: dict, diff: dict) -> str:
-    rest = describe({k: v for k, v in diff.items() if k not in SHAPE_KEYS and not k.startswith("tuning.")})
+def section_name(setting: dict, diff: dict, show_unset: bool = False) -> str:
+    rest = describe({k: v for k, v in diff.items() if k not in SHAPE_KEYS and not k.startswith("tuning.")},
+                    show_unset)
     tuning = setting.get("tuning")
     tuned = (f"tuned: {tuning['trials']} {tuning['sampler']}-search trials each (sampler seed "
              f"{tuning['sampler_seed']})") if tuning else ""
@@ -156,11 +162,13 @@ def build_rows(results: list[dict]) -> list[dict]:
     by_task: dict[str, list[tuple]] = defaultdict(list)
     for key in sections:
         by_task[key[0]].append(key)
-    section_names = {}
+    section_names: dict[tuple, str] = {}
     for keys in by_task.values():
         diffs = differences([json.loads(k[1]) for k in keys]) if len(keys) > 1 else [{}] * len(keys)
-        for key, diff in zip(keys, diffs, strict=True):
-            section_names[key] = section_name(json.loads(key[1]), diff)
+        names = [section_name(json.loads(key[1]), diff) for key, diff in zip(keys, diffs, strict=True)]
+        if len(set(names)) < len(names):  # only "(unset)" told two apart: say it after all
+            names = [section_name(json.loads(key[1]), diff, True) for key, diff in zip(keys, diffs, strict=True)]
+        section_names.update(zip(keys, names, strict=True))
 
     rows = []
     for key, groups in sections.items():
@@ -413,6 +421,30 @@ def sweep_grids(rows: list[dict]):
         cells = [[str(d)] + [fmt_stat(sweep.cell[d, a]["metrics"].get(f"valid_{metric}"), sweep.cell[d, a]["n"], digits)
                              for a in sweep.across_values] for d in sweep.down_values]
         yield sweep.task, sweep.section, caption, header, cells
+
+
+def summary_lines(rows: list[dict], min_seeds: int = 3) -> list[str]:
+    """The answer first: per section whose best row has at least `min_seeds` seeds, the best regularizer by
+    validation, the rows a paired test cannot separate from it, and its test difference from `none`."""
+    lines = []
+    for task, section in section_keys(rows):
+        ranked = [r for r in rows if r["task"] == task and r["section"] == section and "rank" in r]
+        if not ranked or ranked[0]["n"] < min_seeds:
+            continue
+        best, metric = ranked[0], ranked[0]["primary_metric"]
+        digits = 2 if metric == "perplexity" else 4
+        valid = best["metrics"][f"valid_{metric}"]
+        text = (f"**{task} · {section}**: {best['regularizer']}, valid {metric} "
+                f"{fmt_stat(valid, best['n'], digits)} (n {best['n']})")
+        level = [r["regularizer"] for r in ranked[1:] if r["rank_label"] == "≈1"]
+        if level:
+            text += f"; not separated from it: {', '.join(level)}"
+        if best.get("delta_vs_none") is not None and best["spec"] != "none":
+            low, high = best["delta_vs_none_ci_low"], best["delta_vs_none_ci_high"]
+            interval = f" [{fmt(low, digits)}, {fmt(high, digits)}]" if low is not None else ""
+            text += f"; test {metric} vs none {best['delta_vs_none']:+.{digits}f}{interval}"
+        lines.append(f"- {text}")
+    return lines
 
 
 def budget_tables(rows: list[dict]):

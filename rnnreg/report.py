@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 import statistics
 import textwrap
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 
 from rnnreg.errors import RnnregError
 from rnnreg.explain import explain
-from rnnreg.leaderboard import build_rows, section_keys, sweeps, task_sections, use_current_references
+from rnnreg.leaderboard import build_rows, section_keys, summary_lines, sweeps, task_sections, use_current_references
 from rnnreg.regularizer import build_regularizer
 
 # Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
@@ -372,6 +373,7 @@ def figure_html(src: str, alt: str, caption: str) -> str:
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; padding: 0 1rem; color: #111;
        line-height: 1.4; }
+h2, li, p { overflow-wrap: anywhere; }  /* labels like ablation[embedding.p=0.0,...] must wrap on a phone */
 .table { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
 th, td { border: 1px solid #bbb; padding: 0.2rem 0.5rem; text-align: right; white-space: nowrap; }
@@ -406,6 +408,13 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
             + (f"; {left_out} failed validation, left out" if left_out else "") + ". Numbers as in "
             "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>≈1</em> marks rows "
             "not separated from the best by a paired t-test (p ≥ 0.05; not a tie).</p>"]
+    summary = summary_lines(rows)
+    if summary:  # the answer first, as on the board
+        items = "".join("<li>" + re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(line[2:])) + "</li>"
+                        for line in summary)
+        body[0] += ("<section id='summary'><h2>Summary</h2><p>Per section with at least 3 seeds: the best "
+                    "regularizer by validation, the rows a paired t-test cannot separate from it, and its test "
+                    f"difference from <code>none</code> with its paired 95 % interval.</p><ul>{items}</ul></section>")
     toc: list[str] = []
     masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
     tables = list(task_sections(rows))
@@ -494,7 +503,8 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
                                  "What each suite claims about its results, tested on them (rnnreg claims).")
                     + "</section>")
 
-    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnreg report</title>"
+    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>rnnreg report</title>"
             f"<style>{STYLE}</style></head><body>" + body[0] + "<nav><ul>" + "".join(toc) + "</ul></nav>"
             + "".join(body[1:]) + "</body></html>")
     index = out_dir / "index.html"
