@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 from click.testing import CliRunner
 
@@ -18,6 +17,8 @@ from rnnreg.cli import cli
 from rnnreg.errors import RnnregError
 from rnnreg.plugins import load_plugins
 from rnnreg.searchspace import space_of
+
+optuna = pytest.importorskip("optuna", reason="rnnreg tune needs Optuna: pip install -e '.[tune]'")
 
 SUITE = """
 name: tiny-tune
