@@ -94,7 +94,7 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str):
     """Run one planned job in a worker (a process of the pool, or a Ray task) and write its result; a
     `NotRun` when another process holds the job or the worker is stopping."""
     global _worker_runner
-    from rnnreg.jobs import NotRun
+    from rnnreg.jobs import NotRun, job_name
     from rnnreg.plugins import load_plugins
     from rnnreg.runner import Runner
 
@@ -107,7 +107,7 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str):
     _worker_job = job
     if _worker_runner is None:
         def report(event: str, info: dict) -> None:  # a worker's progress: one line per epoch on stderr
-            label = f"{_worker_job.task} · {_worker_job.regularizer.label} · seed {_worker_job.seed}"
+            label = job_name(_worker_job)
             if event == "epoch":
                 metric = next(((k, v) for k, v in info.items() if k.startswith("valid_")), None)
                 shown = f": {metric[0]} {metric[1]:.4g}" if metric else ""

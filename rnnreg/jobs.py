@@ -54,6 +54,13 @@ def expand(suite: Suite, plugins) -> list[Job]:
     return jobs
 
 
+def job_name(job: Job) -> str:
+    """How progress lines name a job: task · label · seed, and a tuning trial's number."""
+    trial = (job.tuning or {}).get("trial")
+    name = f"{job.task} · {job.regularizer.label} · seed {job.seed}"
+    return name if trial is None else f"{name} · trial {trial}"
+
+
 def config_of(job: Job, plugins, device: str = "cpu") -> dict:
     """The full resolved config of a job on `device`: what its hash, and so its cache key, is made of."""
     task_cls = plugins.tasks.get(job.task).cls

@@ -10,6 +10,8 @@ import time
 from rich.console import Console
 from rich.markup import escape
 
+from rnnreg.jobs import job_name
+
 
 class Reporter:
     """Progress of a run on stderr: a line per finished job; in a terminal, bars for the run and for the
@@ -62,7 +64,7 @@ class Reporter:
         if event in ("skip", "start"):
             job = info["job"]
             where = f"[{info['index']}/{info['total']}]"
-            self.current = escape(f"{where} {job.task} · {job.regularizer.label} · seed {job.seed}")
+            self.current = escape(f"{where} {job_name(job)}")
         if event == "start":
             self.job_start, self.first_epoch = time.perf_counter(), None
             if info["why"] not in ("new", "forced"):
@@ -91,14 +93,14 @@ class Reporter:
             self.warn(self.console, event, info)
         elif event == "not-run":
             job = info["job"]
-            label = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
+            label = escape(f"[{info['index']}/{info['total']}] {job_name(job)}")
             self.console.print(f"{label}: {escape(info['reason'])}")
         elif event == "done":
             self.finished += 1
             result = info["result"]
             self.job_seconds.append(result.get("wall_seconds") or time.perf_counter() - self.job_start)
             job = info["job"]  # with parallel workers, jobs finish in any order: name this one
-            label = escape(f"[{info['index']}/{info['total']}] {job.task} · {job.regularizer.label} · seed {job.seed}")
+            label = escape(f"[{info['index']}/{info['total']}] {job_name(job)}")
             if result["status"] == "ok":
                 primary = f"valid_{result['task']['primary_metric']}"
                 self.console.print(f"{label}: {primary} {result['metrics'][primary]['value']:.4g} "

@@ -15,7 +15,7 @@ def test_a_resumed_jobs_eta_counts_only_the_epochs_this_process_ran(monkeypatch)
     now = [0.0]
     monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
     out = io.StringIO()
-    job = SimpleNamespace(task="sentiment-scale", regularizer=SimpleNamespace(label="naive"), seed=0)
+    job = SimpleNamespace(task="sentiment-scale", regularizer=SimpleNamespace(label="naive"), seed=0, tuning=None)
     reporter = progress.Reporter(Console(file=out, width=200), [("job", "resumed")])
     reporter("start", {"job": job, "index": 1, "total": 1, "why": "resumes after epoch 98"})
     now[0] = 30.0
@@ -25,3 +25,14 @@ def test_a_resumed_jobs_eta_counts_only_the_epochs_this_process_ran(monkeypatch)
     lines = out.getvalue().splitlines()
     assert "job ETA 1:15:30" in lines[-2]  # 151 epochs × 30 s
     assert "job ETA 1:15:00" in lines[-1]  # 150 epochs × 30 s
+
+
+def test_a_tuning_trial_is_named_by_its_number():
+    from rnnreg.jobs import Job, job_name
+    from rnnreg.suite import RegularizerEntry
+
+    job = Job("synthetic-lm", RegularizerEntry("naive"), 0, {}, {}, {})
+    assert job_name(job) == "synthetic-lm · naive · seed 0"
+    trial = Job("synthetic-lm", RegularizerEntry("naive"), 0, {}, {}, {}, tuning={"role": "trial", "trial": 7})
+    assert job_name(trial) == "synthetic-lm · naive · seed 0 · trial 7"
+
