@@ -306,7 +306,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
                     report=lambda event, info: Reporter.warn(stderr, event, info))
     planned = runner.plan(grid)
 
-    from rnnreg.executors import interrupt_on_signal, run_planned
+    from rnnreg.executors import Terminated, interrupt_on_signal, run_planned
 
     reporter = Reporter(stderr, planned)
     runner.report = reporter
@@ -316,7 +316,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
             run_planned(runner, planned, executor=executor, jobs=jobs, address=address,
                         plugins_dir=ctx.find_root().obj["plugins_dir"])
     except KeyboardInterrupt as exc:
-        terminated = "SIGTERM" in str(exc)
+        terminated = isinstance(exc, Terminated)
         stderr.print(f"[yellow]{'terminated' if terminated else 'interrupted'}[/yellow]: {reporter.finished} of "
                      f"{len(planned)} jobs have results in {runner.results_dir}; the job in flight keeps its last "
                      "epoch checkpoint: run the same command again to resume (finished jobs are skipped)")
@@ -484,7 +484,7 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
     Trials select on the validation metric only. Rerunning the same command continues the studies: no
     trial is counted twice or lost, finished trials are read back instead of trained."""
     from rnnreg.data import resolve_data_dir
-    from rnnreg.executors import interrupt_on_signal, run_planned
+    from rnnreg.executors import Terminated, interrupt_on_signal, run_planned
     from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
     from rnnreg.suite import load_suite
@@ -515,9 +515,10 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
     try:
         outcome = tuner.run()
     except KeyboardInterrupt as exc:
-        stderr.print(f"[yellow]{'terminated' if 'SIGTERM' in str(exc) else 'interrupted'}[/yellow]: the studies in "
+        terminated = isinstance(exc, Terminated)
+        stderr.print(f"[yellow]{'terminated' if terminated else 'interrupted'}[/yellow]: the studies in "
                      f"{tuner.storage_label()} keep every told trial; run the same command again to continue")
-        ctx.exit(143 if "SIGTERM" in str(exc) else 130)
+        ctx.exit(143 if terminated else 130)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     per_trial = outcome.tuner_seconds / max(1, outcome.trials_run)

@@ -61,9 +61,13 @@ _worker_device = None
 _worker_job = None  # the job in flight, which the worker's progress lines name
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM in the driver: unwinds exactly as Ctrl-C does, and says which of the two it was (exit 143)."""
+
+
 def interrupt_on_signal(signum, frame) -> None:
-    """In the driver, SIGTERM (schedulers, `kill`) is Ctrl-C: KeyboardInterrupt, naming the signal."""
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+    """In the driver, SIGTERM (schedulers, `kill`) is Ctrl-C: a KeyboardInterrupt, of the Terminated kind."""
+    raise Terminated(f"signal {signal.Signals(signum).name}")
 
 
 _stopping = False  # set in a worker once it is told to stop: it takes no further job
