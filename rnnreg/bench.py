@@ -31,7 +31,7 @@ from rnnreg.model import GATES, RNNModel, detach_state
 from rnnreg.regularizer import build_regularizer
 from rnnreg.results import git_commit
 from rnnreg.suite import RegularizerEntry
-from rnnreg.trainer import forward_with_penalty
+from rnnreg.trainer import forward_with_penalty, make_optimizer
 
 SHAPES = {"small": {"hidden": 200, "steps": 20}, "medium": {"hidden": 650, "steps": 35}}
 VOCAB, BATCH, LAYERS = 10_000, 20, 2
@@ -122,6 +122,8 @@ class Row:
 
 
 def make_row(name: str, model: nn.Module, regularizer=None) -> Row:
+    if isinstance(model, RNNModel):  # as training builds it: learned rates, where any, get their own optimizer
+        return Row(name, model, make_optimizer("language-model", model, {"lr": 0.1}), regularizer=regularizer)
     return Row(name, model, torch.optim.SGD(model.parameters(), lr=0.1), regularizer=regularizer)
 
 
@@ -138,7 +140,7 @@ def train_step(row: Row, tokens, targets):
         loss = loss + penalty
     row.optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    nn.utils.clip_grad_norm_(model.weights() if isinstance(model, RNNModel) else model.parameters(), 5.0)
     row.optimizer.step()
     row.state = detach_state(state)
 

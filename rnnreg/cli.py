@@ -140,11 +140,21 @@ def plugins_list(ctx, fmt):
 
 def plugin_sites(cls) -> list[str]:
     """The sites a regularizer acts on at its defaults, in data-flow order, and `loss` when it has a penalty."""
-    from rnnreg.dropout import SITES
+    from rnnreg.dropout import SITES, rules_of
+
+    def how(rule) -> list[str]:
+        notes = ["zoneout" if rule.kind == "zoneout" else "", "gaussian" if rule.distribution == "gaussian" else "",
+                 "learned p" if rule.learned else "",
+                 "" if rule.layers is None else "layers " + ",".join(map(str, rule.layers))]
+        return [note for note in notes if note]
 
     plan = cls().plan()
-    kinds = [site if plan[site].kind == "dropout" else f"{site} (zoneout)" for site in SITES if site in plan]
-    return kinds + (["loss"] if cls.penalty is not None else [])
+    sites = []
+    for site in (site for site in SITES if site in plan):
+        notes = [", ".join(how(rule)) for rule in rules_of(plan[site])]
+        notes = [note for note in notes if note]
+        sites.append(f"{site} ({'; '.join(notes)})" if notes else site)
+    return sites + (["loss"] if cls.penalty is not None else [])
 
 
 @cli.group()

@@ -13,6 +13,16 @@ One exception, the cell site with `scale="output"` (Moon's RNNDrop, the default 
 recurrence is plain 0/1 and the 1 / (1 - p) is applied once, to h_t = o ⊙ tanh(c_t). A per-sequence 0/1
 mask is idempotent (m ⊙ m = m), so a kept cell runs exactly as without dropout; an inverted mask inside the
 recurrence would scale a kept cell by 1 / (1 - p) at every step, a factor that compounds over the sequence.
+A dropout mask's *distribution* is Bernoulli (above) or Gaussian: ξ ~ N(1, α) with α = p / (1 − p)
+(Srivastava et al. 2014 §10, the variance that matches Bernoulli dropout's at the same p); its mean is
+already 1, so nothing is rescaled, and evaluation runs without it like Bernoulli dropout.
+
+A rule may apply to some layers only (`layers=(0,)`: the first layer's sites), and a site may take one rule
+per group of layers (a tuple of rules with disjoint `layers`): per-layer rates as AWD-LSTM tunes them.
+
+A rule's p may be *learned* (Concrete dropout, Gal, Hron & Kendall 2017): p is then the initial value of a
+rate rnnreg trains, one per site and layer; see rnnreg.learned.
+
 Every unit mask has the shape (gates, batch, steps, units), with a 1 wherever the rule shares the mask:
     gates = 1 unless the rule is per gate (untied), batch = 1 for `scope="batch"`,
     steps = 1 for `per="sequence"` (one mask reused at every step of the sequence / BPTT window).
@@ -22,6 +32,7 @@ pass, shared by the batch and the steps (DropConnect as AWD-LSTM's WeightDrop do
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,7 +59,14 @@ SITE_HELP = {
 SITE_KINDS = {site: ("dropout",) for site in SITES} | {"cell": ("dropout", "zoneout"), "hidden": ("zoneout",)}
 
 RULE_CHOICES = {"kind": ("dropout", "zoneout"), "per": ("step", "sequence"), "scope": ("sample", "batch"),
-                "scale": ("mask", "output")}
+                "scale": ("mask", "output"), "distribution": ("bernoulli", "gaussian")}
+
+# Sites that exist once per layer (a rule there may name its `layers`); embedding and output exist once.
+LAYER_SITES = ("input", "weight_recurrent", "recurrent", "candidate", "cell", "hidden")
+
+# Sites whose rate can be learned: those whose mask meets a weight matrix directly (the Concrete dropout KL
+# term's weight part is that matrix), and whose gradient every path computes.
+LEARNABLE_SITES = ("embedding", "input", "recurrent", "output")
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,14 @@ class SiteRule:
     scale: Literal["mask", "output"] = "mask"
     # "dropout": zero with probability p; "zoneout": keep the previous value with probability p.
     kind: Literal["dropout", "zoneout"] = "dropout"
+    # A dropout mask's distribution: Bernoulli(1 − p) / (1 − p), or Gaussian N(1, p / (1 − p)).
+    distribution: Literal["bernoulli", "gaussian"] = "bernoulli"
+    # The layers the rule applies to (0 = the first), on a per-layer site; None: every layer.
+    layers: tuple[int, ...] | None = None
+    # Concrete dropout: p is the initial value of a trained rate; the training mask is the relaxed Bernoulli
+    # at this temperature (rnnreg.learned).
+    learned: bool = False
+    temperature: float = 0.1
 
     def __post_init__(self) -> None:
         # A typo ("steps") or an impossible p must not quietly become something else.
@@ -82,40 +108,122 @@ class SiteRule:
         if self.kind == "zoneout" and (self.per_gate or self.scale != "mask"):
             raise RnnregError("a zoneout SiteRule keeps whole units: it has no per_gate or scale "
                               f"(got per_gate={self.per_gate!r}, scale={self.scale!r})")
+        if self.distribution == "gaussian" and (self.kind != "dropout" or self.scale != "mask"):
+            raise RnnregError("a Gaussian mask is multiplicative dropout: it takes kind='dropout' and scale='mask' "
+                              f"(got kind={self.kind!r}, scale={self.scale!r})")
+        if self.layers is not None:
+            if (not isinstance(self.layers, tuple) or not self.layers
+                    or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in self.layers)
+                    or len(set(self.layers)) != len(self.layers)):
+                raise RnnregError(f"SiteRule layers must be a non-empty tuple of distinct layer numbers ≥ 0 "
+                                  f"(0 is the first layer), got {self.layers!r}")
+        if not isinstance(self.learned, bool):
+            raise RnnregError(f"SiteRule learned must be true or false, got {self.learned!r}")
+        if self.learned:
+            if self.kind != "dropout" or self.distribution != "bernoulli" or self.scale != "mask" or self.per_gate:
+                raise RnnregError("a learned rate is Concrete dropout's: a Bernoulli dropout rule, one rate shared "
+                                  f"by the gates (got kind={self.kind!r}, distribution={self.distribution!r}, "
+                                  f"scale={self.scale!r}, per_gate={self.per_gate!r})")
+            if not 0.0 < self.p < 1.0:
+                raise RnnregError(f"a learned rate starts inside (0, 1): its logit is trained; got p={self.p!r}")
+        if (isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float))
+                or not self.temperature > 0):
+            raise RnnregError(f"SiteRule temperature must be a number > 0, got {self.temperature!r}")
 
     def describe(self) -> str:
+        where = [] if self.layers is None else [f"layer{'s' if len(self.layers) > 1 else ''} "
+                                                 + ", ".join(map(str, self.layers))]
         if self.kind == "zoneout":
             parts = [f"zoneout p={self.p:g} (keeps the previous value)", f"per {self.per}",
                      f"evaluation: the expectation, {1 - self.p:g}·new + {self.p:g}·previous"]
-            return ", ".join(parts + (["shared by the batch"] if self.scope == "batch" else []))
-        parts = [f"p={self.p:g}", f"per {self.per}"]
+            return ", ".join(parts + (["shared by the batch"] if self.scope == "batch" else []) + where)
+        if self.learned:
+            parts = [f"learned p (from {self.p:g}; relaxed Bernoulli at t={self.temperature:g} in training, "
+                     "Bernoulli in MC)"]
+        elif self.distribution == "gaussian":
+            parts = [f"Gaussian N(1, {self.p / (1 - self.p):.3g}) (p={self.p:g})"]
+        else:
+            parts = [f"p={self.p:g}"]
+        parts.append(f"per {self.per}")
         if self.per_gate:
             parts.append("per gate")
         if self.scope == "batch":
             parts.append("shared by the batch")
         if self.scale == "output":
             parts.append("0/1 mask, 1/(1-p) on h = o·tanh(c)")
-        return ", ".join(parts)
+        return ", ".join(parts + where)
 
 
-def check_plan(plan: object) -> dict[str, SiteRule]:
-    """A plan is {site: SiteRule} over the sites the model implements, each with a rule its site can take;
-    anything else is an error, not a silently untouched site."""
+PlanValue = SiteRule | tuple[SiteRule, ...]
+
+
+def rules_of(value: PlanValue) -> tuple[SiteRule, ...]:
+    """A plan entry's rules: one rule, or one per group of layers."""
+    return value if isinstance(value, tuple) else (value,)
+
+
+def site_rules(plan: Mapping[str, PlanValue]) -> Iterator[tuple[str, SiteRule]]:
+    """(site, rule) for every rule of a plan, in the plan's order."""
+    for site, value in plan.items():
+        for rule in rules_of(value):
+            yield site, rule
+
+
+def rule_at(plan: Mapping[str, PlanValue], site: str, layer: int = 0) -> SiteRule | None:
+    """The rule a site follows at one layer, or None where the plan leaves it untouched."""
+    for rule in rules_of(plan.get(site, ())):
+        if rule.layers is None or layer in rule.layers:
+            return rule
+    return None
+
+
+def check_plan(plan: object) -> dict[str, PlanValue]:
+    """A plan is {site: SiteRule, or a tuple of SiteRules for disjoint layers} over the sites the model
+    implements, each with a rule its site can take; anything else is an error, not a silently untouched site."""
     if not isinstance(plan, dict):
         raise RnnregError(f"plan() must return a dict of site → SiteRule, got {type(plan).__name__}")
-    for site, rule in plan.items():
+    for site, value in plan.items():
         if site not in SITES:
             raise RnnregError(f"plan() names site {site!r}, which the model does not have (sites: {', '.join(SITES)})")
-        if type(rule) is not SiteRule:
-            raise RnnregError(f"plan() gives the {site} site a {type(rule).__name__}, not a SiteRule")
-        if rule.scale == "output" and site != "cell":
-            raise RnnregError(f"SiteRule scale='output' exists only on the cell site, not on {site!r}")
-        if rule.kind not in SITE_KINDS[site]:
-            raise RnnregError(f"the {site} site takes {' or '.join(SITE_KINDS[site])} rules, not {rule.kind!r}")
-        if site == "weight_recurrent" and (rule.per, rule.scope, rule.per_gate) != ("sequence", "batch", False):
-            raise RnnregError("the weight_recurrent site draws one mask over W_hh per forward pass, shared by the "
-                              "batch: its rule must be SiteRule(p, per='sequence', scope='batch')")
+        if isinstance(value, tuple) and value and all(type(rule) is SiteRule for rule in value):
+            check_layer_groups(site, value)
+        elif type(value) is not SiteRule:
+            raise RnnregError(f"plan() gives the {site} site a {type(value).__name__}, not a SiteRule (or a tuple "
+                              "of SiteRules for disjoint layers)")
+        for rule in rules_of(value):
+            check_rule_at(site, rule)
     return plan
+
+
+def check_layer_groups(site: str, rules: tuple[SiteRule, ...]) -> None:
+    """Several rules on one site must each name their layers, no layer twice."""
+    if site not in LAYER_SITES:
+        raise RnnregError(f"the {site} site exists once, not per layer: give it one SiteRule without layers")
+    if any(rule.scale == "output" for rule in rules):
+        raise RnnregError("a cell rule with scale='output' scales h once for the whole model: give it one rule")
+    seen: set[int] = set()
+    for rule in rules:
+        if rule.layers is None:
+            raise RnnregError(f"the {site} site has {len(rules)} rules: each must name its layers (layers=(0,), ...)")
+        if seen & set(rule.layers):
+            raise RnnregError(f"the {site} site's rules both name layer {min(seen & set(rule.layers))}")
+        seen |= set(rule.layers)
+
+
+def check_rule_at(site: str, rule: SiteRule) -> None:
+    """What one rule may do on one site."""
+    if rule.scale == "output" and site != "cell":
+        raise RnnregError(f"SiteRule scale='output' exists only on the cell site, not on {site!r}")
+    if rule.kind not in SITE_KINDS[site]:
+        raise RnnregError(f"the {site} site takes {' or '.join(SITE_KINDS[site])} rules, not {rule.kind!r}")
+    if site == "weight_recurrent" and (rule.per, rule.scope, rule.per_gate) != ("sequence", "batch", False):
+        raise RnnregError("the weight_recurrent site draws one mask over W_hh per forward pass, shared by the "
+                          "batch: its rule must be SiteRule(p, per='sequence', scope='batch')")
+    if rule.layers is not None and site not in LAYER_SITES:
+        raise RnnregError(f"the {site} site exists once, not per layer: its rule takes no layers "
+                          f"(per-layer sites: {', '.join(LAYER_SITES)})")
+    if rule.learned and site not in LEARNABLE_SITES:
+        raise RnnregError(f"the {site} site cannot learn its rate (learned rates: {', '.join(LEARNABLE_SITES)})")
 
 
 def sample_mask(
@@ -128,15 +236,25 @@ def sample_mask(
     device: torch.device | str = "cpu",
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """A mask of shape (gates|1, batch|1, steps|1, units) following `rule`: inverted dropout, a 0/1 cell
-    mask (scale="output"), or zoneout's u (1 = take the new value, with probability 1 − p)."""
-    shape = (
-        gates if rule.per_gate else 1,
-        batch if rule.scope == "sample" else 1,
-        steps if rule.per == "step" else 1,
-        units,
-    )
+    """A mask of shape (gates|1, batch|1, steps|1, units) following `rule`: inverted dropout, a Gaussian
+    mask, a 0/1 cell mask (scale="output"), or zoneout's u (1 = take the new value, with probability 1 − p)."""
+    shape = mask_shape(rule, batch=batch, steps=steps, units=units, gates=gates)
+    if rule.distribution == "gaussian":
+        return gaussian_mask(shape, rule.p, device, generator)
     return keep_mask(shape, 1.0 - rule.p, device, generator, inverted=rule.kind == "dropout" and rule.scale == "mask")
+
+
+def mask_shape(rule: SiteRule, *, batch: int, steps: int, units: int, gates: int = 1) -> tuple[int, int, int, int]:
+    """(gates|1, batch|1, steps|1, units): a 1 wherever the rule shares one draw."""
+    return (gates if rule.per_gate else 1, batch if rule.scope == "sample" else 1,
+            steps if rule.per == "step" else 1, units)
+
+
+def gaussian_mask(shape: tuple[int, ...] | torch.Size, p: float, device: torch.device | str | None,
+                  generator: torch.Generator | None) -> torch.Tensor:
+    """ξ ~ N(1, p / (1 − p)): Gaussian dropout's multiplier, with Bernoulli dropout's variance at the same p."""
+    noise = torch.randn(shape, device=device, generator=generator)
+    return noise.mul_((p / (1.0 - p)) ** 0.5).add_(1.0)
 
 
 def evaluation_mask(rule: SiteRule, units: int, device: torch.device | str | None = None) -> torch.Tensor | None:
@@ -147,7 +265,9 @@ def evaluation_mask(rule: SiteRule, units: int, device: torch.device | str | Non
 
 
 def sample_weight_mask(rule: SiteRule, weight: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """An inverted-dropout mask over the entries of a weight matrix (weight_recurrent's DropConnect)."""
+    """An inverted-dropout (or Gaussian) mask over the entries of a weight matrix (weight_recurrent's DropConnect)."""
+    if rule.distribution == "gaussian":
+        return gaussian_mask(weight.shape, rule.p, weight.device, generator)
     return keep_mask(weight.shape, 1.0 - rule.p, weight.device, generator)
 
 
@@ -167,9 +287,13 @@ def sample_type_table(rule: SiteRule, batch: int, vocab_size: int, device: torch
     """Word-type dropout's draws: one keep/drop per (sequence, word type), a (batch|1, vocab) table.
 
     Only this table is sampled, which is cheap next to the (B, T, V) softmax; `type_mask_from_table`
-    looks it up at each token, so "the" is either kept everywhere in a sequence or dropped everywhere.
+    looks it up at each token, so "the" is either kept everywhere in a sequence or dropped everywhere (with
+    a Gaussian rule: scaled by one draw everywhere).
     """
-    return keep_mask((batch if rule.scope == "sample" else 1, vocab_size), 1.0 - rule.p, device, generator)
+    shape = (batch if rule.scope == "sample" else 1, vocab_size)
+    if rule.distribution == "gaussian":
+        return gaussian_mask(shape, rule.p, device, generator)
+    return keep_mask(shape, 1.0 - rule.p, device, generator)
 
 
 def type_mask_from_table(table: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -191,14 +315,21 @@ def at_step(mask: torch.Tensor | None, t: int) -> torch.Tensor | None:
     return mask[:, :, t if mask.shape[2] > 1 else 0]
 
 
-def plan_fits(plan: dict[str, SiteRule], cell: str) -> bool:
+def plan_fits(plan: Mapping[str, PlanValue], cell: str) -> bool:
     """Whether a plan's sites all exist in this cell: a GRU has no cell state c_t."""
     return "cell" not in plan or cell == "lstm"
 
 
-def check_plan_fits(plan: dict[str, SiteRule], cell: str) -> None:
-    """The one place that says a GRU has no cell state, for every caller (runner, model, explain, bench)."""
+def check_plan_fits(plan: Mapping[str, PlanValue], cell: str, num_layers: int | None = None) -> None:
+    """The one place that says a GRU has no cell state, for every caller (runner, model, explain, bench),
+    and that a rule's layers exist in the model."""
     if not plan_fits(plan, cell):
         raise RnnregError("the cell site (Moon's dropout, zoneout's p_cell) is the LSTM's cell state, which a GRU "
                           "does not have; for a GRU leave it out (zoneout: p_cell=0)")
+    if num_layers is not None:
+        for site, rule in site_rules(plan):
+            missing = [k for k in rule.layers or () if k >= num_layers]
+            if missing:
+                raise RnnregError(f"the {site} site's rule names layer {missing[0]}, but the model has {num_layers} "
+                                  f"layer{'s' if num_layers != 1 else ''} (0 to {num_layers - 1})")
 

@@ -3,7 +3,8 @@
 It samples the masks of one sequence exactly as training does (`RNNModel.sample_masks`' own function)
 and shows, per site and per time step, what happens to the units of the first layer of one sample:
     dropout sites   kept (1) or dropped (0); per-sequence masks show as identical rows, per-step masks
-                    change from row to row;
+                    change from row to row; a continuous mask (Gaussian, or a learned rate's relaxed
+                    training mask) shows its multiplier instead, drawn as a shade;
     zoneout sites   takes the new value (1) or keeps its previous one (0);
     weight_recurrent  the kept fraction of W_hh's entries and the mask over its first gate's block;
 and, for a regularizer with a loss term, which activations its penalty reads and its parameters.
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from rnnreg.dropout import SITE_HELP, SITES
+from rnnreg.dropout import SITE_HELP, SITES, rule_at, rules_of, site_rules
+from rnnreg.learned import logit, rate_key
 from rnnreg.model import GATES, sample_masks
 from rnnreg.regularizer import penalty_arguments
 
@@ -23,44 +25,70 @@ def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str
     vocabulary = {w: i for i, w in enumerate(dict.fromkeys(words))}
     ids = torch.tensor([[vocabulary[w] for w in words]] * 2)  # two samples, so per-sample masks are real
     plan = regularizer.plan()
-    weight_hh = torch.empty(len(GATES[cell]) * units, units)
+    # As many layers as the plan names (a rule may apply to the second layer only); the first is drawn.
+    num_layers = 1 + max([k for _, rule in site_rules(plan) for k in rule.layers or ()], default=0)
+    weights_hh = [torch.empty(len(GATES[cell]) * units, units) for _ in range(num_layers)]
+    # A learned rate is drawn at its initial value, as its first training step would draw it (relaxed).
+    rates = {rate_key(site, k): torch.tensor(logit(rule.p)) for site, rule in site_rules(plan) if rule.learned
+             for k in range(num_layers)}
     masks = sample_masks(plan, ids, vocab_size=len(vocabulary), cell=cell, input_size=units,
-                         hidden_size=units, num_layers=1, generator=torch.Generator().manual_seed(seed),
-                         weights_hh=[weight_hh])
+                         hidden_size=units, num_layers=num_layers, generator=torch.Generator().manual_seed(seed),
+                         weights_hh=weights_hh, rates=rates, relaxed=True)
 
-    def kept(mask):  # (gates|1, batch|1, steps|1, units) → sample 0, one row per step
+    def continuous(site: str) -> bool:
+        rule = rule_at(plan, site, 0)
+        return rule is not None and (rule.distribution == "gaussian" or rule.learned)
+
+    def kept(mask, site):  # (gates|1, batch|1, steps|1, units) → sample 0, one row per step
         if mask is None:
             return None
-        rows = (mask[:, 0] > 0).int().expand(mask.shape[0], steps, units).tolist()
+        sample = mask[:, 0].expand(mask.shape[0], steps, units)
+        rows = sample.mul(1000).round().div(1000).tolist() if continuous(site) else (sample > 0).int().tolist()
         return dict(zip(GATES[cell], rows, strict=True)) if mask.shape[0] > 1 else rows[0]
 
     def weight_picture(masks_by_layer):
-        if not masks_by_layer:
+        if not masks_by_layer or masks_by_layer[0] is None:
             return None
         kept_entries = masks_by_layer[0] > 0
         return {"kept_fraction": round(kept_entries.float().mean().item(), 4),
                 "shape": list(kept_entries.shape), "gate": GATES[cell][0],
                 "matrix": kept_entries[:units].int().tolist()}  # the first gate's (units × units) block
 
+    embedding = None
+    if masks.embedding is not None:
+        values = masks.embedding[0, :, 0]
+        continuous_values = values.mul(1000).round().div(1000)
+        embedding = continuous_values.tolist() if continuous("embedding") else (values > 0).int().tolist()
     sites = {
-        "embedding": None if masks.embedding is None else (masks.embedding[0, :, 0] > 0).int().tolist(),
-        "input": kept(masks.input[0]),
+        "embedding": embedding,
+        "input": kept(masks.input[0], "input"),
         "weight_recurrent": weight_picture(masks.weight_recurrent),
-        "recurrent": kept(masks.recurrent[0]),
-        "candidate": kept(masks.candidate[0]),
-        "cell": kept(masks.cell[0] if masks.cell[0] is not None else masks.cell_zoneout[0]),
-        "hidden": kept(masks.hidden[0]),
-        "output": kept(masks.output),
+        "recurrent": kept(masks.recurrent[0], "recurrent"),
+        "candidate": kept(masks.candidate[0], "candidate"),
+        "cell": kept(masks.cell[0] if masks.cell[0] is not None else masks.cell_zoneout[0], "cell"),
+        "hidden": kept(masks.hidden[0], "hidden"),
+        "output": kept(masks.output, "output"),
     }
+    first = {site: rule_at(plan, site, 0) for site in plan}
     penalties = [{"name": part.name, "params": dict(part.values), "activations": penalty_arguments(type(part).penalty),
                   "description": part.description} for part in regularizer.penalties()]
     return {"spec": regularizer.spec, "steps": steps, "units": units, "tokens": words, "sites": sites,
-            "kinds": {site: rule.kind for site, rule in plan.items()}, "penalties": penalties,
-            "rules": {site: rule.describe() for site, rule in plan.items()}}
+            "kinds": {site: "continuous" if continuous(site) else (rule.kind if rule else "dropout")
+                      for site, rule in first.items()},
+            "penalties": penalties,
+            "rules": {site: "; ".join(rule.describe() for rule in rules_of(value)) for site, value in plan.items()}}
 
 
 SYMBOLS = {"dropout": ("█", "·", "kept (█) or dropped (·)"),
-           "zoneout": ("█", "=", "new value (█) or previous value kept (=)")}
+           "zoneout": ("█", "=", "new value (█) or previous value kept (=)"),
+           "continuous": ("", "", "the multiplier: · 0, ░ under 0.5, ▒ 0.5–1, ▓ 1–1.5, █ over 1.5")}
+
+
+def shade(value: float) -> str:
+    """A continuous mask's multiplier as one character (mean 1: ▒ or ▓ near it)."""
+    if value == 0:
+        return "·"
+    return "░" if value < 0.5 else "▒" if value < 1.0 else "▓" if value < 1.5 else "█"
 
 
 def render(picture: dict, console) -> None:
@@ -75,14 +103,15 @@ def render(picture: dict, console) -> None:
         header.append(f" — {SITE_HELP[site]}", style="dim")
         console.print(header)
         if value is None:
-            console.print("  untouched" if rule is None else f"  {rule} (no mask to draw at p=0)")
+            console.print("  untouched" if rule is None else f"  {rule} (no mask at the first layer, or p=0)")
             continue
         kind = picture["kinds"][site]
         on, off, legend = SYMBOLS[kind]
         console.print(f"  {rule}; {legend}")
         if site == "embedding":
             for t, (word, keep) in enumerate(zip(picture["tokens"], value, strict=True), 1):
-                console.print(f"  t={t:<3} {word:<{width}}  {word if keep else '—'}", markup=False)
+                shown = f"{word} ×{keep:.2f}" if kind == "continuous" else word if keep else "—"
+                console.print(f"  t={t:<3} {word:<{width}}  {shown}", markup=False)
             continue
         if site == "weight_recurrent":
             console.print(f"  kept {value['kept_fraction']:.1%} of W_hh's {value['shape'][0]}×{value['shape'][1]} "
@@ -94,7 +123,8 @@ def render(picture: dict, console) -> None:
             if gate:
                 console.print(f"  gate {gate}")
             for t, (word, row) in enumerate(zip(picture["tokens"], rows, strict=True), 1):
-                console.print(f"  t={t:<3} {word:<{width}}  " + "".join(on if k else off for k in row), markup=False)
+                cells = "".join(shade(k) if kind == "continuous" else on if k else off for k in row)
+                console.print(f"  t={t:<3} {word:<{width}}  " + cells, markup=False)
     for penalty in picture["penalties"]:
         params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in penalty["params"].items())
         console.print(Text(f"\nloss term: {penalty['name']}", style="bold cyan"))

@@ -100,15 +100,24 @@ class MaskedProduct:
             h = torch.mul(h, m[0], out=masked_h[t, 0])
         return self.gemm(h)
 
-    def backward(self, t: int, grad: torch.Tensor) -> torch.Tensor:
-        """dh_{t-1} through U from the (B, G·H) gradient at step t, a fresh tensor."""
+    def backward(self, t: int, grad: torch.Tensor, unmasked: torch.Tensor | None = None) -> torch.Tensor:
+        """dh_{t-1} through U from the (B, G·H) gradient at step t, a fresh tensor. With `unmasked` (T, B, H),
+        also keeps the product before the mask, d(h ⊙ m) at step t, from which the mask's gradient follows."""
         m = at_step(self.mask, t)
         if self.untied:
-            assert m is not None
+            assert m is not None and unmasked is None  # a learned rate is shared by the gates (SiteRule)
             per_gate = torch.bmm(grad.view(grad.shape[0], self.gates, self.H).transpose(0, 1), self.by_gate)
             return (per_gate * m).sum(0)
         dh = self.gemm(grad)
+        if unmasked is not None:
+            unmasked[t].copy_(dh)
         return dh if m is None else dh.mul_(m[0])
+
+    def mask_grad(self, unmasked: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
+        """d loss / d m, in the mask's own shape (1, B|1, T|1, H): Σ over what the mask shares of
+        h_{t-1} ⊙ d(h ⊙ m)_t. Only a learned rate (Concrete dropout) asks for it."""
+        assert self.mask is not None
+        return (unmasked * h_prev).transpose(0, 1).unsqueeze(0).sum_to_size(self.mask.shape)
 
     def weight_grad(self, grad: torch.Tensor, masked_h: torch.Tensor | None, h_prev) -> torch.Tensor:
         """dU for all steps at once from grad (T, B, G·H): one GEMM, or one per gate when untied.
@@ -207,6 +216,8 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
         local_cg = local.view(steps, batch, 4, H)[:, :, :3]  # the three gates whose gradient flows via dc
 
         product = MaskedProduct(weight_hh, recurrent_mask, batch, backward=True)
+        # A learned recurrent rate needs d loss / d m: keep the product before the mask at every step.
+        unmasked = gates.new_empty(steps, batch, H) if ctx.needs_input_grad[4] else None
         grad_pre = torch.empty_like(gates)  # d loss / d (pre-activation gates), all steps
         grad_pre_cg = grad_pre.view(steps, batch, 4, H)[:, :, :3]
         dh = grad_h_last.clone() if grad_h_last is not None else gates.new_zeros(batch, H)
@@ -230,10 +241,11 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             dc.mul_(f[t])
             if dc_kept is not None:
                 dc.add_(dc_kept)
-            dh_through_u = product.backward(t, grad_pre[t])
+            dh_through_u = product.backward(t, grad_pre[t], unmasked)
             dh = dh_through_u if u_h is None else dh_through_u.add_(dh - dh_new)
         grad_w = product.weight_grad(grad_pre, masked_h, lambda: previous_h(h0, outputs))
-        return grad_pre, dh, dc, grad_w, None, None, None, None, None
+        grad_mask = None if unmasked is None else product.mask_grad(unmasked, previous_h(h0, outputs))
+        return grad_pre, dh, dc, grad_w, grad_mask, None, None, None, None
 
 
 class MaskedGRURecurrence(torch.autograd.Function):
@@ -297,6 +309,7 @@ class MaskedGRURecurrence(torch.autograd.Function):
         to_z = (h_prev - n) * (z - z * z)
 
         product = MaskedProduct(weight_hh, recurrent_mask, batch, backward=True)
+        unmasked = gates.new_empty(steps, batch, H) if ctx.needs_input_grad[4] else None  # learned rate
         grad_hproj = torch.empty_like(gates)  # d loss / d (h⊙m) U + b_hh, all steps
         grad_n = torch.empty_like(hn)  # d loss / d a_n (the x side of the n gate)
         dh = grad_h_last.clone() if grad_h_last is not None else gates.new_zeros(batch, H)
@@ -310,9 +323,10 @@ class MaskedGRURecurrence(torch.autograd.Function):
             torch.mul(dh_new, to_z[t], out=grad_hproj[t, :, H:2 * H])
             torch.mul(dn, r[t], out=grad_hproj[t, :, 2 * H:])
             # plus the carried paths: h̃ = … + z ⊙ h, and with zoneout h' = … + (1 − u) ⊙ h
-            dh_through_u = product.backward(t, grad_hproj[t]).addcmul_(dh_new, z[t])
+            dh_through_u = product.backward(t, grad_hproj[t], unmasked).addcmul_(dh_new, z[t])
             dh = dh_through_u if u is None else dh_through_u.add_(dh - dh_new)
         grad_w = product.weight_grad(grad_hproj, masked_h, lambda: h_prev)
         grad_xproj = torch.cat([grad_hproj[:, :, :2 * H], grad_n], 2)
         grad_bias_hn = grad_hproj[:, :, 2 * H:].sum((0, 1))
-        return grad_xproj, dh, grad_w, grad_bias_hn, None, None, None
+        grad_mask = None if unmasked is None else product.mask_grad(unmasked, h_prev)
+        return grad_xproj, dh, grad_w, grad_bias_hn, grad_mask, None, None

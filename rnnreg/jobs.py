@@ -66,7 +66,7 @@ def config_of(job: Job, plugins, device: str = "cpu") -> dict:
     task_cls = plugins.tasks.get(job.task).cls
     regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, plugins.regularizers)
     try:
-        check_plan_fits(regularizer.plan(), job.model.get("cell", "lstm"))
+        check_plan_fits(regularizer.plan(), job.model.get("cell", "lstm"), job.model.get("num_layers"))
     except RnnregError as exc:
         raise RnnregError(f"{job.regularizer.label} on {job.task}: {exc}") from None
     except Exception:  # a plan that raises is the plugin's failure: its job records it

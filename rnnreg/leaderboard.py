@@ -252,7 +252,11 @@ def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
     by_seed = {name: {r["seed"]: r["metrics"][name]["value"] for r in ok if name in r["metrics"]} for name in names}
     mc_counts = sorted({r.get("mc_samples") or r.get("config", {}).get("evaluation", {}).get("mc_samples")
                         for r in ok if any(n.endswith("_mc") for n in r["metrics"])} - {None})
-    return {
+    rate_keys = sorted({key for r in ok for key in r.get("learned_rates") or {}}, key=natural_key)
+    finals = {key: [r["learned_rates"][key] for r in ok if key in r.get("learned_rates", {})] for key in rate_keys}
+    # Only rows that learn rates have the key: every other row's JSON stays as it was.
+    learned = {"learned_rates": {key: mean_std(values) for key, values in finals.items()}} if rate_keys else {}
+    return learned | {
         "task": task,
         "section": section,
         "regularizer": label,
@@ -470,9 +474,24 @@ def budget_tables(rows: list[dict]):
         yield task, section, caption, header, cells
 
 
+def learned_rate_tables(rows: list[dict]):
+    """Per section with learned dropout rates (Concrete dropout): (task, section, caption, header, cells) of
+    each rate's final value, per site and layer."""
+    for task, section in section_keys(rows):
+        learned = [r for r in rows if r["task"] == task and r["section"] == section and r.get("learned_rates")]
+        if not learned:
+            continue
+        keys = sorted({key for r in learned for key in r["learned_rates"]}, key=natural_key)
+        caption = (f"Learned dropout rates on {task}: p per site.layer at the end of training (mean ± 95 % interval "
+                   "over the row's seeds; they start at the plugin's p_* parameters)")
+        cells = [[r["regularizer"], str(r["n"])] + [fmt_stat(r["learned_rates"].get(key), r["n"], 3) for key in keys]
+                 for r in learned]
+        yield task, section, caption, ["regularizer", "n", *keys], cells
+
+
 def render_markdown(rows: list[dict], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
-    grids = list(sweep_grids(rows)) + list(budget_tables(rows))
+    grids = list(sweep_grids(rows)) + list(budget_tables(rows)) + list(learned_rate_tables(rows))
     sections = zip(section_keys(rows), task_sections(rows), strict=True)
     for (task, section), (section_title, caption, names, cells) in sections:
         out.append(f"## {section_title}\n\n{caption}.\n")
@@ -551,7 +570,7 @@ def render_rich(rows: list[dict], console, columns: list[str] | None = None, wid
         for row in cells:
             table.add_row(*(Text(row[i]) for i in keep))  # labels like variational[untied=true] are not markup
         console.print(table)
-    for _, _, caption, header, cells in [*sweep_grids(rows), *budget_tables(rows)]:
+    for _, _, caption, header, cells in [*sweep_grids(rows), *budget_tables(rows), *learned_rate_tables(rows)]:
         table = Table(title=caption, title_justify="left")
         for name in header:
             table.add_column(name, justify="right")

@@ -10,24 +10,31 @@ PyTorch kernel, and the step loop computes exactly the same function (gates i, f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnreg.dropout import (
+    LAYER_SITES,
+    PlanValue,
     SiteRule,
     at_step,
     check_plan_fits,
     evaluation_mask,
+    mask_shape,
+    rule_at,
     sample_mask,
     sample_type_table,
     sample_weight_mask,
+    site_rules,
     type_mask_from_table,
 )
 from rnnreg.errors import RnnregError
 from rnnreg.fastloop import MaskedGRURecurrence, MaskedLSTMRecurrence
+from rnnreg.learned import LearnedRate, logit, rate_key, relaxed_keep_mask
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
@@ -78,7 +85,7 @@ class Masks:
 
 
 def sample_masks(
-    plan: dict[str, SiteRule],
+    plan: dict[str, PlanValue],
     tokens: torch.Tensor,
     *,
     vocab_size: int,
@@ -90,44 +97,73 @@ def sample_masks(
     generator: torch.Generator | None = None,
     evaluation: bool = False,
     weights_hh: list | None = None,
+    rates: dict[str, torch.Tensor] | None = None,
+    relaxed: bool = False,
 ) -> Masks:
     """The masks of one forward pass. `evaluation=True` gives what evaluation applies instead: nothing for
     dropout, zoneout's expectation. A skipped site behaves as at evaluation. `weights_hh` (per layer) are the
-    matrices the weight_recurrent site masks."""
+    matrices the weight_recurrent site masks. A learned rule's rate is `rates[rate_key(site, layer)]` (a
+    logit): with `relaxed` (training) its mask is the differentiable Concrete relaxation, else Bernoulli at
+    the rate's current value (MC)."""
     batch, steps = tokens.shape
     gates = len(GATES[cell])
 
-    def draw(site, units, kind="dropout"):
-        rule = plan.get(site)
+    def current(rule: SiteRule, site: str, layer: int) -> SiteRule:
+        """A learned rule as a fixed one at the rate's current value (for evaluation and MC)."""
+        if not rule.learned:
+            return rule
+        value = torch.sigmoid(learned_logit(site, layer).detach()).item()
+        return replace(rule, p=min(max(value, 0.0), 1.0 - 1e-6), learned=False)
+
+    def learned_logit(site: str, layer: int) -> torch.Tensor:
+        if rates is None or rate_key(site, layer) not in rates:
+            raise RnnregError(f"the {site} site's rate is learned: sample_masks needs the model's rates")
+        return rates[rate_key(site, layer)]
+
+    def draw(site, units, layer=0, kind="dropout"):
+        rule = rule_at(plan, site, layer)
         if rule is None or rule.kind != kind:
             return None
         if evaluation or site in skip:
             return evaluation_mask(rule, units, tokens.device)
+        if rule.learned and relaxed:
+            shape = mask_shape(rule, batch=batch, steps=steps, units=units, gates=gates)
+            return relaxed_keep_mask(learned_logit(site, layer), shape, rule.temperature, tokens.device, generator)
+        rule = current(rule, site, layer)
         if rule.p == 0 and kind == "dropout":
             return None  # an all-ones mask would only keep the fused kernel out
         return sample_mask(rule, batch=batch, steps=steps, units=units, gates=gates,
                            device=tokens.device, generator=generator)
 
-    check_plan_fits(plan, cell)
+    check_plan_fits(plan, cell, num_layers)
     masks = Masks()
     live = not evaluation
-    if "embedding" in plan and "embedding" not in skip and live:
-        masks.embedding_table = sample_type_table(plan["embedding"], tokens.shape[0], vocab_size, tokens.device,
-                                                  generator)
+    embedding_rule = rule_at(plan, "embedding")
+    if embedding_rule is not None and "embedding" not in skip and live:
+        if embedding_rule.learned and relaxed:
+            masks.embedding_table = relaxed_keep_mask(
+                learned_logit("embedding", 0), (batch if embedding_rule.scope == "sample" else 1, vocab_size),
+                embedding_rule.temperature, tokens.device, generator)
+        else:
+            masks.embedding_table = sample_type_table(current(embedding_rule, "embedding", 0), tokens.shape[0],
+                                                      vocab_size, tokens.device, generator)
         masks.embedding = type_mask_from_table(masks.embedding_table, tokens)
-    cell_rule = plan.get("cell")
+    cell_rule = rule_at(plan, "cell")  # a scale="output" cell rule is one rule for every layer (check_plan)
     if (cell_rule is not None and "cell" not in skip and live and cell_rule.kind == "dropout"
             and cell_rule.scale == "output" and cell_rule.p > 0):
         masks.cell_output_scale = 1.0 / (1.0 - cell_rule.p)
-    weight_rule = plan.get("weight_recurrent")
     for layer in range(num_layers):
-        masks.input.append(draw("input", input_size if layer == 0 else hidden_size))
-        masks.recurrent.append(draw("recurrent", hidden_size))
-        masks.cell.append(draw("cell", hidden_size))
-        masks.candidate.append(draw("candidate", hidden_size))
-        masks.cell_zoneout.append(draw("cell", hidden_size, kind="zoneout"))
-        masks.hidden.append(draw("hidden", hidden_size, kind="zoneout"))
-        if weight_rule is not None and weight_rule.p > 0 and live and "weight_recurrent" not in skip:
+        masks.input.append(draw("input", input_size if layer == 0 else hidden_size, layer))
+        masks.recurrent.append(draw("recurrent", hidden_size, layer))
+        masks.cell.append(draw("cell", hidden_size, layer))
+        masks.candidate.append(draw("candidate", hidden_size, layer))
+        masks.cell_zoneout.append(draw("cell", hidden_size, layer, kind="zoneout"))
+        masks.hidden.append(draw("hidden", hidden_size, layer, kind="zoneout"))
+        weight_rule = rule_at(plan, "weight_recurrent", layer)
+        if "weight_recurrent" in plan and live and "weight_recurrent" not in skip:
+            if weight_rule is None or weight_rule.p == 0:
+                masks.weight_recurrent.append(None)
+                continue
             if weights_hh is None:
                 raise RnnregError("the weight_recurrent site needs the layers' W_hh (weights_hh) to mask")
             masks.weight_recurrent.append(sample_weight_mask(weight_rule, weights_hh[layer], generator))
@@ -333,12 +369,62 @@ class RNNModel(nn.Module):
         if init_scale is not None:  # Zaremba et al.: every parameter uniform in ±init_scale
             for param in self.parameters():
                 nn.init.uniform_(param, -init_scale, init_scale)
+        # Learned rates (Concrete dropout), one logit per site and layer, created after the weights so that
+        # a plan without them leaves every weight's initialisation as it was.
+        check_plan_fits(self.plan, cell, num_layers)
+        self.rates = nn.ParameterDict({
+            key.replace(".", "_"): nn.Parameter(torch.tensor(logit(rule.p)))
+            for key, rule in self.learned_rules().items()
+        })
+
+    def learned_rules(self) -> dict[str, SiteRule]:
+        """rate_key → rule for every site and layer whose rate is trained."""
+        found = {}
+        for site, rule in site_rules(self.plan):
+            if rule.learned:
+                layers = (rule.layers or range(self.num_layers)) if site in LAYER_SITES else (0,)
+                found.update({rate_key(site, layer): rule for layer in layers})
+        return found
+
+    def rate_logits(self) -> dict[str, torch.Tensor]:
+        """rate_key → the trained logit of p."""
+        return {key: self.rates[key.replace(".", "_")] for key in self.learned_rules()}
+
+    def learned_rates(self) -> dict[str, float]:
+        """rate_key → the current p, for curves and results."""
+        return {key: torch.sigmoid(value.detach()).item() for key, value in self.rate_logits().items()}
+
+    def weights(self) -> list[nn.Parameter]:
+        """The parameters the task's optimizer trains, weight decay shrinks and clipping bounds: all but the
+        learned rates (their own optimizer trains them, rnnreg.learned)."""
+        rates = {id(value) for value in self.rates.parameters()}
+        return [param for param in self.parameters() if id(param) not in rates]
+
+    def rate_inputs(self) -> list[LearnedRate]:
+        """What a penalty naming `learned_rates` receives: each rate with the weight its mask meets."""
+        def weight_and_units(site: str, layer: int) -> tuple[torch.Tensor, int]:
+            if site == "embedding":
+                return self.embedding.weight, self.vocab_size
+            if site == "output":
+                return self.head.weight, self.hidden_size
+            module = cast(RecurrentLayer, self.layers[layer])
+            if site == "input":
+                return module.weight_ih, self.embed_size if layer == 0 else self.hidden_size
+            return module.weight_hh, self.hidden_size
+
+        found = []
+        for key, value in self.rate_logits().items():
+            site, layer = key.split(".")
+            weight, units = weight_and_units(site, int(layer))
+            found.append(LearnedRate(site, int(layer), torch.sigmoid(value), weight, units))
+        return found
 
     def sample_masks(self, tokens, skip=(), generator=None, evaluation=False) -> Masks:
         return sample_masks(self.plan, tokens, vocab_size=self.vocab_size, cell=self.cell,
                             input_size=self.embed_size, hidden_size=self.hidden_size,
                             num_layers=self.num_layers, skip=skip, generator=generator, evaluation=evaluation,
-                            weights_hh=[layer.weight_hh for layer in self.layers])
+                            weights_hh=[layer.weight_hh for layer in self.layers],
+                            rates=self.rate_logits(), relaxed=self.training)
 
     def forward(self, tokens, state=None, masks: Masks | None = None, activations: dict | None = None):
         """tokens (batch, steps) → (predictions, state). Pass `masks` to drop; None evaluates: no dropout,
@@ -358,7 +444,8 @@ class RNNModel(nn.Module):
             layer_outputs.append(x)
         if activations is not None:
             activations.update(output=x, layer_outputs=layer_outputs,
-                               dropped_output=x if masks.output is None else x * masks.output[0])
+                               dropped_output=x if masks.output is None else x * masks.output[0],
+                               learned_rates=self.rate_inputs())
         if self.readout == "last":
             x = x[:, -1:]
         if masks.output is not None:

@@ -38,6 +38,8 @@ BUILTIN_MODULES = (
     "rnnreg_plugins.zoneout",
     "rnnreg_plugins.weight_drop",
     "rnnreg_plugins.ar_tar",
+    "rnnreg_plugins.gaussian",
+    "rnnreg_plugins.concrete",
     "rnnreg.tasks.builtin",
 )
 

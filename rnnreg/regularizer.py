@@ -2,8 +2,8 @@
 
 A regularizer declares two things, both optional:
   - `plan()`: which sites it acts on and how ({site: SiteRule}); the model owns the masks' sampling and
-    application, so every regularizer, built-in or third-party, is drawn by `rnnreg explain` and runs on
-    the same fast paths;
+    application (and the trained rates of rules marked `learned`), so every regularizer, built-in or
+    third-party, is drawn by `rnnreg explain` and runs on the same fast paths;
   - `penalty(self, *, <activations>)`: a term added to the training loss (AR/TAR). Its keyword arguments
     name the activations it receives, from `ACTIVATIONS`; rnnreg collects only those, and only in training.
     It returns a scalar tensor on the scale of a per-token (per-sequence) mean loss: rnnreg scales it the
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from rnnreg.dropout import SiteRule, check_plan
+from rnnreg.dropout import PlanValue, check_plan
 from rnnreg.errors import RnnregError
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ ACTIVATIONS = {
     "output": "the top layer's output h_t at every step, before the output site's mask",
     "dropped_output": "the same after the output site's mask (equal to output without one)",
     "layer_outputs": "a list: every layer's output h_t, bottom to top",
+    "learned_rates": "a list of rnnreg.learned.LearnedRate: each trained dropout rate p (with its gradient), "
+                     "the weight its mask meets and the units it covers (Concrete dropout's KL term)",
 }
 
 
@@ -58,13 +60,17 @@ class Regularizer:
     and implement either or both of:
       plan()        {site: SiteRule} for the sites it acts on (rnnreg.dropout.SITES: embedding, input,
                     recurrent, cell, candidate, hidden, output, weight_recurrent); the model samples and
-                    applies the masks, so `explain` and the fast paths serve every plugin alike;
-      penalty(self, *, output | dropped_output | layer_outputs) -> scalar tensor
+                    applies the masks, so `explain` and the fast paths serve every plugin alike. A rule sets
+                    the mask's distribution (Bernoulli or Gaussian), may apply to some layers only
+                    (`layers=(0,)`; a site takes a tuple of rules for disjoint layers), and may make its p
+                    a trained rate (`learned=True`, Concrete dropout: rnnreg creates and optimizes it);
+      penalty(self, *, output | dropped_output | layer_outputs | learned_rates) -> scalar tensor
                     a loss term; its keyword arguments name the activations it needs (ACTIVATIONS).
     Everything declared is checked when the plugin loads (`check_regularizer_class`): an unknown public
-    attribute, a parameter of an unsupported type, a plan naming a site the model lacks, a penalty asking
-    for what rnnreg cannot give, a bad search range, and a trainable tensor kept on the regularizer (rnnreg
-    optimizes the model's parameters only, so such a tensor would silently never train) are errors.
+    attribute, a parameter of an unsupported type, a plan naming a site the model lacks or a rule its site
+    cannot take, a penalty asking for what rnnreg cannot give, a bad search range, and a trainable tensor
+    kept on the regularizer (rnnreg optimizes the model's parameters and the rates a plan declares learned,
+    so a tensor of the regularizer's own would silently never train) are errors.
     """
 
     name: ClassVar[str] = ""
@@ -87,8 +93,9 @@ class Regularizer:
             return values[key]
         raise AttributeError(key)
 
-    def plan(self) -> dict[str, SiteRule]:
-        """Site name → rule for every site this regularizer acts on; sites it leaves out are untouched."""
+    def plan(self) -> dict[str, PlanValue]:
+        """Site name → rule (or a tuple of rules for disjoint layers) for every site this regularizer acts on;
+        sites it leaves out are untouched."""
         return {}
 
     # A loss term, when a subclass defines `def penalty(self, *, output, ...) -> torch.Tensor` (see above).
@@ -201,8 +208,11 @@ def check_penalty_signature(penalty: object, where: str) -> None:
 
 
 def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict:
+    from rnnreg.learned import LearnedRate
+
     h = torch.randn(batch, steps, hidden, generator=torch.Generator().manual_seed(0))
-    return {"output": h, "dropped_output": h * 2, "layer_outputs": [h, h]}
+    rate = LearnedRate("recurrent", 0, torch.tensor(0.25), torch.ones(4 * hidden, hidden), hidden)
+    return {"output": h, "dropped_output": h * 2, "layer_outputs": [h, h], "learned_rates": [rate]}
 
 
 def check_penalty_value(part: Regularizer, activations: dict) -> torch.Tensor:
@@ -278,8 +288,8 @@ class Composite(Regularizer):
     def spec(self) -> str:
         return "+".join(part.name for part in self.parts)
 
-    def plan(self) -> dict[str, SiteRule]:
-        merged: dict[str, SiteRule] = {}
+    def plan(self) -> dict[str, PlanValue]:
+        merged: dict[str, PlanValue] = {}
         for part in self.parts:
             merged.update(part.plan())
         return merged

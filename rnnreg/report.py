@@ -231,12 +231,15 @@ def plot_masks(picture: dict):
             ax.set_yticks(range(len(value)), picture["tokens"], fontsize=6)
         else:
             grid = value if not isinstance(value, dict) else next(iter(value.values()))
-            kind = picture["kinds"].get(site, "dropout")
             note = " (gate 1 of untied)" if isinstance(value, dict) else ""
-            ax.set_title(f"{site}{note}\n" + ("white: keeps previous" if kind == "zoneout" else "white: dropped"),
+            legend = {"zoneout": "white: keeps previous", "continuous": "shade: multiplier 0–2"}
+            ax.set_title(f"{site}{note}\n" + legend.get(picture["kinds"].get(site, "dropout"), "white: dropped"),
                          fontsize=8)
             ax.set_xlabel("unit", fontsize=7)
-        ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+        if picture["kinds"].get(site) == "continuous":  # Gaussian or relaxed masks: a shade per multiplier
+            ax.imshow(grid, cmap="Blues", vmin=0, vmax=2, aspect="auto", interpolation="nearest")
+        else:
+            ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
         if site != "embedding":
             ax.set_yticks([])
         ax.set_xticks([])
@@ -309,6 +312,36 @@ def plot_budget(section_rows: list[dict], title: str):
     ax.set_title("Expected best after n trials", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learned_rates(section_rows: list[dict], runs_of: dict[str, list[dict]]):
+    """Each learned dropout rate (Concrete dropout) per epoch: a panel per regularizer that learns rates, a
+    line per site.layer, mean over seeds with a min–max band."""
+    plt = pyplot()
+    learned = [r for r in section_rows if r.get("learned_rates")]
+    fig, axes = plt.subplots(1, len(learned), figsize=(5.2 * len(learned), 3.4), squeeze=False)
+    for ax, row in zip(axes[0], learned, strict=True):
+        runs = runs_of.get(row["regularizer"], [])
+        for k, key in enumerate(row["learned_rates"]):
+            curves = [[c["learned_p"][key] for c in r.get("curves", []) if key in c.get("learned_p", {})] for r in runs]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            epochs = list(range(1, length + 1))
+            columns = [[c[i] for c in curves] for i in range(length)]
+            ax.plot(epochs, [statistics.fmean(v) for v in columns], color=PALETTE[k % 8], marker=MARKERS[k % 8],
+                    markersize=3, label=key)
+            ax.fill_between(epochs, [min(v) for v in columns], [max(v) for v in columns], color=PALETTE[k % 8],
+                            alpha=0.12)
+        ax.set_title(f"{row['regularizer']} (n {row['n']})", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    axes[0][0].set_ylabel("learned dropout rate p")
     fig.tight_layout()
     return fig
 
@@ -453,6 +486,13 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
             body.append(figure_html(save(plot_budget(section_rows, title), f"budget-{anchor}.png"), alt,
                                     "Budget curves (Dodge et al. 2019): the best a search of n trials can expect. "
                                     "Where lines cross, the ranking depends on the tuning budget."))
+        if any(r.get("learned_rates") for r in section_rows):
+            keys = sorted({k for r in section_rows for k in r.get("learned_rates") or {}})
+            alt = (f"Learned dropout rates per epoch on {title}: one panel per regularizer that learns its rates, a "
+                   f"line per site and layer ({', '.join(keys)}), mean over seeds with a min–max band")
+            body.append(figure_html(save(plot_learned_rates(section_rows, runs_of), f"rates-{anchor}.png"), alt,
+                                    "Learned dropout rates (Concrete dropout): where training moves each site's p "
+                                    "from its starting value."))
         body.append("<h3>What each regularizer does (one sequence, first layer)</h3><div class='masks'>")
         for row in section_rows:
             runs = runs_of.get(row["regularizer"]) or [by_path[p] for p in row["files"] if p in by_path]

@@ -202,6 +202,8 @@ class Runner:
             )
             result.update(status="ok", error=None, curves=outcome["curves"], speed=outcome["speed"],
                           parameters=outcome["parameters"])
+            if "learned_rates" in outcome:  # Concrete dropout's final p per site and layer
+                result["learned_rates"] = outcome["learned_rates"]
             result["metrics"] = {
                 name: {"value": value, "higher_is_better": HIGHER_IS_BETTER[name.split("_")[1]]}
                 for name, value in outcome["metrics"].items()

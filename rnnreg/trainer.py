@@ -39,7 +39,9 @@ import torch
 import torch.nn.functional as F
 
 from rnnreg.checkpoint import Checkpoint, EpochState
+from rnnreg.dropout import site_rules
 from rnnreg.errors import Diverged
+from rnnreg.learned import WithRates
 from rnnreg.model import RNNModel, detach_state
 from rnnreg.regularizer import total_penalty
 from rnnreg.tasks.base import LMData, SequenceData
@@ -103,15 +105,20 @@ def mc_skip(mc_embedding: bool) -> tuple[str, ...]:
 def has_mc_sites(plan: dict, eval_cfg: dict) -> bool:
     """Whether MC evaluation samples anything: some site with p > 0 that MC does not switch off."""
     skipped = mc_skip(eval_cfg.get("mc_embedding", False))
-    return any(rule.p > 0 for site, rule in plan.items() if site not in skipped)
+    return any(rule.p > 0 for site, rule in site_rules(plan) if site not in skipped)
 
 
-def make_optimizer(kind: str, model, cfg: dict) -> torch.optim.Optimizer:
-    """SGD (language models) or Adam; weight decay inside the optimizer only in the coupled form."""
+def make_optimizer(kind: str, model, cfg: dict):
+    """SGD (language models) or Adam; weight decay inside the optimizer only in the coupled form. Learned
+    dropout rates, where the plan has them, get an Adam of their own beside it (rnnreg.learned.WithRates)."""
     coupled = cfg.get("weight_decay", 0.0) if cfg.get("weight_decay_mode", "coupled") == "coupled" else 0.0
+    optimizer: torch.optim.Optimizer
     if kind == "language-model":
-        return torch.optim.SGD(model.parameters(), lr=cfg["lr"], weight_decay=coupled)
-    return torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=coupled)
+        optimizer = torch.optim.SGD(model.weights(), lr=cfg["lr"], weight_decay=coupled)
+    else:
+        optimizer = torch.optim.Adam(model.weights(), lr=cfg["lr"], weight_decay=coupled)
+    rates = list(model.rates.parameters())
+    return WithRates(optimizer, rates) if rates else optimizer
 
 
 @torch.no_grad()
@@ -119,7 +126,7 @@ def decay_weights(model, cfg: dict) -> None:
     """The decoupled form: every weight shrinks by (1 − wd) after each step, as in Gal's `bp()`."""
     wd = cfg.get("weight_decay", 0.0)
     if wd and cfg.get("weight_decay_mode", "coupled") == "decoupled":
-        for param in model.parameters():
+        for param in model.weights():
             param.mul_(1.0 - wd)
 
 
@@ -148,7 +155,7 @@ def lm_train_epoch(model, streams, cfg, optimizer, epoch, regularizer=None) -> t
         check_finite(loss, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+        torch.nn.utils.clip_grad_norm_(model.weights(), cfg["clip"])
         optimizer.step()
         decay_weights(model, cfg)
         state = detach_state(state)
@@ -196,7 +203,7 @@ MC_MAX_LOGITS = 2**25  # floats of logits per call (128 MiB)
 def passes_per_call(plan: dict, skip: tuple, mc_samples: int, batch: int, logits_per_row: int) -> int:
     """How many MC passes one forward call can hold. A mask shared by the batch (`scope: batch`) would be
     shared by the passes too, so such a plan runs its passes one at a time."""
-    if any(rule.scope == "batch" for site, rule in plan.items() if site not in skip):
+    if any(rule.scope == "batch" for site, rule in site_rules(plan) if site not in skip):
         return 1
     return max(1, min(mc_samples, MC_MAX_ROWS // batch, MC_MAX_LOGITS // max(1, batch * logits_per_row)))
 
@@ -230,7 +237,8 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
                        "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds}
                       | ({"train_penalty": penalty} if penalty is not None else {})
                       | ({"test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
-                         if eval_cfg.get("curve_test") else {}))
+                         if eval_cfg.get("curve_test") else {})
+                      | learned_p(model))
         state.end_epoch(epoch)
         progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
 
@@ -319,7 +327,7 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
             check_finite(loss, epoch, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("clip", 5.0))
+            torch.nn.utils.clip_grad_norm_(model.weights(), cfg.get("clip", 5.0))
             optimizer.step()
             decay_weights(model, cfg)
             total += task_loss.item() * len(idx)
@@ -336,7 +344,8 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
         curves.append({"epoch": epoch, "lr": cfg["lr"], "train_loss": total / len(xtr),
                        f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds}
                       | ({"train_penalty": penalty_sum / len(xtr)} if penalty_sum is not None else {})
-                      | ({f"test_{metric}": evaluate(xte, yte)} if eval_cfg.get("curve_test") else {}))
+                      | ({f"test_{metric}": evaluate(xte, yte)} if eval_cfg.get("curve_test") else {})
+                      | learned_p(model))
         state.end_epoch(epoch)
         progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value})
 
@@ -363,4 +372,14 @@ def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, 
         metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed,
                                                       progress, regularizer, checkpoint)
     return {"metrics": metrics, "curves": curves, "speed": speed,
-            "parameters": sum(p.numel() for p in model.parameters())}
+            "parameters": sum(p.numel() for p in model.parameters())} | learned_rates(model)
+
+
+def learned_p(model: RNNModel) -> dict:
+    """A curve entry's learned dropout rates ({"learned_p": {"recurrent.0": p, ...}}), where the plan has any."""
+    return {"learned_p": model.learned_rates()} if len(model.rates) else {}
+
+
+def learned_rates(model: RNNModel) -> dict:
+    """The result's final learned rates, where the plan has any."""
+    return {"learned_rates": model.learned_rates()} if len(model.rates) else {}

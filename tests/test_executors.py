@@ -50,9 +50,11 @@ def only_result(results: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("task", [SENTIMENT, LM], ids=["sequence", "language-model"])
-def test_a_job_killed_after_a_checkpoint_resumes_to_the_uninterrupted_numbers(tmp_path, task):
-    args = ["-r", "variational", *task]
+@pytest.mark.parametrize("task, spec", [(SENTIMENT, "variational"), (LM, "variational"), (LM, "concrete")],
+                         ids=["sequence", "language-model", "learned-rates"])
+def test_a_job_killed_after_a_checkpoint_resumes_to_the_uninterrupted_numbers(tmp_path, task, spec):
+    """Learned rates resume too: their values are in the model's state and their Adam's in the optimizer's."""
+    args = ["-r", spec, *task]
     run_cli(tmp_path / "whole", *args)
     whole = only_result(tmp_path / "whole")
 
@@ -72,6 +74,7 @@ def test_a_job_killed_after_a_checkpoint_resumes_to_the_uninterrupted_numbers(tm
     assert resumed["checkpoint"]["resumed_after_epoch"] >= 1
     assert resumed["wall_seconds"] > resumed["checkpoint"]["seconds_before_resume"] > 0  # the whole job's time
     assert resumed["metrics"] == whole["metrics"]
+    assert resumed.get("learned_rates") == whole.get("learned_rates")
     assert [c["valid_" + whole["task"]["primary_metric"]] for c in resumed["curves"]] == \
         [c["valid_" + whole["task"]["primary_metric"]] for c in whole["curves"]]
     assert not list((killed / ".checkpoints").glob("*.pt")), "a written result removes its checkpoint"

@@ -14,7 +14,8 @@ from rnnreg.registry import Registry
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 EXAMPLE = EXAMPLES / "rnnreg-recurrent-only"
-BUILTINS = {"none", "naive", "zaremba", "moon", "variational", "embedding", "semeniuta", "zoneout", "weight-drop", "ar-tar"}
+BUILTINS = {"none", "naive", "zaremba", "moon", "variational", "embedding", "semeniuta", "zoneout", "weight-drop", "ar-tar",
+            "gaussian", "concrete"}
 
 
 def test_builtins_are_registered_as_builtin(plugins):

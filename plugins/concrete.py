@@ -1,0 +1,50 @@
+"""Concrete dropout (Gal, Hron & Kendall 2017) on the variational sites: the dropout rates are trained.
+
+The sites and masks are variational dropout's (one mask per sequence on the layer inputs, on h_{t-1} and
+on the output), but each site's p, one per layer, is a parameter rnnreg trains (`SiteRule(learned=True)`,
+rnnreg.learned): the training mask is the relaxed Bernoulli at temperature `temperature`, evaluation
+applies its expectation, MC draws real Bernoulli masks at the learned p. The p_* parameters are where the
+rates start.
+
+The loss gains the paper's KL term, per site and layer k, W_k the weight its mask meets, D_k its units:
+
+    weight_regularizer · ‖W_k‖² / (1 − p_k)  +  dropout_regularizer · D_k · (p_k log p_k + (1 − p_k) log(1 − p_k))
+
+The paper sets weight_regularizer = l² / N and dropout_regularizer = 2 / N for N training examples and a
+prior length-scale l. The defaults here are its reference layer's, 1e-6 and 1e-5 (N = 2·10⁵ examples,
+l ≈ 0.45), fixed rather than derived from each task's size so that one row means one setting; the
+entropy part is what keeps p from collapsing to 0, and the weight part, through 1 / (1 − p), what keeps
+it from growing without bound.
+"""
+
+import torch
+
+from rnnreg import Regularizer, SiteRule, hookimpl
+
+
+class ConcreteDropout(Regularizer):
+    name = "concrete"
+    description = "Gal, Hron & Kendall 2017: variational sites with trained rates (relaxed Bernoulli + KL term)."
+    params = {"p_input": 0.5, "p_recurrent": 0.3, "p_output": 0.5, "temperature": 0.1,
+              "weight_regularizer": 1e-6, "dropout_regularizer": 1e-5}
+    search_space = {"temperature": None, "weight_regularizer": None, "dropout_regularizer": None}
+
+    def plan(self):
+        def rule(p):
+            return SiteRule(p, per="sequence", learned=True, temperature=self.temperature)
+
+        return {"input": rule(self.p_input), "recurrent": rule(self.p_recurrent), "output": rule(self.p_output)}
+
+    def penalty(self, *, learned_rates):
+        terms = []
+        for rate in learned_rates:
+            p = rate.p
+            weight = self.weight_regularizer * rate.weight.pow(2).sum() / (1 - p)
+            entropy = self.dropout_regularizer * rate.units * (p * torch.log(p) + (1 - p) * torch.log1p(-p))
+            terms.append(weight + entropy)
+        return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+@hookimpl
+def register_regularizers(register):
+    register(ConcreteDropout)
