@@ -10,11 +10,12 @@ The loss gains the paper's KL term, per site and layer k, W_k the weight its mas
 
     weight_regularizer · ‖W_k‖² / (1 − p_k)  +  dropout_regularizer · D_k · (p_k log p_k + (1 − p_k) log(1 − p_k))
 
-The paper sets weight_regularizer = l² / N and dropout_regularizer = 2 / N for N training examples and a
-prior length-scale l. The defaults here are its reference layer's, 1e-6 and 1e-5 (N = 2·10⁵ examples,
-l ≈ 0.45), fixed rather than derived from each task's size so that one row means one setting; the
-entropy part is what keeps p from collapsing to 0, and the weight part, through 1 / (1 − p), what keeps
-it from growing without bound.
+with the paper's coefficients tied to the data size: weight_regularizer = l² / (τN), dropout_regularizer =
+2 / (τN), N the training examples the task loss averages over (tokens for a language model, sequences
+otherwise), l the prior length-scale (`length_scale`, 1e-4 as in the paper's examples) and τ the model
+precision (`precision`, 1). The entropy part is what keeps p from collapsing to 0 (the task loss alone
+always prefers less noise), the 1 / (1 − p) of the weight part what keeps it from reaching 1; the more
+data, the smaller both, and the lower the rates training settles on.
 """
 
 import torch
@@ -25,9 +26,9 @@ from rnnreg import Regularizer, SiteRule, hookimpl
 class ConcreteDropout(Regularizer):
     name = "concrete"
     description = "Gal, Hron & Kendall 2017: variational sites with trained rates (relaxed Bernoulli + KL term)."
-    params = {"p_input": 0.5, "p_recurrent": 0.3, "p_output": 0.5, "temperature": 0.1,
-              "weight_regularizer": 1e-6, "dropout_regularizer": 1e-5}
-    search_space = {"temperature": None, "weight_regularizer": None, "dropout_regularizer": None}
+    params = {"p_input": 0.5, "p_recurrent": 0.3, "p_output": 0.5, "temperature": 0.1, "length_scale": 1e-4,
+              "precision": 1.0}
+    search_space = {"temperature": None, "length_scale": None, "precision": None}
 
     def plan(self):
         def rule(p):
@@ -38,9 +39,9 @@ class ConcreteDropout(Regularizer):
     def penalty(self, *, learned_rates):
         terms = []
         for rate in learned_rates:
-            p = rate.p
-            weight = self.weight_regularizer * rate.weight.pow(2).sum() / (1 - p)
-            entropy = self.dropout_regularizer * rate.units * (p * torch.log(p) + (1 - p) * torch.log1p(-p))
+            p, n = rate.p, self.precision * rate.examples
+            weight = self.length_scale**2 / n * rate.weight.pow(2).sum() / (1 - p)
+            entropy = 2 / n * rate.units * (p * torch.log(p) + (1 - p) * torch.log1p(-p))
             terms.append(weight + entropy)
         return torch.stack(terms).sum() if terms else torch.zeros(())
 

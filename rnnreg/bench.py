@@ -35,6 +35,7 @@ from rnnreg.trainer import forward_with_penalty, make_optimizer
 
 SHAPES = {"small": {"hidden": 200, "steps": 20}, "medium": {"hidden": 650, "steps": 35}}
 VOCAB, BATCH, LAYERS = 10_000, 20, 2
+PTB_TRAIN_TOKENS = 929_589
 # AWD-LSTM as the quick suite runs it (benchmarks/suites/quick.yaml): what it costs is what matters here.
 AWD_PARAMS = {"p_input": 0.3, "p_recurrent": 0.0, "p_output": 0.4, "embedding.p": 0.1}
 
@@ -178,6 +179,7 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "ls
         if not plan_fits(reg.plan(), cell):
             continue  # acts on the LSTM's cell state (Moon's), which a GRU does not have
         model = RNNModel(VOCAB, hidden, LAYERS, VOCAB, cell=cell, plan=reg.plan()).to(device)
+        model.training_examples = PTB_TRAIN_TOKENS  # what a learned rate's KL term would divide by on PTB
         rows.append(make_row(entry.label, model, reg))
 
     memory = {}

@@ -14,6 +14,8 @@ D_k dropped units) is
 
     weight_regularizer · ‖W_k‖² / (1 − p_k)  +  dropout_regularizer · D_k · (p_k log p_k + (1 − p_k) log(1 − p_k))
 
+with weight_regularizer = l² / (τN) and dropout_regularizer = 2 / (τN) for N training examples.
+
 It is a regularizer's *penalty*, like AR/TAR's: a penalty that names `learned_rates` receives one
 `LearnedRate` per trained rate (the built-in `concrete` writes the term above). The rates are trained by
 their own Adam optimizer (`RATE_LR`), whatever the task's optimizer: a logit moves on its own scale, which
@@ -41,13 +43,16 @@ def logit(p: float) -> float:
 @dataclass(frozen=True)
 class LearnedRate:
     """One trained rate, as a penalty receives it: the site and layer, p (a 0-dim tensor with gradient), the
-    weight matrix its mask meets, and how many units the mask covers (D in the paper's entropy term)."""
+    weight matrix its mask meets, how many units the mask covers (D in the paper's entropy term), and N, the
+    number of training examples the task loss averages over (tokens for a language model, sequences for a
+    classifier or regressor), to which the paper ties the KL term's coefficients."""
 
     site: str
     layer: int
     p: torch.Tensor
     weight: torch.Tensor
     units: int
+    examples: int
 
     @property
     def key(self) -> str:

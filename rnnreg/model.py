@@ -372,6 +372,9 @@ class RNNModel(nn.Module):
         # Learned rates (Concrete dropout), one logit per site and layer, created after the weights so that
         # a plan without them leaves every weight's initialisation as it was.
         check_plan_fits(self.plan, cell, num_layers)
+        # N, the training examples the task loss averages over, for the Concrete KL term (LearnedRate); the
+        # trainer sets it from the data.
+        self.training_examples = 1
         self.rates = nn.ParameterDict({
             key.replace(".", "_"): nn.Parameter(torch.tensor(logit(rule.p)))
             for key, rule in self.learned_rules().items()
@@ -416,7 +419,7 @@ class RNNModel(nn.Module):
         for key, value in self.rate_logits().items():
             site, layer = key.split(".")
             weight, units = weight_and_units(site, int(layer))
-            found.append(LearnedRate(site, int(layer), torch.sigmoid(value), weight, units))
+            found.append(LearnedRate(site, int(layer), torch.sigmoid(value), weight, units, self.training_examples))
         return found
 
     def sample_masks(self, tokens, skip=(), generator=None, evaluation=False) -> Masks:

@@ -211,7 +211,7 @@ def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict
     from rnnreg.learned import LearnedRate
 
     h = torch.randn(batch, steps, hidden, generator=torch.Generator().manual_seed(0))
-    rate = LearnedRate("recurrent", 0, torch.tensor(0.25), torch.ones(4 * hidden, hidden), hidden)
+    rate = LearnedRate("recurrent", 0, torch.tensor(0.25), torch.ones(4 * hidden, hidden), hidden, 1000)
     return {"output": h, "dropped_output": h * 2, "layer_outputs": [h, h], "learned_rates": [rate]}
 
 

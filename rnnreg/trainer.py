@@ -211,6 +211,7 @@ def passes_per_call(plan: dict, skip: tuple, mc_samples: int, batch: int, logits
 def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress, regularizer=None,
                          checkpoint: Checkpoint | None = None):
     train = batchify(data.train, cfg["batch_size"], device)
+    model.training_examples = data.train.numel()  # tokens: the loss is a per-token mean
     eval_batch = eval_cfg.get("batch_size", 10)
     valid, test = batchify(data.valid, eval_batch, device), batchify(data.test, eval_batch, device)
     optimizer = make_optimizer("language-model", model, cfg)
@@ -240,7 +241,7 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
                          if eval_cfg.get("curve_test") else {})
                       | learned_p(model))
         state.end_epoch(epoch)
-        progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl})
+        progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl, "curve": curves[-1]})
 
     metrics = {"valid_perplexity": curves[-1]["valid_perplexity"],
                "test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
@@ -304,6 +305,7 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
     metric = "error" if kind == "classification" else "rmse"
     scale = target_standardization(kind, ytr, cfg)
     ytr_fit = (ytr - scale[0]) / scale[1] if kind == "regression" else ytr
+    model.training_examples = len(xtr)  # sequences: the loss is a per-sequence mean
     optimizer = make_optimizer(kind, model, cfg)
     order_rng = torch.Generator().manual_seed(seed)
     batch, eval_batch = cfg["batch_size"], eval_cfg.get("batch_size", 256)
@@ -347,7 +349,7 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
                       | ({f"test_{metric}": evaluate(xte, yte)} if eval_cfg.get("curve_test") else {})
                       | learned_p(model))
         state.end_epoch(epoch)
-        progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value})
+        progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value, "curve": curves[-1]})
 
     metrics = {f"valid_{metric}": curves[-1][f"valid_{metric}"], f"test_{metric}": evaluate(xte, yte)}
     if eval_cfg.get("train_metric", True):

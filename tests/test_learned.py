@@ -134,12 +134,32 @@ def test_the_relaxed_mask_is_the_papers_concrete_distribution():
     assert abs(many.max().item() - 1 / (1 - p)) < 1e-4
 
 
-def test_the_concrete_penalty_is_the_papers_kl_term(plugins):
-    reg = build_regularizer("concrete", {"weight_regularizer": 0.01, "dropout_regularizer": 0.1}, plugins.regularizers)
+def test_the_concrete_penalty_is_the_papers_kl_term_tied_to_the_data_size(plugins):
+    reg = build_regularizer("concrete", {"length_scale": 0.5, "precision": 2.0}, plugins.regularizers)
     p, weight = torch.tensor(0.2), torch.full((8, 2), 0.5)
-    term = reg.penalty(learned_rates=[LearnedRate("recurrent", 0, p, weight, 2)])
-    by_hand = 0.01 * (16 * 0.25) / 0.8 + 0.1 * 2 * (0.2 * math.log(0.2) + 0.8 * math.log(0.8))
+    term = reg.penalty(learned_rates=[LearnedRate("recurrent", 0, p, weight, 2, examples=50)])
+    # weight_regularizer = l² / (τN) = 0.25 / 100, dropout_regularizer = 2 / (τN) = 0.02
+    by_hand = 0.25 / 100 * (16 * 0.25) / 0.8 + 0.02 * 2 * (0.2 * math.log(0.2) + 0.8 * math.log(0.8))
     assert term.item() == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_the_trainer_tells_the_kl_term_how_many_examples_the_loss_averages_over(plugins):
+    from rnnreg.tasks.synthetic import SyntheticSentiment
+    from rnnreg.trainer import train_and_evaluate
+
+    seen = []
+    reg = build_regularizer("concrete", {}, plugins.regularizers)
+    real = type(reg).penalty
+    type(reg).penalty = lambda self, *, learned_rates: seen.append(learned_rates[0].examples) or real(
+        self, learned_rates=learned_rates)
+    try:
+        task = SyntheticSentiment()
+        data = task.load()
+        train_and_evaluate(task, data, reg, {**task.model, "hidden_size": 8, "embed_size": 8},
+                           {**task.train, "epochs": 1}, {}, seed=0)
+    finally:
+        type(reg).penalty = real
+    assert set(seen) == {len(data.train[0])}
 
 
 def rate_gradients(model, tokens, force_loop):
