@@ -25,6 +25,10 @@ _LAZY = {
     "RnnregError": "rnnreg.errors",
     "Regularizer": "rnnreg.regularizer",
     "LMData": "rnnreg.tasks.base",
+    "Observer": "rnnreg.observer",
+    "JobStarted": "rnnreg.observer",
+    "EpochEnded": "rnnreg.observer",
+    "JobFinished": "rnnreg.observer",
     "SequenceData": "rnnreg.tasks.base",
     "Task": "rnnreg.tasks.base",
 }
@@ -32,6 +36,7 @@ _LAZY = {
 if TYPE_CHECKING:  # what type checkers and editors see: the real classes
     from rnnreg.dropout import SiteRule
     from rnnreg.errors import RnnregError
+    from rnnreg.observer import EpochEnded, JobFinished, JobStarted, Observer
     from rnnreg.regularizer import Regularizer
     from rnnreg.tasks.base import LMData, SequenceData, Task
 
@@ -42,4 +47,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'rnnreg' has no attribute {name!r}")
 
 
-__all__ = ["hookimpl", "LMData", "Regularizer", "RnnregError", "SequenceData", "SiteRule", "Task", "__version__"]
+__all__ = ["hookimpl", "EpochEnded", "JobFinished", "JobStarted", "LMData", "Observer", "Regularizer", "RnnregError",
+           "SequenceData", "SiteRule", "Task", "__version__"]

@@ -124,18 +124,27 @@ def plugins():
 
 
 @plugins.command("list")
+@click.option("--kind", type=click.Choice(["regularizers", "observers"]), default=None,
+              help="Only this kind of plugin [default: regularizers, and observers below them in a table].")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_context
-def plugins_list(ctx, fmt):
-    """Every registered regularizer: name, origin, the sites it acts on (and loss term), description,
-    parameters with defaults, and the ranges `rnnreg tune` searches."""
+def plugins_list(ctx, kind, fmt):
+    """Every registered regularizer (name, origin, the sites it acts on and loss term, description,
+    parameters with defaults, the ranges `rnnreg tune` searches) and observer (`--log NAME[:DEST]`).
+    Tasks: `rnnreg tasks list`."""
     from rnnreg.searchspace import plugin_space
 
-    rows = [{"name": e.name, "origin": e.origin, "sites": plugin_sites(e.cls), "description": e.cls.description,
-             "params": dict(e.cls.params),
-             "search_space": {k: d.describe() for k, d in plugin_space(e.cls, e.name).items()}}
-            for e in get_plugins(ctx).regularizers]
-    print_rows(rows, ["name", "origin", "sites", "description", "params", "search_space"], fmt, "regularizers")
+    found = get_plugins(ctx)
+    if kind in (None, "regularizers"):
+        rows = [{"name": e.name, "origin": e.origin, "sites": plugin_sites(e.cls), "description": e.cls.description,
+                 "params": dict(e.cls.params),
+                 "search_space": {k: d.describe() for k, d in plugin_space(e.cls, e.name).items()}}
+                for e in found.regularizers]
+        print_rows(rows, ["name", "origin", "sites", "description", "params", "search_space"], fmt, "regularizers")
+    if kind == "observers" or (kind is None and fmt == "table"):
+        rows = [{"name": e.name, "origin": e.origin, "description": e.cls.description, "destination": e.cls.destination}
+                for e in found.observers]
+        print_rows(rows, ["name", "origin", "description", "destination"], fmt, "observers (rnnreg run --log NAME)")
 
 
 def plugin_sites(cls) -> list[str]:
@@ -222,6 +231,20 @@ COLUMNS_OPTION = click.option("--columns", default=None, metavar="NAME,NAME",
 WIDE_OPTION = click.option("--wide", is_flag=True, help="Show every table column, whatever the terminal's width.")
 
 
+LOG_OPTION = click.option("--log", "logs", multiple=True, metavar="NAME[:DEST]",
+                          help="Watch every job with an observer plugin (repeatable): tensorboard[:DIR], "
+                               "mlflow[:TRACKING_URI], or any registered one (rnnreg plugins list).")
+
+
+def parse_logs(plugins, logs: tuple[str, ...]) -> tuple:
+    """`--log` specs, checked before anything trains: the observer exists and can run here."""
+    from rnnreg.observer import LogSpec, check_log_specs
+
+    specs = tuple(LogSpec.parse(text) for text in logs)
+    check_log_specs(specs, plugins.observers)
+    return specs
+
+
 def parse_columns(text: str | None) -> list[str] | None:
     from rnnreg.leaderboard import COLUMNS
 
@@ -261,12 +284,13 @@ def parse_columns(text: str | None) -> list[str] | None:
               help="Jobs at once [default: 1 on CPU, one per visible GPU with CUDA].")
 @click.option("--address", default=None, help="Ray cluster address for --executor ray [env: RAY_ADDRESS; "
               "default: start a local Ray instance].")
+@LOG_OPTION
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Leaderboard format on stdout.")
 @COLUMNS_OPTION
 @WIDE_OPTION
 @click.pass_context
 def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device, results_dir, data_dir, force,
-        retry_failed, resume, executor, jobs, address, fmt, columns, wide):
+        retry_failed, resume, executor, jobs, address, logs, fmt, columns, wide):
     """Train and evaluate regularizers on tasks; print the leaderboard of this run."""
     from rnnreg.data import resolve_data_dir
     from rnnreg.jobs import expand
@@ -309,10 +333,11 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         import_ray()  # not installed: say how, before anything runs
     elif address:
         raise RnnregError("--address names a Ray cluster: use it with --executor ray")
+    observers = parse_logs(plugins, logs)
     grid = expand(plan, plugins)
     runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
                     data_dir=resolve_data_dir(data_dir)[0], force=force, retry_failed=retry_failed,
-                    resume=resume, device_requested=device,
+                    resume=resume, device_requested=device, observers=observers,
                     report=lambda event, info: Reporter.warn(stderr, event, info))
     planned = runner.plan(grid)
 
@@ -484,11 +509,12 @@ def claims(ctx, results_dir, fmt):
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--jobs", type=click.IntRange(1), default=None, help="Trials at once [default: 1 on CPU].")
 @click.option("--address", default=None, help="Ray cluster address for --executor ray.")
+@LOG_OPTION
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
               help="The tuned leaderboard's format on stdout.")
 @click.pass_context
 def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_seeds, storage, device,
-         results_dir, data_dir, executor, jobs, address, fmt):
+         results_dir, data_dir, executor, jobs, address, logs, fmt):
     """Tune every regularizer of a suite with the same budget, then retrain each one's best over seeds.
 
     Trials select on the validation metric only. Rerunning the same command continues the studies: no
@@ -510,6 +536,7 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
         import_ray()
     runner = Runner(plugins, Path(results_dir or default_results_dir()), device=resolve_device(device),
                     data_dir=resolve_data_dir(data_dir)[0], device_requested=device,
+                    observers=parse_logs(plugins, logs),
                     report=lambda event, info: Reporter.warn(stderr, event, info))
 
     def run_jobs(planned):

@@ -43,6 +43,7 @@ class WorkerSpec:
     data_dir: str | None
     resume: bool
     threads: int
+    observers: tuple = ()  # the run's `--log` specs: each worker builds its jobs' observers itself
 
 
 def default_jobs(device: str) -> int:
@@ -122,7 +123,7 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str):
         device = _worker_device or spec.device
         _worker_runner = Runner(load_plugins(spec.plugins_dir), Path(spec.results_dir), device=device,
                                 data_dir=Path(spec.data_dir) if spec.data_dir else None, resume=spec.resume,
-                                report=report)
+                                observers=spec.observers, report=report)
     _in_job = True
     try:
         return _worker_runner.run_and_write(job, config, digest, Path(path))
@@ -151,7 +152,7 @@ def run_planned(runner, planned: list[tuple], *, executor: str = "local", jobs: 
             runner.report("skip", _info(planned, index, entry))
     threads = threads_per_job(jobs) if executor == "local" else threads_per_job(1)
     spec = WorkerSpec(plugins_dir, str(runner.results_dir), runner.device,
-                      str(runner.data_dir) if runner.data_dir else None, runner.resume, threads)
+                      str(runner.data_dir) if runner.data_dir else None, runner.resume, threads, runner.observers)
     if executor == "local":
         return _run_pool(runner, planned, todo, spec, jobs)
     if executor == "ray":

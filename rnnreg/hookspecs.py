@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from rnnreg.observer import Observer
     from rnnreg.regularizer import Regularizer
     from rnnreg.tasks.base import Task
 
@@ -30,3 +31,9 @@ def register_regularizers(register: Callable[[type[Regularizer]], None]) -> None
 def register_tasks(register: Callable[[type[Task]], None]) -> None:
     """Register task classes: call `register(cls)` for each subclass of `rnnreg.Task` (see its docstring);
     every declaration is checked on load."""
+
+
+@hookspec
+def register_observers(register: Callable[[type[Observer]], None]) -> None:
+    """Register observer classes: call `register(cls)` for each subclass of `rnnreg.Observer` (see its
+    docstring): loggers and trackers that watch jobs as they run, chosen with `rnnreg run --log NAME`."""

@@ -1,6 +1,6 @@
 """Plugin discovery, in one function: hookspecs → built-ins → entry points → a local plugins folder.
 
-Built-in regularizers and tasks are ordinary plugins registered through the same hooks as third-party
+Built-in regularizers, tasks and observers are ordinary plugins registered through the same hooks as third-party
 ones; the only difference is that they are loaded even when entry-point autoloading is switched off with
 RNNREG_DISABLE_PLUGIN_AUTOLOAD=1.
 """
@@ -19,6 +19,7 @@ import pluggy
 
 from rnnreg import hookspecs
 from rnnreg.errors import RnnregError
+from rnnreg.observer import Observer, check_observer_class
 from rnnreg.registry import Registry
 from rnnreg.regularizer import Regularizer, check_regularizer_class
 from rnnreg.tasks.base import Task, check_task_class
@@ -40,6 +41,8 @@ BUILTIN_MODULES = (
     "rnnreg_plugins.ar_tar",
     "rnnreg_plugins.gaussian",
     "rnnreg_plugins.concrete",
+    "rnnreg_plugins.tensorboard_log",
+    "rnnreg_plugins.mlflow_log",
     "rnnreg.tasks.builtin",
 )
 
@@ -49,6 +52,7 @@ class Plugins:
     manager: pluggy.PluginManager
     regularizers: Registry[type[Regularizer]]
     tasks: Registry[type[Task]]
+    observers: Registry[type[Observer]]
 
 
 def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
@@ -78,11 +82,15 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
     tasks: Registry[type[Task]] = Registry("task")
     collect(pm.hook.register_regularizers, regularizers, origins)
     collect(pm.hook.register_tasks, tasks, origins)
+    observers: Registry[type[Observer]] = Registry("observer")
+    collect(pm.hook.register_observers, observers, origins)
     for entry in regularizers:
         check_regularizer_class(entry.cls, entry.origin)
     for task in tasks:
         check_task_class(task.cls, task.origin)
-    return Plugins(pm, regularizers, tasks)
+    for observer in observers:
+        check_observer_class(observer.cls, observer.origin)
+    return Plugins(pm, regularizers, tasks, observers)
 
 
 def collect(hook, registry: Registry, origins: dict[int, str]) -> None:

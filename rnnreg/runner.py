@@ -26,6 +26,7 @@ from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.joblock import JobLock, describe
 from rnnreg.jobs import Job, NotRun, config_of
+from rnnreg.observer import EpochEnded, JobFinished, JobObservers, JobStarted, LogSpec
 from rnnreg.regularizer import build_regularizer
 from rnnreg.results import (
     SCHEMA_VERSION,
@@ -68,9 +69,10 @@ def check_results_dir(folder: Path) -> None:
 class Runner:
     def __init__(self, plugins, results_dir: Path, *, device: str = "cpu", data_dir: Path | None = None,
                  force: bool = False, retry_failed: bool = True, resume: bool = True,
-                 device_requested: str | None = None,
+                 device_requested: str | None = None, observers: tuple[LogSpec, ...] = (),
                  report: Callable[[str, dict], None] = lambda event, info: None):
         self.plugins, self.results_dir, self.device = plugins, Path(results_dir), device
+        self.observers = observers  # `--log`: built per job, where the job runs (rnnreg.observer)
         self.data_dir, self.force, self.retry_failed, self.report = data_dir, force, retry_failed, report
         self.resume = resume  # continue unfinished jobs from their last epoch checkpoint
         self.device_requested = device_requested or device  # "auto" that fell back to the CPU says so
@@ -188,6 +190,16 @@ class Runner:
         }
         if job.study is not None:
             result["study"] = job.study
+        observers = JobObservers(self.observers, self.plugins.observers,
+                                 warn=lambda message: self.report("warning", {"message": message}))
+        run_name = f"{job.task}/{job.regularizer.label}/seed {job.seed}"
+        observers.emit("job_started", JobStarted(run_name, digest, job.task, job.regularizer.label, job.seed,
+                                                 self.device, config))
+
+        def progress(info: dict) -> None:
+            observers.emit("epoch_ended", EpochEnded(run_name, digest, info["epoch"], info["epochs"], info["curve"]))
+            self.report("epoch", {key: value for key, value in info.items() if key != "curve"})
+
         try:
             task, data, oracle = self.task_data(job.task)
             result["task"]["primary_metric"] = task.primary_metric
@@ -198,7 +210,7 @@ class Runner:
                 torch.cuda.reset_peak_memory_stats()
             outcome = train_and_evaluate(
                 task, data, regularizer, job.model, job.train, job.evaluation, job.seed, self.device,
-                progress=lambda info: self.report("epoch", info), checkpoint=checkpoint,
+                progress=progress, checkpoint=checkpoint,
             )
             result.update(status="ok", error=None, curves=outcome["curves"], speed=outcome["speed"],
                           parameters=outcome["parameters"])
@@ -228,6 +240,12 @@ class Runner:
             result["wall_seconds"] += checkpoint.seconds_before
         result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         result.update(peak_memory(self.device))
+        if observers:
+            metrics = {name: entry["value"] for name, entry in result.get("metrics", {}).items()}
+            observers.emit("job_finished", JobFinished(run_name, digest, result["status"], metrics,
+                                                       result.get("error"), result))
+            result["observers"] = observers.status  # whether each observer saw the whole job
+            result["observer_seconds"] = observers.seconds  # what watching cost it
         return result
 
 
