@@ -483,6 +483,89 @@ def claims(ctx, results_dir, fmt):
         stderr.print(f"no claims: none of the suites whose results are in {folder} states any")
 
 
+@cli.command()
+@click.argument("results_dir", type=click.Path(file_okay=False))
+@click.option("-t", "--task", "task_names", multiple=True, metavar="TASK", help="Only this task (repeatable).")
+@click.option("-r", "--regularizer", "labels", multiple=True, metavar="LABEL",
+              help="Only this row label (repeatable), as the board names it.")
+@click.option("--seeds", default="0", show_default=True, metavar="N,N",
+              help="The committed seeds to rerun, comma-separated.")
+@click.option("--margin", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True,
+              help="Relative margin for rows with fewer than 3 seeds (else the row's seed standard deviation).")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the reruns' results go; a rerun there is reused [default: a temporary folder].")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder [env: RNNREG_DATA_DIR].")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def reproduce(ctx, results_dir, task_names, labels, seeds, margin, work_dir, data_dir, fmt):
+    """Rerun committed results here and say per job: identical, within seed noise, or different (exit 1).
+
+    Same machine and code path: bit-identical. Another machine of the same kind: float rounding differs
+    and training amplifies it, so "within" (one seed standard deviation of the committed row) is the
+    promise; each result's `machine` records the CPU model, instruction set and step-GEMM path."""
+    import tempfile
+
+    from rnnreg import reproduce as rp
+    from rnnreg.data import resolve_data_dir
+    from rnnreg.progress import Reporter
+    from rnnreg.runner import Runner
+
+    plugins = get_plugins(ctx)
+    try:
+        wanted_seeds = {int(part) for part in seeds.split(",")}
+    except ValueError:
+        raise RnnregError(f"--seeds {seeds!r}: expected seed numbers separated by commas, like 0,1") from None
+    committed, _ = read_checked_results(existing_results_dir(results_dir))
+    row_margins = rp.margins(committed, margin)
+    chosen = [r for r in committed if r["status"] == "ok" and r["seed"] in wanted_seeds
+              and (not task_names or r["task"]["name"] in task_names)
+              and (not labels or r["regularizer"]["label"] in labels)]
+    if not chosen:
+        raise RnnregError(f"no finished result in {results_dir} matches the tasks, labels and seeds asked for")
+    verdicts, jobs, of_job = [], [], {}
+    for result in chosen:
+        job, why = rp.rebuild(result, plugins)
+        if job is None:
+            verdicts.append(rp.Verdict(result["task"]["name"], result["regularizer"]["label"], result["seed"],
+                                       rp.NOT_COMPARABLE, why))
+            continue
+        jobs.append(job)
+        of_job[result["config_hash"]] = result
+    with tempfile.TemporaryDirectory(prefix="rnnreg-reproduce-") as scratch:
+        runner = Runner(plugins, Path(work_dir or scratch), data_dir=resolve_data_dir(data_dir)[0],
+                        report=lambda event, info: Reporter.warn(stderr, event, info))
+        planned = runner.plan(jobs)
+        reporter = Reporter(stderr, planned)
+        runner.report = reporter
+        with reporter:
+            runner.run(jobs, planned)
+        from rnnreg.results import read_result
+
+        for _, _, digest, path, _ in planned:
+            here = read_result(path)
+            verdicts.append(rp.compare(of_job[digest], here, row_margins.get(rp.row_key(of_job[digest]), {}),
+                                       margin))
+    verdicts.sort(key=lambda v: (v.task, v.label, v.seed))
+    if fmt == "json":
+        click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2))
+    else:
+        rows = []
+        for v in verdicts:
+            worst = max(v.metrics, key=lambda m: abs(m.here - m.committed) / (m.margin or 1), default=None)
+            detail = v.reason or ("" if worst is None else
+                                  f"{worst.name}: {worst.committed:.6g} committed, {worst.here:.6g} here "
+                                  f"(Δ {worst.here - worst.committed:+.3g}, margin {worst.margin:.3g})")
+            rows.append({"task": v.task, "regularizer": v.label, "seed": v.seed, "verdict": v.status,
+                         "largest difference": detail})
+        print_rows(rows, ["task", "regularizer", "seed", "verdict", "largest difference"], "table", "reproduce")
+    counts = {status: sum(v.status == status for v in verdicts)
+              for status in (rp.IDENTICAL, rp.WITHIN, rp.DIFFERENT, rp.NOT_COMPARABLE)}
+    stderr.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" of {len(verdicts)} reruns")
+    if counts[rp.DIFFERENT]:
+        ctx.exit(1)
+
+
 # --- tune ---------------------------------------------------------------------------------------------
 
 

@@ -174,6 +174,17 @@ def git_dirty() -> bool | None:
     return None if status is None else bool(status.strip())
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info(device: str) -> dict:
     import torch
 
@@ -186,6 +197,13 @@ def machine_info(device: str) -> dict:
         "device": device,
     }
     info["deterministic_algorithms"] = torch.are_deterministic_algorithms_enabled()
+    # What decides float rounding on CPU, so a difference between machines can be traced: the CPU model,
+    # the instruction set torch's kernels dispatch to, and the step loop's GEMM path.
+    info["cpu_model"] = cpu_model()
+    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    from rnnreg.fastloop import USE_ONEDNN
+
+    info["step_gemm"] = "oneDNN packed (large weights)" if USE_ONEDNN else "torch.mm"
     if device.startswith("cuda") and torch.cuda.is_available():
         index = torch.device(device).index or 0
         info["device_name"] = torch.cuda.get_device_name(index)

@@ -1,0 +1,125 @@
+"""`rnnreg reproduce`: rerun committed results here and say, per job, how far they reproduce.
+
+A rerun on the machine that wrote a result is bit-identical; on another machine of the same kind it is not
+(float rounding differs between CPU models and kernel paths, and training amplifies it), yet it should stay
+within seed noise. So each rerun gets one of three verdicts:
+
+    identical   every metric equal to the committed one, bit for bit;
+    within      every metric within the margin of the committed one: the committed row's standard deviation
+                over its seeds (an equivalence test at one seed-spread), or, for a row with fewer than
+                3 seeds, `relative_margin` of the value;
+    different   some metric further away (the command then exits 1),
+
+or `not comparable` when the committed config cannot be rebuilt here (another rnnreg, torch or plugin
+version: its config hash differs), which says what differs instead of training something else.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rnnreg.jobs import Job, config_of
+from rnnreg.suite import RegularizerEntry
+
+IDENTICAL, WITHIN, DIFFERENT, NOT_COMPARABLE = "identical", "within", "different", "not comparable"
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    name: str
+    committed: float
+    here: float
+    margin: float
+
+    @property
+    def verdict(self) -> str:
+        if self.here == self.committed:
+            return IDENTICAL
+        return WITHIN if abs(self.here - self.committed) <= self.margin else DIFFERENT
+
+
+@dataclass
+class Verdict:
+    task: str
+    label: str
+    seed: int
+    status: str
+    reason: str = ""
+    metrics: list[MetricCheck] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"task": self.task, "regularizer": self.label, "seed": self.seed, "verdict": self.status,
+                "reason": self.reason,
+                "metrics": {m.name: {"committed": m.committed, "here": m.here, "margin": m.margin,
+                                     "verdict": m.verdict} for m in self.metrics}}
+
+
+def job_of(result: dict) -> Job:
+    """The job that wrote a result, rebuilt from its recorded config."""
+    config = result["config"]
+    regularizer = config["regularizer"]
+    parts = regularizer["params"]
+    if len(parts) == 1:
+        params = dict(next(iter(parts.values())))
+    else:  # a composite: every part's parameters, addressed to their part
+        params = {f"{part}.{key}": value for part, values in parts.items() for key, value in values.items()}
+    entry = RegularizerEntry(regularizer["spec"], params, label=regularizer["label"])
+    return Job(config["task"]["name"], entry, config["seed"], dict(config["model"]), dict(config["train"]),
+               dict(config["evaluation"]), suite=result.get("suite"), tuning=config.get("tuning"))
+
+
+def differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            keys += differing_keys(left, right, f"{prefix}{key}.")
+        elif left != right:
+            keys.append(f"{prefix}{key}: {left!r} here {right!r}")
+    return keys
+
+
+def rebuild(result: dict, plugins, device: str = "cpu") -> tuple[Job | None, str]:
+    """The job to rerun, or None and why it cannot be the same experiment here."""
+    job = job_of(result)
+    here = config_of(job, plugins, device)
+    different = differing_keys(result["config"], here)
+    if different:
+        return None, "its config differs here (" + "; ".join(different[:3]) + ")"
+    return job, ""
+
+
+def margins(committed: list[dict], relative_margin: float, min_seeds: int = 3) -> dict[tuple, dict[str, float]]:
+    """Per (task, label, config without the seed): each metric's margin — the standard deviation over the
+    row's seeds, or relative_margin × |value| for rows with fewer than `min_seeds` seeds (None then)."""
+    values: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for result in committed:
+        if result.get("status") == "ok":
+            for name, entry in result["metrics"].items():
+                values[row_key(result)][name].append(entry["value"])
+    return {key: {name: statistics.stdev(v) for name, v in by_name.items() if len(v) >= min_seeds}
+            for key, by_name in values.items()}
+
+
+def row_key(result: dict) -> tuple:
+    config = {k: v for k, v in result["config"].items() if k != "seed"}
+    return result["config"]["task"]["name"], result["config"]["regularizer"]["label"], repr(sorted(config.items()))
+
+
+def compare(committed: dict, here: dict, row_margins: dict[str, float], relative_margin: float) -> Verdict:
+    verdict = Verdict(committed["task"]["name"], committed["regularizer"]["label"], committed["seed"], IDENTICAL)
+    if here.get("status") != "ok":
+        verdict.status, verdict.reason = DIFFERENT, f"failed here: {here.get('error')}"
+        return verdict
+    for name, entry in sorted(committed["metrics"].items()):
+        if name not in here["metrics"]:
+            verdict.status, verdict.reason = DIFFERENT, f"no {name} here"
+            return verdict
+        value = entry["value"]
+        margin = row_margins.get(name, relative_margin * abs(value))
+        verdict.metrics.append(MetricCheck(name, value, here["metrics"][name]["value"], margin))
+    order = (IDENTICAL, WITHIN, DIFFERENT)
+    verdict.status = max((m.verdict for m in verdict.metrics), key=order.index, default=IDENTICAL)
+    return verdict
