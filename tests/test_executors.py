@@ -123,11 +123,18 @@ def test_ray_missing_is_a_one_line_install_hint(tmp_path, monkeypatch):
 
 
 def test_a_local_ray_instance_writes_the_same_results_as_the_local_executor(tmp_path):
+    """... and each Ray task runs its job's observers (here the README's CSV observer) where it runs."""
     ray = pytest.importorskip("ray", reason='Ray is an extra: pip install -e ".[ray]"')
     run_cli(tmp_path / "local", *GRID)
+    log = tmp_path / "epochs.csv"
+    csv_example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "rnnreg-csv-log"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        run_cli(tmp_path / "ray", *GRID, "--executor", "ray")
+        out = CliRunner().invoke(cli, ["--plugins-dir", str(csv_example), "run", *SUITE, *GRID, "--executor", "ray",
+                                       "--log", f"csv:{log}", "--results-dir", str(tmp_path / "ray")])
+        assert out.exit_code == 0, out.output
     finally:
         ray.shutdown()
     assert metrics(tmp_path / "ray") == metrics(tmp_path / "local")
+    assert sorted({row.split(",")[0] for row in log.read_text().splitlines()}) == [
+        "synthetic-sentiment/none/seed 0", "synthetic-sentiment/variational/seed 0"]

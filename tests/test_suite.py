@@ -33,7 +33,7 @@ regularizers: [none, {spec: variational, params: {untied: true}}]
 
 @pytest.mark.parametrize("text,message", [
     ("tasks: [synthetic-lm]\nregularizers: [none]\nseed: 1\n", "unknown key 'seed' (allowed: claims, description, dropout_scale, evaluation, name, regularizers, seeds, tasks, tune)"),
-    ("tasks: [synthetic-lm]\nregularizers: [nonee]\n", "regularizers[0]: unknown regularizer 'nonee'; did you mean 'none'?"),
+    ("tasks: [synthetic-lm]\nregularizers: [nonee]\n", "regularizers[0]: unknown regularizer 'nonee'; did you mean 'none'"),
     ("tasks: [synthetic-llm]\nregularizers: [none]\n", "unknown key tasks.'synthetic-llm'"),
     ("tasks: {synthetic-lm: {train: {epoch: 2}}}\nregularizers: [none]\n", "unknown key tasks.synthetic-lm.train.'epoch'"),
     ("tasks: [synthetic-lm]\nregularizers: [none]\nevaluation: {mc_samples: many}\n", "'evaluation.mc_samples' must be a non-negative integer, got 'many'"),
