@@ -491,7 +491,8 @@ def claims(ctx, results_dir, fmt):
 @click.option("--seeds", default="0", show_default=True, metavar="N,N",
               help="The committed seeds to rerun, comma-separated.")
 @click.option("--margin", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True,
-              help="Relative margin for rows with fewer than 3 seeds (else the row's seed standard deviation).")
+              help="Relative margin for rows with fewer than 3 seeds (else 1.96·√2 × the row's seed standard "
+                   "deviation: the 95 % range of two independent draws).")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="Where the reruns' results go; a rerun there is reused [default: a temporary folder].")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -501,9 +502,10 @@ def claims(ctx, results_dir, fmt):
 def reproduce(ctx, results_dir, task_names, labels, seeds, margin, work_dir, data_dir, fmt):
     """Rerun committed results here and say per job: identical, within seed noise, or different (exit 1).
 
-    Same machine and code path: bit-identical. Another machine of the same kind: float rounding differs
-    and training amplifies it, so "within" (one seed standard deviation of the committed row) is the
-    promise; each result's `machine` records the CPU model, instruction set and step-GEMM path."""
+    Same machine, thread count and code path: bit-identical. Another machine of the same kind: float
+    rounding differs and training amplifies it, so "within" (the 95 % range of two independent seeds of
+    the committed row) is the promise; each result's `machine` records the CPU model, instruction set,
+    thread count and step-GEMM path. Each rerun uses the committed result's thread count."""
     import tempfile
 
     from rnnreg import reproduce as rp
@@ -532,16 +534,26 @@ def reproduce(ctx, results_dir, task_names, labels, seeds, margin, work_dir, dat
             continue
         jobs.append(job)
         of_job[result["config_hash"]] = result
+    import torch
+
+    from rnnreg.results import read_result
+
     with tempfile.TemporaryDirectory(prefix="rnnreg-reproduce-") as scratch:
         runner = Runner(plugins, Path(work_dir or scratch), data_dir=resolve_data_dir(data_dir)[0],
                         report=lambda event, info: Reporter.warn(stderr, event, info))
         planned = runner.plan(jobs)
         reporter = Reporter(stderr, planned)
         runner.report = reporter
-        with reporter:
-            runner.run(jobs, planned)
-        from rnnreg.results import read_result
-
+        threads_before = torch.get_num_threads()
+        try:
+            with reporter:
+                # Each job with the committed thread count (it decides how reductions split, so the rounding).
+                for entry in planned:
+                    threads = of_job[entry[2]].get("machine", {}).get("torch_threads") or threads_before
+                    torch.set_num_threads(min(threads, os.cpu_count() or threads))
+                    runner.run([entry[0]], [entry])
+        finally:
+            torch.set_num_threads(threads_before)
         for _, _, digest, path, _ in planned:
             here = read_result(path)
             verdicts.append(rp.compare(of_job[digest], here, row_margins.get(rp.row_key(of_job[digest]), {}),

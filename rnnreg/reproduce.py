@@ -5,17 +5,23 @@ A rerun on the machine that wrote a result is bit-identical; on another machine 
 within seed noise. So each rerun gets one of three verdicts:
 
     identical   every metric equal to the committed one, bit for bit;
-    within      every metric within the margin of the committed one: the committed row's standard deviation
-                over its seeds (an equivalence test at one seed-spread), or, for a row with fewer than
-                3 seeds, `relative_margin` of the value;
+    within      every metric within the margin of the committed one: where the committed row has at least 3
+                seeds, 1.96·√2·s with s its standard deviation over seeds — the 95 % range of the difference
+                between two independent draws of that row, which is what a rerun whose rounding differs
+                amounts to once training has amplified it; for a row with fewer seeds, `relative_margin` of
+                the value;
     different   some metric further away (the command then exits 1),
 
 or `not comparable` when the committed config cannot be rebuilt here (another rnnreg, torch or plugin
 version: its config hash differs), which says what differs instead of training something else.
+
+Each rerun uses the committed result's torch thread count where this machine has that many cores: the
+thread count changes how reductions split, and so the rounding.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -91,15 +97,20 @@ def rebuild(result: dict, plugins, device: str = "cpu") -> tuple[Job | None, str
     return job, ""
 
 
+# Two independent draws of one row differ by N(0, 2s²): 95 % of such differences lie within 1.96·√2·s.
+SEED_NOISE = 1.96 * math.sqrt(2)
+
+
 def margins(committed: list[dict], relative_margin: float, min_seeds: int = 3) -> dict[tuple, dict[str, float]]:
-    """Per (task, label, config without the seed): each metric's margin — the standard deviation over the
-    row's seeds, or relative_margin × |value| for rows with fewer than `min_seeds` seeds (None then)."""
+    """Per (task, label, config without the seed): each metric's margin, 1.96·√2 × the standard deviation
+    over the row's seeds; rows with fewer than `min_seeds` seeds are left out (compare() then uses
+    relative_margin × |value|)."""
     values: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for result in committed:
         if result.get("status") == "ok":
             for name, entry in result["metrics"].items():
                 values[row_key(result)][name].append(entry["value"])
-    return {key: {name: statistics.stdev(v) for name, v in by_name.items() if len(v) >= min_seeds}
+    return {key: {name: SEED_NOISE * statistics.stdev(v) for name, v in by_name.items() if len(v) >= min_seeds}
             for key, by_name in values.items()}
 
 
