@@ -31,9 +31,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from rnnreg.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC
 from rnnreg.results import canonical_json
 from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
-from rnnreg.tasks.base import HIGHER_IS_BETTER, PRIMARY_METRIC
 
 SPLITS = ("valid", "test", "train")
 

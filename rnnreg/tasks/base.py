@@ -17,8 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 KINDS = ("language-model", "classification", "regression")
-PRIMARY_METRIC = {"language-model": "perplexity", "classification": "error", "regression": "rmse"}
-HIGHER_IS_BETTER = {"perplexity": False, "error": False, "rmse": False, "loss": False}
+from rnnreg.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC  # noqa: E402,F401  (re-exported: tasks name them)
 
 
 @dataclass
