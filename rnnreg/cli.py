@@ -519,46 +519,14 @@ def reproduce(ctx, results_dir, task_names, labels, seeds, margin, work_dir, dat
     except ValueError:
         raise RnnregError(f"--seeds {seeds!r}: expected seed numbers separated by commas, like 0,1") from None
     committed, _ = read_checked_results(existing_results_dir(results_dir))
-    row_margins = rp.margins(committed, margin)
-    chosen = [r for r in committed if r["status"] == "ok" and r["seed"] in wanted_seeds
-              and (not task_names or r["task"]["name"] in task_names)
-              and (not labels or r["regularizer"]["label"] in labels)]
+    chosen = rp.choose(committed, task_names, labels, wanted_seeds)
     if not chosen:
         raise RnnregError(f"no finished result in {results_dir} matches the tasks, labels and seeds asked for")
-    verdicts, jobs, of_job = [], [], {}
-    for result in chosen:
-        job, why = rp.rebuild(result, plugins)
-        if job is None:
-            verdicts.append(rp.Verdict(result["task"]["name"], result["regularizer"]["label"], result["seed"],
-                                       rp.NOT_COMPARABLE, why))
-            continue
-        jobs.append(job)
-        of_job[result["config_hash"]] = result
-    import torch
-
-    from rnnreg.results import read_result
-
     with tempfile.TemporaryDirectory(prefix="rnnreg-reproduce-") as scratch:
         runner = Runner(plugins, Path(work_dir or scratch), data_dir=resolve_data_dir(data_dir)[0],
                         report=lambda event, info: Reporter.warn(stderr, event, info))
-        planned = runner.plan(jobs)
-        reporter = Reporter(stderr, planned)
-        runner.report = reporter
-        threads_before = torch.get_num_threads()
-        try:
-            with reporter:
-                # Each job with the committed thread count (it decides how reductions split, so the rounding).
-                for entry in planned:
-                    threads = of_job[entry[2]].get("machine", {}).get("torch_threads") or threads_before
-                    torch.set_num_threads(min(threads, os.cpu_count() or threads))
-                    runner.run([entry[0]], [entry])
-        finally:
-            torch.set_num_threads(threads_before)
-        for _, _, digest, path, _ in planned:
-            here = read_result(path)
-            verdicts.append(rp.compare(of_job[digest], here, row_margins.get(rp.row_key(of_job[digest]), {}),
-                                       margin))
-    verdicts.sort(key=lambda v: (v.task, v.label, v.seed))
+        verdicts = rp.reproduce(committed, chosen, runner, margin,
+                                display=lambda planned: Reporter(stderr, planned))
     if fmt == "json":
         click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2))
     else:

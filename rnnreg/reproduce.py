@@ -21,10 +21,14 @@ thread count changes how reductions split, and so the rounding.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import statistics
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rnnreg.jobs import Job, config_of
 from rnnreg.suite import RegularizerEntry
@@ -134,3 +138,48 @@ def compare(committed: dict, here: dict, row_margins: dict[str, float], relative
     order = (IDENTICAL, WITHIN, DIFFERENT)
     verdict.status = max((m.verdict for m in verdict.metrics), key=order.index, default=IDENTICAL)
     return verdict
+
+
+def choose(committed: list[dict], tasks: Iterable[str], labels: Iterable[str], seeds: set[int]) -> list[dict]:
+    """The finished committed results to rerun: these tasks and row labels (all when none are named)."""
+    tasks, labels = set(tasks), set(labels)
+    return [r for r in committed if r["status"] == "ok" and r["seed"] in seeds
+            and (not tasks or r["task"]["name"] in tasks) and (not labels or r["regularizer"]["label"] in labels)]
+
+
+def reproduce(committed: list[dict], chosen: list[dict], runner, relative_margin: float,
+              display: Callable[[list], Any] | None = None) -> list[Verdict]:
+    """Rerun `chosen` with `runner` (its results folder holds the reruns; one already there is reused) and
+    compare each with its committed result; `committed` gives the rows' seed spreads. `display(planned)`,
+    when given, is the progress display the runner reports to while the jobs run."""
+    import torch
+
+    from rnnreg.results import read_result
+
+    verdicts, jobs, of_job = [], [], {}
+    for result in chosen:
+        job, why = rebuild(result, runner.plugins, runner.device)
+        if job is None:
+            verdicts.append(Verdict(result["task"]["name"], result["regularizer"]["label"], result["seed"],
+                                    NOT_COMPARABLE, why))
+            continue
+        jobs.append(job)
+        of_job[result["config_hash"]] = result
+    planned = runner.plan(jobs)
+    reporter = display(planned) if display else None
+    if reporter is not None:
+        runner.report = reporter
+    threads_before = torch.get_num_threads()
+    try:
+        with reporter if reporter is not None else contextlib.nullcontext():
+            for entry in planned:  # each job with the committed thread count: it decides the rounding
+                threads = of_job[entry[2]].get("machine", {}).get("torch_threads") or threads_before
+                torch.set_num_threads(min(threads, os.cpu_count() or threads))
+                runner.run([entry[0]], [entry])
+    finally:
+        torch.set_num_threads(threads_before)
+    row_margins = margins(committed, relative_margin)
+    for _, _, digest, path, _ in planned:
+        verdicts.append(compare(of_job[digest], read_result(path), row_margins.get(row_key(of_job[digest]), {}),
+                                relative_margin))
+    return sorted(verdicts, key=lambda v: (v.task, v.label, v.seed))
