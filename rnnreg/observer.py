@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnnreg.errors import RnnregError
+from rnnreg.registry import check_declares_only
 
 if TYPE_CHECKING:
     from rnnreg.registry import Registry
@@ -115,13 +116,7 @@ def check_observer_class(cls: object, origin: str) -> None:
     where = f"observer {name!r} from {origin}"
     if not (isinstance(cls, type) and issubclass(cls, Observer)):
         raise RnnregError(f"{where}: {cls!r} is not a subclass of rnnreg.Observer")
-    for klass in cls.__mro__:
-        if klass in (Observer, object):
-            continue
-        for attr in vars(klass):
-            if not attr.startswith("_") and attr not in INTERFACE:
-                raise RnnregError(f"{where}: defines {attr!r}, which rnnreg does not call "
-                                  f"(an observer declares {', '.join(INTERFACE)}; helpers start with '_')")
+    check_declares_only(cls, INTERFACE, (Observer,), where, "an observer", verb="call")
     if not isinstance(cls.description, str) or not isinstance(cls.destination, str):
         raise RnnregError(f"{where}: 'description' and 'destination' must be strings")
 

@@ -58,3 +58,17 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+
+def check_declares_only(cls: type, interface: tuple[str, ...], own: tuple[type, ...], where: str, kind: str,
+                        verb: str = "use") -> None:
+    """A plugin class declares only what rnnreg reads (`interface`): any other public name would be a
+    promise rnnreg does not keep, so it is an error naming it. rnnreg's own base classes (`own`) are
+    not checked; helpers start with '_'."""
+    for klass in cls.__mro__:
+        if klass in own or klass is object:
+            continue
+        for attr in vars(klass):
+            if not attr.startswith("_") and attr not in interface:
+                raise RnnregError(f"{where}: defines {attr!r}, which rnnreg does not {verb} "
+                                  f"({kind} declares {', '.join(interface)}; helpers start with '_')")

@@ -24,6 +24,7 @@ import torch
 
 from rnnreg.dropout import PlanValue, check_plan
 from rnnreg.errors import RnnregError
+from rnnreg.registry import check_declares_only
 
 if TYPE_CHECKING:
     from rnnreg.registry import Registry
@@ -121,13 +122,7 @@ def check_regularizer_class(cls: object, origin: str) -> None:
     where = f"regularizer {name!r} from {origin}"
     if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
         raise RnnregError(f"{where}: {cls!r} is not a subclass of rnnreg.Regularizer")
-    for klass in cls.__mro__:
-        if klass in (Regularizer, Composite, object):
-            continue
-        for attr in vars(klass):
-            if not attr.startswith("_") and attr not in INTERFACE:
-                raise RnnregError(f"{where}: defines {attr!r}, which rnnreg does not use "
-                                  f"(a regularizer declares {', '.join(INTERFACE)}; helpers start with '_')")
+    check_declares_only(cls, INTERFACE, (Regularizer, Composite), where, "a regularizer")
     if not isinstance(cls.description, str) or not isinstance(cls.version, str):
         raise RnnregError(f"{where}: 'description' and 'version' must be strings")
     if not isinstance(cls.params, dict) or not isinstance(cls.choices, dict):
