@@ -346,6 +346,9 @@ def plot_learned_rates(section_rows: list[dict], runs_of: dict[str, list[dict]])
     return fig
 
 
+BENCH_KEYS = {"rows", "cell", "shape", "device"}  # what an `rnnreg bench --format json` file holds
+
+
 def plot_speed(report: dict):
     """Training tokens/s per row, fastest first, with the fused reference and the GEMM limit as lines."""
     plt = pyplot()
@@ -524,11 +527,19 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
         body.append("</section>")
 
     speed_files = sorted(Path(speed_dir).glob("*.json")) if speed_dir and Path(speed_dir).is_dir() else []
+    # The figures draw `rnnreg bench` files; another measurement kept beside them (reading-scale.json) is
+    # named in the section instead of drawn.
+    benches = {path: json.loads(path.read_text()) for path in speed_files}
+    others = [path.name for path, report in benches.items() if not BENCH_KEYS <= set(report)]
     if speed_files:
         toc.append("<li><a href='#speed'>speed</a></li>")
         body.append("<section id='speed'><h2>Speed</h2>")
-        for path in speed_files:
-            report = json.loads(path.read_text())
+        if others:
+            body.append(f"<p>Also measured, not drawn here: {html.escape(', '.join(others))} (see the speed "
+                        "folder's README).</p>")
+        for path, report in benches.items():
+            if path.name in others:
+                continue
             alt = (f"Training tokens per second for {len(report['rows'])} rows ({report['cell']} {report['shape']} "
                    f"shape, {report['device']}), with the fused reference and the GEMM limit as vertical lines")
             body.append(figure_html(save(plot_speed(report), f"speed-{slug(path.stem)}.png"), alt, path.name))

@@ -39,6 +39,8 @@ def results_dir(tmp_path_factory) -> Path:
     shutil.copy(sentiment, base / "results" / "synthetic-sentiment" / sentiment.name)
     (base / "speed").mkdir()
     shutil.copy(ROOT / "benchmarks" / "speed" / "cpu-medium.json", base / "speed" / "cpu-medium.json")
+    # another measurement kept beside the bench files: named on the page, not drawn as one
+    shutil.copy(ROOT / "benchmarks" / "speed" / "reading-scale.json", base / "speed" / "reading-scale.json")
     return base / "results"
 
 
@@ -113,6 +115,7 @@ def test_the_site_has_every_section_figure_and_alt_text(site):
     sources = [src for src, _ in page.images]
     assert sum(s.startswith("images/curves-") for s in sources) == 2  # one per task on the board
     assert sum(s.startswith("images/speed-") for s in sources) == 1
+    assert "Also measured, not drawn here: reading-scale.json" in (site / "index.html").read_text()
     assert sum(s.startswith("images/sweep-") for s in sources) == 1
     masks = [s for s in sources if s.startswith("images/masks-")]
     assert len(masks) == len(CHOSEN) + 4 + 1  # every row on the board: 4 + the sweep's 4 + sentiment's own
