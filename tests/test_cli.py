@@ -154,16 +154,16 @@ def test_the_table_fits_80_columns_and_says_what_it_left_out(tmp_path):
     assert invoke(*args).exit_code == 0
     from rich.console import Console
 
-    import rnnreg.cli
+    import rnnreg.cli.output
 
     for width, shown in ((80, ["#", "regularizer", "n", "valid", "test", "Δ test vs none"]), (120, ["train", "valid MC"])):
         console = Console(width=width, file=io.StringIO(), force_terminal=False)
-        original = rnnreg.cli.stdout
-        rnnreg.cli.stdout = console
+        original = rnnreg.cli.output.stdout
+        rnnreg.cli.output.stdout = console
         try:
             out = invoke("leaderboard", str(tmp_path))
         finally:
-            rnnreg.cli.stdout = original
+            rnnreg.cli.output.stdout = original
         text = console.file.getvalue()
         assert max(len(line) for line in text.splitlines()) <= width
         header = next(line for line in text.splitlines() if "regularizer" in line)
