@@ -190,6 +190,21 @@ def test_mlflow_holds_params_metrics_and_the_result(tmp_path, suite):
     assert (tmp_path / "mlruns").is_dir()  # artifacts beside the SQLite file, not in the current folder
 
 
+def test_mlflow_writer_failure_is_the_observers_not_the_jobs(tmp_path, suite, monkeypatch):
+    """MLflow writes on its own thread; a store that fails there is reported as the observer's failure."""
+    pytest.importorskip("mlflow", reason="needs the mlflow extra (pip install -e '.[mlflow]')")
+    from mlflow.tracking import MlflowClient
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("store went away")
+
+    monkeypatch.setattr(MlflowClient, "log_batch", broken)
+    out = run(tmp_path / "results", *suite, *JOB, "--log", f"mlflow:sqlite:///{tmp_path / 'mlflow.db'}")
+    [result] = results_in(tmp_path / "results")
+    assert result["status"] == "ok" and result["observers"]["mlflow"].startswith("failed in ")
+    assert "store went away" in result["observers"]["mlflow"] and "observer 'mlflow' failed" in out.output
+
+
 def test_optuna_dashboard_serves_a_study_on_loopback(tmp_path):
     pytest.importorskip("optuna_dashboard", reason="needs the dashboard extra (pip install -e '.[dashboard]')")
     import optuna
