@@ -23,6 +23,7 @@ detect an effect of the observed size at 80 % power. With fewer than two seeds e
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -139,8 +140,37 @@ def suites_with_claims(results: list[dict], plugins, warn: Callable[[str], None]
         if suite is None:
             warn(f"suite {name!r} ({source}) cannot be found: its claims are not checked")
         elif suite.claims and name not in found:
-            found[name] = (name, suite, {config_hash(config_of(job, plugins)) for job in expand(suite, plugins)})
+            configs = [config_of(job, plugins) for job in expand(suite, plugins)]
+            tuned = tuned_finals(results, name, configs)
+            # A tuned suite's claims are about its tuned rows (each entry's best configuration over seeds).
+            found[name] = (name, suite, tuned or {config_hash(config) for config in configs})
     return list(found.values())
+
+
+def untuned_part(config: dict, shared: list | tuple = ()) -> str:
+    """What ties a tuned final to its suite's entry: the config without what tuning chose (the parameters,
+    the shared training knobs), the seed, and the tuning record."""
+    kept = json.loads(json.dumps(config))
+    for key in ("tuning", "seed"):
+        kept.pop(key, None)
+    kept.get("regularizer", {}).pop("params", None)
+    for knob in shared:
+        kept.get("train", {}).pop(str(knob).removeprefix("train."), None)
+    return json.dumps(kept, sort_keys=True)
+
+
+def tuned_finals(results: list[dict], suite_name: str, configs: list[dict]) -> set[str]:
+    """Config hashes of the results `rnnreg tune` retrained from suite `suite_name`'s studies whose untuned
+    part matches one of the suite's jobs as it stands (another version or task setting never counts)."""
+    hashes = set()
+    for result in results:
+        tuning = (result.get("config") or {}).get("tuning") or {}
+        if tuning.get("role") != "final" or (result.get("suite") or {}).get("name") != suite_name:
+            continue
+        shared = tuning.get("shared") or ()
+        if untuned_part(result["config"], shared) in {untuned_part(config, shared) for config in configs}:
+            hashes.add(result["config_hash"])
+    return hashes
 
 
 def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:

@@ -49,7 +49,8 @@ def expand(suite: Suite, plugins) -> list[Job]:
         train = {**task_cls.train, **overrides["train"]}
         for entry in suite.regularizers:
             for seed in suite.seeds:
-                jobs.append(Job(task_name, entry, seed, model, {**train, **entry.train}, dict(suite.evaluation),
+                jobs.append(Job(task_name, entry, seed, model, {**train, **entry.train},
+                                {**suite.evaluation, **entry.evaluation},
                                 {"name": suite.name, "source": portable_path(suite.source)}))
     return jobs
 

@@ -36,7 +36,24 @@ TUNE_KEYS = {"space", "shared"}
 EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool,
                    "curve_test": bool}  # curve_test: the test split's metric in every epoch's curve (Gal's scripts)
 TASK_KEYS = {"model", "train"}
-REGULARIZER_KEYS = {"spec", "label", "params", "train"}
+REGULARIZER_KEYS = {"spec", "label", "params", "train", "evaluation"}
+
+
+def check_evaluation(evaluation, where: str, fail) -> None:
+    """An `evaluation` mapping (the suite's, or one entry's overrides): known keys, each of its type."""
+    if not isinstance(evaluation, dict):
+        fail(f"'{where}' must be a mapping, got {type(evaluation).__name__}")
+    for key, value in evaluation.items():
+        if key not in EVALUATION_KEYS:
+            fail(f"unknown key '{where}.{key}' (allowed: {', '.join(sorted(EVALUATION_KEYS))})")
+        kind = EVALUATION_KEYS[key]
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            wanted = "non-negative integer" if kind is int else kind.__name__
+            fail(f"'{where}.{key}' must be a {wanted}, got {value!r}")
 
 
 @dataclass
@@ -45,6 +62,7 @@ class RegularizerEntry:
     params: dict[str, Any] = field(default_factory=dict)
     label: str = ""
     train: dict[str, Any] = field(default_factory=dict)  # training overrides for this entry alone (weight decay)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # evaluation overrides for this entry alone (MC)
 
     def __post_init__(self):
         if not self.label:
@@ -95,7 +113,7 @@ def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: boo
         value = format_value(scale)  # named as expand_sweep names swept values
         label = f"{label[:-1]},dropout_scale={value}]" if label.endswith("]") else f"{label}[dropout_scale={value}]"
     build_regularizer(entry.spec, {**kept, **scaled}, registry)  # a scaled probability must still be < 1
-    return RegularizerEntry(entry.spec, {**kept, **scaled}, label, dict(entry.train))
+    return RegularizerEntry(entry.spec, {**kept, **scaled}, label, dict(entry.train), dict(entry.evaluation))
 
 
 def apply_dropout_scale(regularizers: list[RegularizerEntry], scales: float | list, registry) -> list[RegularizerEntry]:
@@ -179,16 +197,7 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         fail(f"'seeds' must be a positive count or a list of integers, got {seeds!r}")
 
     evaluation = raw.get("evaluation") or {}
-    expect_keys(evaluation, set(EVALUATION_KEYS), "evaluation")
-    for key, value in evaluation.items():
-        kind = EVALUATION_KEYS[key]
-        if kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        else:
-            ok = isinstance(value, kind)
-        if not ok:
-            wanted = "non-negative integer" if kind is int else kind.__name__
-            fail(f"'evaluation.{key}' must be a {wanted}, got {value!r}")
+    check_evaluation(evaluation, "evaluation", fail)
 
     tasks: dict[str, dict] = {}
     task_map = raw["tasks"]
@@ -231,13 +240,17 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         if train and not entry.get("label"):
             fail(f"regularizers[{i}] sets 'train' and needs a 'label' saying so (e.g. variational-wd)")
         expect_keys(train, set().union(*(plugins.tasks.get(t).cls.train for t in tasks)), f"regularizers[{i}].train")
+        own_evaluation = entry.get("evaluation") or {}
+        if own_evaluation and not entry.get("label"):
+            fail(f"regularizers[{i}] sets 'evaluation' and needs a 'label' saying so (e.g. variational-mc)")
+        check_evaluation(own_evaluation, f"regularizers[{i}].evaluation", fail)
         try:
             for task_name in tasks:  # typed and ranged as task settings are, for every task it runs on
                 for key, value in train.items():
                     check_setting(plugins.tasks.get(task_name).cls, "train", key, value, f"regularizers[{i}]")
             for reg in expand_sweep(entry["spec"], dict(params), entry.get("label") or ""):
                 build_regularizer(reg.spec, reg.params, plugins.regularizers)
-                reg.train = dict(train)
+                reg.train, reg.evaluation = dict(train), dict(own_evaluation)
                 regularizers.append(reg)
         except RnnregError as exc:
             fail(f"regularizers[{i}]: {exc}")

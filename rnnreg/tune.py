@@ -138,7 +138,7 @@ class Tuner:
         params = {**template.regularizer.params, **{k: v for k, v in values.items() if not k.startswith("train.")}}
         train = {**template.train, **{k[6:]: v for k, v in values.items() if k.startswith("train.")}}
         entry = RegularizerEntry(template.regularizer.spec, params, template.regularizer.label,
-                                 dict(template.regularizer.train))
+                                 dict(template.regularizer.train), dict(template.regularizer.evaluation))
         return replace(template, regularizer=entry, train=train, tuning=self.tuning("trial", trial=number),
                        study={"name": study.name, "storage": self.storage_label(), "trial": number,
                               "params": dict(values)})

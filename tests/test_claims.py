@@ -134,6 +134,36 @@ def test_holm_corrects_a_suites_claims_together():
     assert first["status"] == "inconclusive" and first["seeds_for_power"] is not None
 
 
+def test_a_tuned_suites_claims_are_about_its_tuned_rows(tmp_path, plugins):
+    """Claims of a suite `rnnreg tune` ran are checked on the retrained best configurations ("final"), never on
+    trials, nor on finals of another version of the task settings."""
+    import copy
+
+    from rnnreg.claims import suites_with_claims
+    from rnnreg.jobs import config_of, expand
+    from rnnreg.results import config_hash
+    from rnnreg.suite import load_suite
+
+    path = tmp_path / "tuned.yaml"
+    path.write_text("name: tuned\ntasks: [synthetic-sentiment]\nregularizers: [none, variational]\n"
+                    "claims: ['variational < none on synthetic-sentiment test_error']\n")
+    [_, job] = expand(load_suite(str(path), plugins), plugins)
+
+    def tuned(role, seed=0, p=0.41, **train):
+        config = copy.deepcopy(config_of(job, plugins))
+        config["regularizer"]["params"]["variational"]["p_recurrent"] = p
+        config["train"].update(train)
+        config["seed"] = seed
+        config["tuning"] = {"group": "tuned/random-seed0-n16", "role": role, "shared": []}
+        return {"config": config, "config_hash": config_hash(config), "suite": {"name": "tuned", "source": str(path)},
+                "task": {"name": "synthetic-sentiment"}, "regularizer": {"label": "variational"}, "seed": seed}
+
+    finals = [tuned("final", seed) for seed in range(3)]
+    trial, other = tuned("trial", p=0.2), tuned("final", epochs=99)
+    [(name, _, hashes)] = suites_with_claims([*finals, trial, other], plugins)
+    assert name == "tuned" and hashes == {r["config_hash"] for r in finals}
+
+
 def test_the_paper_claims_suite_states_its_claims_over_five_seeds(plugins):
     from rnnreg.suite import load_suite
 

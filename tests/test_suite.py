@@ -135,6 +135,26 @@ regularizers: [variational, {spec: variational, label: variational-wd, train: {w
         load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, label: x, train: {weight_decay: -1}}]\n"), plugins)
 
 
+def test_an_entry_can_evaluate_differently_and_must_say_so_in_its_label(tmp_path, plugins):
+    from rnnreg.jobs import expand
+
+    suite = load_suite(write(tmp_path, """
+evaluation: {mc_samples: 0, batch_size: 10}
+tasks: [synthetic-lm]
+regularizers: [variational, {spec: variational, label: variational-mc, evaluation: {mc_samples: 100}}]
+"""), plugins)
+    jobs = {job.regularizer.label: job for job in expand(suite, plugins)}
+    assert jobs["variational"].evaluation == {"mc_samples": 0, "batch_size": 10}
+    assert jobs["variational-mc"].evaluation == {"mc_samples": 100, "batch_size": 10}  # the suite's, overridden
+    assert jobs["variational-mc"].train == jobs["variational"].train
+    with pytest.raises(RnnregError, match="needs a 'label'"):
+        load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, evaluation: {mc_samples: 5}}]\n"), plugins)
+    with pytest.raises(RnnregError, match=r"unknown key 'regularizers\[0\].evaluation.mc_passes' \(allowed: batch_size, "):
+        load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, label: x, evaluation: {mc_passes: 5}}]\n"), plugins)
+    with pytest.raises(RnnregError, match=r"'regularizers\[0\].evaluation.mc_samples' must be a non-negative integer, got -5"):
+        load_suite(write(tmp_path, "tasks: [synthetic-lm]\nregularizers: [{spec: variational, label: x, evaluation: {mc_samples: -5}}]\n"), plugins)
+
+
 def test_dropout_scale_multiplies_every_probability_defaults_included(tmp_path, plugins):
     suite = load_suite(write(tmp_path, """
 dropout_scale: 0.5
