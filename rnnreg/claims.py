@@ -35,6 +35,7 @@ from typing import Any
 from rnnreg.errors import RnnregError
 from rnnreg.overfitting import overfit_margin
 from rnnreg.significance import ALPHA, MAX_SEEDS, holm, one_sample_p_value, paired, seeds_for_power, t_interval
+from rnnreg.tables import markdown_table
 
 OVERFIT_TOLERANCE = 0.01  # a relative rise beyond noise below which a curve counts as not overfitting
 
@@ -292,6 +293,5 @@ def render_markdown(rows: list[dict]) -> str:
            "p); an effect is the claim's difference (or gap minus bound) with its 95 % interval; an inconclusive "
            "claim says how many paired seeds would detect an effect of its observed size at 80 % power (at 0.05, "
            "before the correction).\n",
-           "| " + " | ".join(CLAIM_COLUMNS) + " |", "|" + "---|" * len(CLAIM_COLUMNS)]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in claim_cells(r)) + " |" for r in rows]
+           *markdown_table(CLAIM_COLUMNS, [claim_cells(r) for r in rows])]
     return "\n".join(out) + "\n"

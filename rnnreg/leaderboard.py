@@ -31,9 +31,11 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from rnnreg import __version__
 from rnnreg.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC
 from rnnreg.results import canonical_json
 from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
+from rnnreg.tables import markdown_table
 
 SPLITS = ("valid", "test", "train")
 
@@ -352,18 +354,56 @@ def natural_key(text: str) -> list:
 
 
 def section_keys(rows: list[dict]) -> list[tuple[str, str]]:
-    keys = dict.fromkeys((r["task"], r["section"]) for r in rows)
-    return sorted(keys, key=lambda key: (key[0], natural_key(key[1])))
+    """(task, section) in the order a reader wants them: boards with several seeds first, then one-seed
+    boards, then history (sections of an older rnnreg version); within each by task, the board with the
+    most rows first (a task's main board before its proxies), then by name."""
+    most_seeds: dict[tuple[str, str], int] = {}
+    size: dict[tuple[str, str], int] = defaultdict(int)
+    for r in rows:
+        key = (r["task"], r["section"])
+        most_seeds[key] = max(most_seeds.get(key, 0), r["n"])
+        size[key] += 1
+
+    def priority(key: tuple[str, str]) -> int:
+        versions = re.findall(r"versions\.rnnreg=([\w.+-]+)", key[1])
+        return 2 if any(v != __version__ for v in versions) else 0 if most_seeds[key] >= 3 else 1
+
+    return sorted(most_seeds, key=lambda key: (priority(key), key[0], -size[key], natural_key(key[1])))
 
 
-def task_sections(rows: list[dict]):
-    """(title, caption, header, rows of cells) per section, in task order."""
-    for task, section in section_keys(rows):
+@dataclass(frozen=True)
+class Section:
+    """One board section ready to render: a task under one setting, its rows' cells in rank order, then the
+    oracle floor and the task's published references (listed once per task: a later section of the same
+    task names the one that lists them in `references_in`)."""
+
+    task: str
+    name: str
+    title: str
+    caption: str
+    header: list[str]
+    cells: list[list[str]]
+    references_in: str | None = None
+
+
+def task_sections(rows: list[dict]) -> list[Section]:
+    """Every section in reading order (section_keys)."""
+    sections: list[Section] = []
+    # A task's published references are listed once, under its section with the most rows (its main board).
+    keys = section_keys(rows)
+    size = {key: sum((r["task"], r["section"]) == key for r in rows) for key in keys}
+    references_shown: dict[tuple[str, str], str] = {}  # (task, references) → the section listing them
+    for task, section in sorted(keys, key=lambda key: -size[key]):
+        reference = next((r["reference"] for r in rows if (r["task"], r["section"]) == (task, section)
+                          and r["reference"]), None)
+        if reference:
+            references_shown.setdefault((task, canonical_json(reference)), f"{task} · {section}" if section else task)
+    for task, section in keys:
         section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
         metric = section_rows[0]["primary_metric"]
         title = f"{task} · {section}" if section else task
         better = "higher" if HIGHER_IS_BETTER.get(metric) else "lower"
-        caption = f"{title}: {metric} ({better} is better), ranked by validation"
+        caption = f"{metric.capitalize()} ({better} is better), ranked by validation"
         if any(r["n"] > 1 for r in section_rows):
             caption += ("; ± is the 95 % t-interval over the n seeds; ≈1 marks rows not separated from the best "
                         "(paired t-test over shared seeds, p ≥ 0.05; not a tie)")
@@ -374,9 +414,17 @@ def task_sections(rows: list[dict]):
         if oracle:
             cells.append(floor_cells("oracle floor (known process)", oracle, metric))
         reference = next((r["reference"] for r in section_rows if r["reference"]), None)
-        for source, values in sorted((reference or {}).items()):
-            cells.append(floor_cells(f"published: {source}", values, metric))
-        yield title, caption, header(section_rows), cells
+        references_in = None
+        if reference:
+            listed_in = references_shown[(task, canonical_json(reference))]
+            if listed_in == title:
+                for source, values in sorted(reference.items()):
+                    cells.append(floor_cells(f"published: {source}", values, metric))
+            else:
+                references_in = listed_in
+                caption += f"; the published {task} references are listed under “{listed_in}”"
+        sections.append(Section(task, section, title, caption, header(section_rows), cells, references_in))
+    return sections
 
 
 @dataclass
@@ -492,18 +540,14 @@ def learned_rate_tables(rows: list[dict]):
 def render_markdown(rows: list[dict], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
     grids = list(sweep_grids(rows)) + list(budget_tables(rows)) + list(learned_rate_tables(rows))
-    sections = zip(section_keys(rows), task_sections(rows), strict=True)
-    for (task, section), (section_title, caption, names, cells) in sections:
-        out.append(f"## {section_title}\n\n{caption}.\n")
-        out.append("| " + " | ".join(names) + " |")
-        out.append("|" + "|".join("---" if c == "regularizer" else "---:" for c in COLUMNS) + "|")
-        out.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells)
+    numeric = [c not in ("regularizer",) for c in COLUMNS]
+    for section in task_sections(rows):
+        out.append(f"## {section.title}\n\n{section.caption}.\n")
+        out.extend(markdown_table(section.header, section.cells, numeric))
         out.append("")
-        for _, _, grid_caption, header, grid in (g for g in grids if g[:2] == (task, section)):
+        for _, _, grid_caption, grid_header, grid in (g for g in grids if g[:2] == (section.task, section.name)):
             out.append(f"{grid_caption}.\n")
-            out.append("| " + " | ".join(header) + " |")
-            out.append("|" + "---:|" * len(header))
-            out.extend("| " + " | ".join(row) + " |" for row in grid)
+            out.extend(markdown_table(grid_header, grid, [True] * len(grid_header)))
             out.append("")
     return "\n".join(out)
 
@@ -542,8 +586,8 @@ def choose_columns(sections: list, width: int | None, wanted: list[str] | None) 
         return list(range(len(COLUMNS))), []
 
     def column_width(i):  # rich draws "│ cell ": the widest cell or header, padding and a rule
-        cells = [len(row[i]) for _, _, _, rows_ in sections for row in rows_]
-        return max(cells + [len(names[i]) for _, _, names, _ in sections]) + 3
+        cells = [len(row[i]) for section in sections for row in section.cells]
+        return max(cells + [len(section.header[i]) for section in sections]) + 3
 
     chosen = [COLUMNS.index(c) for c in ESSENTIAL]
     used = 1 + sum(column_width(i) for i in chosen)
@@ -560,14 +604,14 @@ def render_rich(rows: list[dict], console, columns: list[str] | None = None, wid
     from rich.table import Table
     from rich.text import Text
 
-    sections = list(task_sections(rows))
+    sections = task_sections(rows)
     keep, left_out = choose_columns(sections, None if wide else console.width, columns)
-    for _, caption, names, cells in sections:
-        table = Table(title=caption, title_justify="left")
+    for section in sections:
+        table = Table(title=f"{section.title}\n{section.caption}", title_justify="left")
         for i in keep:
-            table.add_column(names[i], justify="left" if COLUMNS[i] == "regularizer" else "right",
+            table.add_column(section.header[i], justify="left" if COLUMNS[i] == "regularizer" else "right",
                              no_wrap=COLUMNS[i] != "regularizer", overflow="fold")
-        for row in cells:
+        for row in section.cells:
             table.add_row(*(Text(row[i]) for i in keep))  # labels like variational[untied=true] are not markup
         console.print(table)
     for _, _, caption, header, cells in [*sweep_grids(rows), *budget_tables(rows), *learned_rate_tables(rows)]:

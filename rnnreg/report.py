@@ -32,7 +32,7 @@ from typing import Any
 
 from rnnreg.errors import RnnregError
 from rnnreg.explain import explain
-from rnnreg.leaderboard import build_rows, section_keys, summary_lines, sweeps, task_sections, use_current_references
+from rnnreg.leaderboard import build_rows, summary_lines, sweeps, task_sections, use_current_references
 from rnnreg.regularizer import build_regularizer
 
 # Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
@@ -453,10 +453,11 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
                     f"difference from <code>none</code> with its paired 95 % interval.</p><ul>{items}</ul></section>")
     toc: list[str] = []
     masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
-    tables = list(task_sections(rows))
-    anchors = unique_slugs([title for title, *_ in tables])
-    sections = zip(section_keys(rows), tables, anchors, strict=True)
-    for (task, section), (title, caption, names, cells), anchor in sections:
+    tables = task_sections(rows)
+    anchors = unique_slugs([table.title for table in tables])
+    for table, anchor in zip(tables, anchors, strict=True):
+        task, section, title, caption, names, cells = (table.task, table.name, table.title, table.caption,
+                                                        table.header, table.cells)
         toc.append(f"<li><a href='#{anchor}'>{html.escape(title)}</a></li>")
         section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
         progress(f"section {title}")

@@ -251,3 +251,32 @@ def test_the_board_shows_the_tasks_current_published_references(tmp_path):
     [row] = json.loads(out.stdout)
     assert row["reference"] == PennTreebank.published
     assert any(source.startswith("Merity et al. 2017, AWD-LSTM") for source in row["reference"])
+
+
+def test_sections_open_with_multi_seed_boards_and_end_with_history():
+    """A reader comes for the multi-seed boards: they come first, a task's bigger board before its proxies,
+    and a section of an older rnnreg version last, whatever the names' alphabetical order says."""
+    import rnnreg
+
+    old = {**config("none", epochs=5), "versions": {"rnnreg": "0.0.1", "torch": "2.13.0"}}
+    results = ([result("none", s, 50.0 + s, config=config("none", epochs=30)) for s in range(3)]
+               + [result(label, 0, 60.0, config=config(label, epochs=2)) for label in ("none", "zaremba", "moon")]
+               + [result("none", 0, 70.0, config=config("none", epochs=3))]
+               + [result("none", 0, 80.0, config=old)])
+    current = {**config("none", epochs=5), "versions": {"rnnreg": rnnreg.__version__, "torch": "2.13.0"}}
+    results.append(result("none", 0, 81.0, config=current))
+    headings = [line for line in render_markdown(build_rows(results)).splitlines() if line.startswith("## ")]
+    assert [h.split(" · ")[1] for h in headings][:3] == ["LSTM, 30 epochs", "LSTM, 2 epochs", "LSTM, 3 epochs"]
+    assert "versions.rnnreg=0.0.1" in headings[-1]
+
+
+def test_published_references_are_listed_once_per_task_under_its_main_board():
+    reference = {"Zaremba et al. 2014, small": {"valid_perplexity": 120.7, "test_perplexity": 114.5}}
+    results = [{**result(label, 0, 100.0, config=config(label, epochs=13)), "reference": reference}
+               for label in ("none", "zaremba")]
+    results.append({**result("none", 0, 150.0, config=config("none", epochs=2)), "reference": reference})
+    text = render_markdown(build_rows(results))
+    assert text.count("published: Zaremba et al. 2014, small") == 1
+    main, proxy = text.index("## synthetic-lm · LSTM, 13 epochs"), text.index("## synthetic-lm · LSTM, 2 epochs")
+    assert main < text.index("published: Zaremba") < proxy
+    assert "the published synthetic-lm references are listed under “synthetic-lm · LSTM, 13 epochs”" in text[proxy:]

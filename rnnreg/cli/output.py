@@ -32,9 +32,9 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
         as_csv = lambda value: json.dumps(value) if isinstance(value, (dict, list)) else value  # noqa: E731  (one-line helper)
         writer.writerows([[as_csv(r[c]) for c in columns] for r in rows])
     elif fmt == "markdown":
-        click.echo("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-        for r in rows:
-            click.echo("| " + " | ".join(cell_text(r[c]).replace("|", "\\|") for c in columns) + " |")
+        from rnnreg.tables import markdown_table
+
+        click.echo("\n".join(markdown_table(columns, [[cell_text(r[c]) for c in columns] for r in rows])))
     else:
         from rich.table import Table
 
