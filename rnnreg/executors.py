@@ -144,13 +144,16 @@ def run_planned(runner, planned: list[tuple], *, executor: str = "local", jobs: 
                 address: str | None = None, plugins_dir: str | None = None) -> list[dict]:
     """Run the jobs `Runner.plan` said must run, on `executor`; results in the order they finish."""
     todo = [(index, entry) for index, entry in enumerate(planned, 1) if entry[-1] is not None]
+    # With Ray, --jobs N says how many tasks share this machine's cores (cores // N CPUs each); without it a
+    # task takes them all, as one local job does.
+    ray_threads = threads_per_job(jobs or 1)
     jobs = jobs or default_jobs(runner.device)
     if executor == "local" and (jobs == 1 or len(todo) <= 1):
         return runner.run([entry[0] for entry in planned], planned)
     for index, entry in enumerate(planned, 1):
         if entry[-1] is None:
             runner.report("skip", _info(planned, index, entry))
-    threads = threads_per_job(jobs) if executor == "local" else threads_per_job(1)
+    threads = threads_per_job(jobs) if executor == "local" else ray_threads
     spec = WorkerSpec(plugins_dir, str(runner.results_dir), runner.device,
                       str(runner.data_dir) if runner.data_dir else None, runner.resume, threads, runner.observers)
     if executor == "local":

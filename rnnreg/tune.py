@@ -80,6 +80,7 @@ class TuneOutcome:
     trials_run: int = 0
     finals: list[dict] = field(default_factory=list)
     tuner_seconds: float = 0.0  # ask + tell + storage, the tuner's own cost
+    open_seconds: float = 0.0  # of which opening (or creating) the studies: once per run, not per trial
 
 
 class Tuner:
@@ -100,6 +101,7 @@ class Tuner:
         self.report = report
         self.group = f"{suite.name}/{sampler}-seed{seed}-n{trials}"
         self.tuner_seconds = 0.0
+        self.open_seconds = 0.0
         self.shared = shared_space(suite.tune.get("shared") or {}, suite.source)
 
     def tuning(self, role: str, **extra: int) -> dict:
@@ -129,6 +131,7 @@ class Tuner:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise RnnregError(f"cannot open the study storage {self.storage_label()!r}: {reason}") from None
             self.tuner_seconds += time.perf_counter() - clock
+            self.open_seconds += time.perf_counter() - clock
             studies.append(Study(job, space, handle, name, self.trials if space else 1))
         return studies
 
@@ -202,7 +205,7 @@ class Tuner:
             missing = study.budget - len(study.finished())
             if missing:
                 self.report(f"{study.name}: {missing} of {study.budget} trials still run elsewhere")
-        outcome.tuner_seconds = self.tuner_seconds
+        outcome.tuner_seconds, outcome.open_seconds = self.tuner_seconds, self.open_seconds
         if not only_trials:
             outcome.finals = self.finals(studies)
         return outcome

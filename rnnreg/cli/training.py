@@ -48,7 +48,8 @@ from rnnreg.errors import RnnregError
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run jobs in local processes or as Ray tasks.")
 @click.option("--jobs", type=click.IntRange(1), default=None,
-              help="Jobs at once [default: 1 on CPU, one per visible GPU with CUDA].")
+              help="Jobs at once [default: 1 on CPU, one per visible GPU with CUDA]; with --executor ray, Ray "
+                   "tasks that share this machine's cores (cores // N CPUs each) [default: all cores a task].")
 @click.option("--address", default=None, help="Ray cluster address for --executor ray [env: RAY_ADDRESS; "
               "default: start a local Ray instance].")
 @LOG_OPTION
@@ -185,7 +186,8 @@ def override_settings(plan, plugins, settings: tuple[str, ...]) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Dataset folder [env: RNNREG_DATA_DIR].")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--jobs", type=click.IntRange(1), default=None, help="Trials at once [default: 1 on CPU].")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Trials at once [default: 1 on CPU]; with --executor ray, cores // N CPUs a task.")
 @click.option("--address", default=None, help="Ray cluster address for --executor ray.")
 @LOG_OPTION
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
@@ -236,9 +238,10 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
         ctx.exit(143 if terminated else 130)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-    per_trial = outcome.tuner_seconds / max(1, outcome.trials_run)
+    per_trial = (outcome.tuner_seconds - outcome.open_seconds) / max(1, outcome.trials_run)
     stderr.print(f"{len(outcome.studies)} studies in {tuner.storage_label()}: {outcome.trials_run} trials told this "
-                 f"run; the tuner's own time {outcome.tuner_seconds:.2f} s ({per_trial * 1000:.0f} ms a trial)")
+                 f"run; the tuner's own time {outcome.tuner_seconds:.2f} s: {outcome.open_seconds:.2f} s opening the "
+                 f"studies, then {per_trial * 1000:.0f} ms a trial (ask, tell, storage)")
     if outcome.finals:
         emit_leaderboard(outcome.finals + trial_results(runner.results_dir, tuner.group), fmt)
 
