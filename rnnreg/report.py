@@ -2,7 +2,7 @@
 
 One `index.html` plus PNG files, no script and nothing fetched at view time, so it opens from the file
 system. Per section of the board (a task at one setting):
-    the table        the same rows and cells as `rnnreg leaderboard` (`leaderboard.table_cells`);
+    the table        the same rows and cells as `rnnreg leaderboard` (`rendering.table_cells`);
     learning curves  validation metric and training metric per epoch for each regularizer, the mean over
                      seeds with a min–max band, small multiples on shared axes, the oracle floor or the
                      published reference as a line — overfitting shows as a rising solid line;
@@ -32,8 +32,9 @@ from typing import Any
 
 from rnnreg.errors import RnnregError
 from rnnreg.explain import explain
-from rnnreg.leaderboard import build_rows, summary_lines, sweeps, task_sections, use_current_references
+from rnnreg.leaderboard import Row, build_rows, use_current_references
 from rnnreg.regularizer import build_regularizer
+from rnnreg.rendering import summary_lines, sweeps, task_sections
 
 # Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
@@ -72,12 +73,13 @@ def curve_series(runs: list[dict], key: str) -> dict[str, list[float]]:
             "min": [min(v) for v in columns], "max": [max(v) for v in columns]}
 
 
-def floor_lines(section_rows: list[dict], metric: str) -> tuple[str, list[float]] | None:
+def floor_lines(section_rows: list[Row], metric: str) -> tuple[str, list[float]] | None:
     """The lines the curves are read against: the oracle floor of a known process, else every published
     validation number of the task (which one matches a row's setting is the table's business)."""
     for row in section_rows:
-        if row.get("oracle") and metric in row["oracle"].get("valid", {}):
-            return "oracle floor", [row["oracle"]["valid"][metric]]
+        oracle = row.get("oracle") or {}
+        if metric in oracle.get("valid", {}):
+            return "oracle floor", [oracle["valid"][metric]]
     for row in section_rows:
         published = [v[f"valid_{metric}"] for v in (row.get("reference") or {}).values() if f"valid_{metric}" in v]
         if published:
@@ -85,7 +87,7 @@ def floor_lines(section_rows: list[dict], metric: str) -> tuple[str, list[float]
     return None
 
 
-def plot_curves(section_rows: list[dict], runs_of: dict[str, list[dict]], title: str):
+def plot_curves(section_rows: list[Row], runs_of: dict[str, list[dict]], title: str):
     """Small multiples, one panel per regularizer on shared axes: validation (solid) and training
     (dashed) metric per epoch, mean over seeds with a min–max band. Returns (figure, plotted data)."""
     plt = pyplot()
@@ -158,7 +160,7 @@ def plot_curves(section_rows: list[dict], runs_of: dict[str, list[dict]], title:
     return fig, data
 
 
-def plot_test_curves(section_rows: list[dict], runs_of: dict[str, list[dict]], title: str):
+def plot_test_curves(section_rows: list[Row], runs_of: dict[str, list[dict]], title: str):
     """The paper's sentiment figure: the test split's metric per epoch, every regularizer on one axis (mean
     over seeds, min–max band), the MC-dropout test number after the last epoch as an open marker. Only
     runs with `evaluation.curve_test` record a test curve; returns None when none did, else (figure, data)."""
@@ -291,19 +293,20 @@ def plot_sweep(sweep):
     return fig
 
 
-def plot_budget(section_rows: list[dict], title: str):
+def plot_budget(section_rows: list[Row], title: str):
     """Expected best validation metric against the number of trials, every tuned regularizer on one axis,
     with a band of one standard deviation (Dodge et al. 2019): whether a ranking holds at every budget."""
     plt = pyplot()
-    tuned = [r for r in section_rows if r.get("budget") and r["budget"]["curve"]]
+    tuned = [r for r in section_rows if (r.get("budget") or {}).get("curve")]
     metric = tuned[0]["primary_metric"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for k, row in enumerate(tuned):
-        curve = row["budget"]["curve"]
+        budget = row.get("budget") or {}
+        curve = budget["curve"]
         ns = [p["n"] for p in curve]
         means = [p["mean"] for p in curve]
         ax.plot(ns, means, color=PALETTE[k % 8], marker=MARKERS[k % 8], markersize=3,
-                label=f"{row['regularizer']} ({row['budget']['trials']})")
+                label=f"{row['regularizer']} ({budget['trials']})")
         ax.fill_between(ns, [m - p["sd"] for m, p in zip(means, curve, strict=True)],
                         [m + p["sd"] for m, p in zip(means, curve, strict=True)], color=PALETTE[k % 8], alpha=0.12)
     ax.xaxis.get_major_locator().set_params(integer=True)  # trials are counted, not measured
@@ -316,7 +319,7 @@ def plot_budget(section_rows: list[dict], title: str):
     return fig
 
 
-def plot_learned_rates(section_rows: list[dict], runs_of: dict[str, list[dict]]):
+def plot_learned_rates(section_rows: list[Row], runs_of: dict[str, list[dict]]):
     """Each learned dropout rate (Concrete dropout) per epoch: a panel per regularizer that learns rates, a
     line per site.layer, mean over seeds with a min–max band."""
     plt = pyplot()
@@ -484,7 +487,7 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
                 body.append(figure_html(save(fig, f"testcurves-{anchor}.png"), alt,
                                         "Test curves, as in the paper's sentiment figure: every regularizer on one "
                                         "axis, so who overfits, when, and where each ends can be read together."))
-        if any(r.get("budget") and r["budget"]["curve"] for r in section_rows):
+        if any((r.get("budget") or {}).get("curve") for r in section_rows):
             alt = (f"Budget curves on {title}: expected best validation {section_rows[0]['primary_metric']} after n "
                    "random-search trials, one line per tuned regularizer, band one standard deviation")
             body.append(figure_html(save(plot_budget(section_rows, title), f"budget-{anchor}.png"), alt,

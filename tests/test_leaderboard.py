@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnnreg.cli import cli
-from rnnreg.leaderboard import build_rows, render_csv, render_markdown
+from rnnreg.leaderboard import build_rows
+from rnnreg.rendering import render_csv, render_json, render_markdown
 from rnnreg.results import config_hash, result_path, write_atomic
 
 
@@ -219,7 +220,7 @@ def test_one_seed_leaves_the_statistics_null_and_says_so():
         assert row["p_value_vs_best"] is None and row["tied_with_best"] is None
         assert row["metrics"]["valid_perplexity"]["ci_low"] is None
     assert "1 seed: differences untested" in render_markdown(rows)
-    data = json.loads(__import__("rnnreg.leaderboard", fromlist=["render_json"]).render_json(rows))
+    data = json.loads(render_json(rows))
     assert {"tied_with_best", "p_value_vs_best", "delta_vs_none_ci_low"} <= set(data[0]) and "_by_seed" not in data[0]
 
 

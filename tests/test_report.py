@@ -258,7 +258,8 @@ def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
 
 
 def test_the_sweep_plots_each_cells_mean(results_dir):
-    from rnnreg.leaderboard import build_rows, sweeps
+    from rnnreg.leaderboard import build_rows
+    from rnnreg.rendering import sweeps
     from rnnreg.report import plot_sweep, pyplot
 
     results, _ = read_results(results_dir)

@@ -125,7 +125,7 @@ def parse_logs(plugins, logs: tuple[str, ...]) -> tuple:
 
 
 def parse_columns(text: str | None) -> list[str] | None:
-    from rnnreg.leaderboard import COLUMNS
+    from rnnreg.rendering import COLUMNS
 
     if not text:
         return None

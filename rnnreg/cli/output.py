@@ -48,16 +48,17 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
 
 def emit_leaderboard(results: list[dict], fmt: str, title: str = "", columns=None, wide=False) -> None:
     from rnnreg import leaderboard as lb
+    from rnnreg import rendering
 
     rows = lb.build_rows(results)
     if fmt == "json":
-        click.echo(lb.render_json(rows))
+        click.echo(rendering.render_json(rows))
     elif fmt == "csv":
-        click.echo(lb.render_csv(rows), nl=False)
+        click.echo(rendering.render_csv(rows), nl=False)
     elif fmt == "markdown":
-        click.echo(lb.render_markdown(rows, title))
+        click.echo(rendering.render_markdown(rows, title))
     else:
-        left_out = lb.render_rich(rows, stdout, columns, wide)
+        left_out = rendering.render_rich(rows, stdout, columns, wide)
         if left_out:
             stderr.print(f"columns left out to fit {stdout.width} characters: {', '.join(left_out)} "
                          "(--wide shows all, --columns chooses)")
