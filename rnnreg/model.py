@@ -6,6 +6,9 @@ plan), `RecurrentLayer` (one layer, on the fused kernel when the masks allow it,
 
 Weights are stored in `torch.nn.LSTM` / `torch.nn.GRU` modules, so with no masks a layer *is* the
 PyTorch kernel, and the step loop computes exactly the same function (gates i, f, g, o / r, z, n).
+
+Why one module of ~460 lines: like nanoGPT's model file, the model reads top to bottom in one place —
+masks, a layer, the stack — and each part is used only by the next.
 """
 
 from __future__ import annotations
