@@ -23,13 +23,10 @@ detect an effect of the observed size at 80 % power. With fewer than two seeds e
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rnnreg.errors import RnnregError
@@ -110,68 +107,6 @@ def overfit_margin_of(result: dict) -> float | None:
 def margin_by_seed(results: list[dict], label: str) -> dict[int, float]:
     return {r["seed"]: m for r in results if r["regularizer"]["label"] == label
             for m in [overfit_margin_of(r)] if m is not None and not math.isnan(m)}
-
-
-def suites_named(results: list[dict]) -> list[tuple[str, str | None]]:
-    """(name, source) of every suite that wrote a result here."""
-    named = {(r["suite"]["name"], r["suite"].get("source")) for r in results
-             if isinstance(r.get("suite"), dict) and r["suite"].get("name")}
-    return sorted(named, key=lambda item: (item[0], item[1] or ""))
-
-
-def suites_with_claims(results: list[dict], plugins, warn: Callable[[str], None] = lambda message: None) -> list[tuple]:
-    """(name, suite, config hashes of its jobs) for every suite that wrote a result here and states claims.
-    A suite is read from its recorded file where that still is (relative to rnnreg's repository, or
-    absolute for a suite outside it), else as the built-in of that name. Configs are computed as the runner
-    computes them (rnnreg.jobs), on the CPU, without building a runner."""
-    from rnnreg.jobs import config_of, expand
-    from rnnreg.results import CHECKOUT, config_hash
-    from rnnreg.suite import load_suite
-
-    found: dict[str, tuple] = {}
-    for name, source in suites_named(results):
-        suite = None
-        files = [str(CHECKOUT / source)] if source else []
-        for ref in [f for f in files if Path(f).exists()] + [name]:
-            try:
-                suite = load_suite(ref, plugins)
-                break
-            except RnnregError:
-                continue
-        if suite is None:
-            warn(f"suite {name!r} ({source}) cannot be found: its claims are not checked")
-        elif suite.claims and name not in found:
-            configs = [config_of(job, plugins) for job in expand(suite, plugins)]
-            tuned = tuned_finals(results, name, configs)
-            # A tuned suite's claims are about its tuned rows (each entry's best configuration over seeds).
-            found[name] = (name, suite, tuned or {config_hash(config) for config in configs})
-    return list(found.values())
-
-
-def untuned_part(config: dict, shared: list | tuple = ()) -> str:
-    """What ties a tuned final to its suite's entry: the config without what tuning chose (the parameters,
-    the shared training knobs), the seed, and the tuning record."""
-    kept = json.loads(json.dumps(config))
-    for key in ("tuning", "seed"):
-        kept.pop(key, None)
-    kept.get("regularizer", {}).pop("params", None)
-    for knob in shared:
-        kept.get("train", {}).pop(str(knob).removeprefix("train."), None)
-    return json.dumps(kept, sort_keys=True)
-
-
-def tuned_finals(results: list[dict], suite_name: str, configs: list[dict]) -> set[str]:
-    """Config hashes of the results `rnnreg tune` retrained from suite `suite_name`'s studies whose untuned
-    part matches one of the suite's jobs as it stands (another version or task setting never counts)."""
-    hashes = set()
-    for result in results:
-        tuning = (result.get("config") or {}).get("tuning") or {}
-        if tuning.get("role") != "final" or (result.get("suite") or {}).get("name") != suite_name:
-            continue
-        shared = tuning.get("shared") or ()
-        if untuned_part(result["config"], shared) in {untuned_part(config, shared) for config in configs}:
-            hashes.add(result["config_hash"])
-    return hashes
 
 
 def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:

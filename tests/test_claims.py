@@ -139,7 +139,7 @@ def test_a_tuned_suites_claims_are_about_its_tuned_rows(tmp_path, plugins):
     trials, nor on finals of another version of the task settings."""
     import copy
 
-    from rnnreg.claims import suites_with_claims
+    from rnnreg.claimscope import suites_with_claims
     from rnnreg.jobs import config_of, expand
     from rnnreg.results import config_hash
     from rnnreg.suite import load_suite

@@ -138,6 +138,6 @@ def parse_columns(text: str | None) -> list[str] | None:
 
 
 def suites_with_claims(ctx, results: list[dict]) -> list[tuple]:
-    from rnnreg.claims import suites_with_claims as scope
+    from rnnreg.claimscope import suites_with_claims as scope
 
     return scope(results, get_plugins(ctx), warn=lambda message: stderr.print(escape(message)))
