@@ -102,13 +102,14 @@ class MLflowLog(Observer):
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:
                     item = None
-                if isinstance(item, list):
+                epoch = isinstance(item, list)  # else a timeout (None) or the JobFinished: flush now
+                if epoch:
                     pending += item
-                if pending and (item is None or not isinstance(item, list) or time.monotonic() - last >= FLUSH_SECONDS):
+                if pending and (not epoch or time.monotonic() - last >= FLUSH_SECONDS):
                     for begin in range(0, len(pending), BATCH_LIMIT):
                         client.log_batch(run, metrics=pending[begin:begin + BATCH_LIMIT])
                     pending, last = [], time.monotonic()
-                if item is not None and not isinstance(item, list):
+                if item is not None and not epoch:
                     self._close(client, run, item)
                     return
         except BaseException as exc:  # handed to the job's thread, which reports it as this observer's failure

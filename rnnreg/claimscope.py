@@ -63,11 +63,14 @@ def tuned_finals(results: list[dict], suite_name: str, configs: list[dict]) -> s
     """Config hashes of the results `rnnreg tune` retrained from suite `suite_name`'s studies whose untuned
     part matches one of the suite's jobs as it stands (another version or task setting never counts)."""
     hashes = set()
+    entries: dict[tuple, set[str]] = {}  # the suite's untuned parts, once per set of shared knobs
     for result in results:
         tuning = (result.get("config") or {}).get("tuning") or {}
         if tuning.get("role") != "final" or (result.get("suite") or {}).get("name") != suite_name:
             continue
-        shared = tuning.get("shared") or ()
-        if untuned_part(result["config"], shared) in {untuned_part(config, shared) for config in configs}:
+        shared = tuple(tuning.get("shared") or ())
+        if shared not in entries:
+            entries[shared] = {untuned_part(config, shared) for config in configs}
+        if untuned_part(result["config"], shared) in entries[shared]:
             hashes.add(result["config_hash"])
     return hashes

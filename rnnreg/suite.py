@@ -39,13 +39,10 @@ TASK_KEYS = {"model", "train"}
 REGULARIZER_KEYS = {"spec", "label", "params", "train", "evaluation"}
 
 
-def check_evaluation(evaluation, where: str, fail) -> None:
-    """An `evaluation` mapping (the suite's, or one entry's overrides): known keys, each of its type."""
-    if not isinstance(evaluation, dict):
-        fail(f"'{where}' must be a mapping, got {type(evaluation).__name__}")
+def check_evaluation(evaluation: dict, where: str, fail) -> None:
+    """The values of an `evaluation` mapping whose keys are known (the suite's, or one entry's overrides):
+    each of its type."""
     for key, value in evaluation.items():
-        if key not in EVALUATION_KEYS:
-            fail(f"unknown key '{where}.{key}' (allowed: {', '.join(sorted(EVALUATION_KEYS))})")
         kind = EVALUATION_KEYS[key]
         if kind is int:
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
@@ -197,6 +194,7 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         fail(f"'seeds' must be a positive count or a list of integers, got {seeds!r}")
 
     evaluation = raw.get("evaluation") or {}
+    expect_keys(evaluation, set(EVALUATION_KEYS), "evaluation")
     check_evaluation(evaluation, "evaluation", fail)
 
     tasks: dict[str, dict] = {}
@@ -243,6 +241,7 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         own_evaluation = entry.get("evaluation") or {}
         if own_evaluation and not entry.get("label"):
             fail(f"regularizers[{i}] sets 'evaluation' and needs a 'label' saying so (e.g. variational-mc)")
+        expect_keys(own_evaluation, set(EVALUATION_KEYS), f"regularizers[{i}].evaluation")
         check_evaluation(own_evaluation, f"regularizers[{i}].evaluation", fail)
         try:
             for task_name in tasks:  # typed and ranged as task settings are, for every task it runs on
