@@ -55,11 +55,12 @@ def expand(suite: Suite, plugins) -> list[Job]:
     return jobs
 
 
-def job_name(job: Job) -> str:
-    """How progress lines name a job: task · label · seed, and a tuning trial's number."""
+def job_name(job: Job, task_last: bool = False) -> str:
+    """How progress lines name a job: task · label · seed, and a tuning trial's number. `task_last` puts
+    the task at the end, for a line that may be cut short (what tells jobs apart comes first)."""
     trial = (job.tuning or {}).get("trial")
-    name = f"{job.task} · {job.regularizer.label} · seed {job.seed}"
-    return name if trial is None else f"{name} · trial {trial}"
+    name = f"{job.regularizer.label} · seed {job.seed}" + ("" if trial is None else f" · trial {trial}")
+    return f"{name} · {job.task}" if task_last else f"{job.task} · {name}"
 
 
 def config_of(job: Job, plugins, device: str = "cpu") -> dict:

@@ -197,6 +197,9 @@ class Runner:
                                                  self.device, config))
 
         def progress(info: dict) -> None:
+            if "mc_split" in info:  # MC passes after the last epoch: the display's business, not the observers'
+                self.report("evaluating", info)
+                return
             observers.emit("epoch_ended", EpochEnded(run_name, digest, info["epoch"], info["epochs"], info["curve"]))
             self.report("epoch", {key: value for key, value in info.items() if key != "curve"})
 

@@ -34,7 +34,9 @@ DEFAULT_SUITE = "quick"
 TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims", "dropout_scale", "tune"}
 TUNE_KEYS = {"space", "shared"}
 EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool,
-                   "curve_test": bool}  # curve_test: the test split's metric in every epoch's curve (Gal's scripts)
+                   "curve_test": bool,  # curve_test: the test split's metric in every epoch's curve (Gal's scripts)
+                   "mc_splits": list}  # which splits get MC passes (default both): each one costs mc_samples passes
+MC_SPLITS = ("valid", "test")
 TASK_KEYS = {"model", "train"}
 REGULARIZER_KEYS = {"spec", "label", "params", "train", "evaluation"}
 
@@ -46,6 +48,12 @@ def check_evaluation(evaluation: dict, where: str, fail) -> None:
         kind = EVALUATION_KEYS[key]
         if kind is int:
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        elif key == "mc_splits":
+            if not (isinstance(value, list) and value and all(split in MC_SPLITS for split in value)
+                    and len(set(value)) == len(value)):
+                fail(f"'{where}.{key}' must be a non-empty list of distinct splits from {', '.join(MC_SPLITS)}, "
+                     f"got {value!r}")
+            continue
         else:
             ok = isinstance(value, kind)
         if not ok:

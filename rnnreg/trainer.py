@@ -102,6 +102,18 @@ def mc_skip(mc_embedding: bool) -> tuple[str, ...]:
     return () if mc_embedding else ("embedding",)
 
 
+def mc_splits(eval_cfg: dict, splits: dict) -> list[tuple]:
+    """(name, data) of the splits that get MC passes: `evaluation.mc_splits`, by default valid and test."""
+    chosen = eval_cfg.get("mc_splits", ("valid", "test"))
+    return [(name, data) for name, data in splits.items() if name in chosen]  # valid first, as before the key
+
+
+def mc_progress(progress: Progress, split: str, passes: int) -> Callable[[float], None]:
+    """Tells the job's progress how far the MC passes over `split` have got (they can take as long as
+    training: a display that only counted epochs would sit at "ETA 0:00" meanwhile)."""
+    return lambda fraction: progress({"mc_split": split, "mc_passes": passes, "fraction": fraction})
+
+
 def has_mc_sites(plan: dict, eval_cfg: dict) -> bool:
     """Whether MC evaluation samples anything: some site with p > 0 that MC does not switch off."""
     skipped = mc_skip(eval_cfg.get("mc_embedding", False))
@@ -167,8 +179,9 @@ def lm_train_epoch(model, streams, cfg, optimizer, epoch, regularizer=None) -> t
 
 
 @torch.no_grad()
-def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> float:
-    """Deterministic perplexity, or with mc_samples > 0 the perplexity of the MC-averaged probabilities."""
+def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False, progress=None) -> float:
+    """Deterministic perplexity, or with mc_samples > 0 the perplexity of the MC-averaged probabilities
+    (`progress(fraction)` is told how far the passes have got)."""
     model.eval()
     if mc_samples == 0:
         state, nll = None, 0.0
@@ -180,7 +193,7 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
     prob_sum = torch.zeros(batch, streams.shape[1] - 1, device=streams.device, dtype=torch.float64)
     skip = mc_skip(mc_embedding)
     per_call = passes_per_call(model.plan, skip, mc_samples, batch, bptt * model.head.out_features)
-    done = 0
+    done, steps = 0, streams.shape[1] - 1
     while done < mc_samples:
         k = min(per_call, mc_samples - done)
         state, masks = None, None
@@ -190,6 +203,8 @@ def lm_perplexity(model, streams, bptt, mc_samples=0, mc_embedding=False) -> flo
             logits, state = model(x, state, masks)
             target_prob = logits.softmax(-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
             prob_sum[:, start : start + y.shape[1]] += target_prob.view(k, batch, -1).sum(0).double()
+            if progress:
+                progress((done + k * (start + y.shape[1]) / steps) / mc_samples)
         done += k
     return safe_exp(-(prob_sum / mc_samples).log().mean().item())
 
@@ -249,9 +264,10 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
         metrics["train_perplexity"] = lm_perplexity(model, batchify(data.train, eval_batch, device), cfg["bptt"])
     n = eval_cfg.get("mc_samples", 0)
     if n and has_mc_sites(model.plan, eval_cfg):
-        for split, streams in (("valid", valid), ("test", test)):
+        for split, streams in mc_splits(eval_cfg, {"valid": valid, "test": test}):
             metrics[f"{split}_perplexity_mc"] = lm_perplexity(model, streams, cfg["bptt"], n,
-                                                              eval_cfg.get("mc_embedding", False))
+                                                              eval_cfg.get("mc_embedding", False),
+                                                              mc_progress(progress, split, n))
     return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
 
 
@@ -264,7 +280,7 @@ def sequence_loss(kind, out, y):
 
 @torch.no_grad()
 def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_embedding=False,
-                    target_scale=(0.0, 1.0)) -> float:
+                    target_scale=(0.0, 1.0), progress=None) -> float:
     """Error rate or RMSE; with mc_samples > 0 the metric of the MC-averaged probabilities/predictions.
 
     A regression model predicts standardised targets; `target_scale` (mean, std) maps its predictions back
@@ -285,6 +301,8 @@ def sequence_metric(model, kind, tokens, targets, batch_size, mc_samples=0, mc_e
             total = total + out.view(k, len(x), *out.shape[1:]).sum(0)
             done += k
         sum_of_predictions.append(total / passes)
+        if progress:
+            progress(min(start + batch_size, len(tokens)) / len(tokens))
     predictions = torch.cat(sum_of_predictions)
     if kind == "classification":
         return (predictions.argmax(-1) != targets).float().mean().item()
@@ -310,8 +328,9 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
     order_rng = torch.Generator().manual_seed(seed)
     batch, eval_batch = cfg["batch_size"], eval_cfg.get("batch_size", 256)
 
-    def evaluate(x, y, mc_samples=0):
-        return sequence_metric(model, kind, x, y, eval_batch, mc_samples, eval_cfg.get("mc_embedding", False), scale)
+    def evaluate(x, y, mc_samples=0, on_pass=None):
+        return sequence_metric(model, kind, x, y, eval_batch, mc_samples, eval_cfg.get("mc_embedding", False), scale,
+                               on_pass)
 
     state = EpochState(checkpoint, model, optimizer, device, order_rng)
     first_epoch = state.resume()
@@ -356,8 +375,8 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
         metrics[f"train_{metric}"] = evaluate(xtr, ytr)
     n = eval_cfg.get("mc_samples", 0)
     if n and has_mc_sites(model.plan, eval_cfg):
-        metrics[f"valid_{metric}_mc"] = evaluate(xva, yva, n)
-        metrics[f"test_{metric}_mc"] = evaluate(xte, yte, n)
+        for split, (x, y) in mc_splits(eval_cfg, {"valid": (xva, yva), "test": (xte, yte)}):
+            metrics[f"{split}_{metric}_mc"] = evaluate(x, y, n, mc_progress(progress, split, n))
     return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
 
 

@@ -138,3 +138,34 @@ def test_a_local_ray_instance_writes_the_same_results_as_the_local_executor(tmp_
     assert metrics(tmp_path / "ray") == metrics(tmp_path / "local")
     assert sorted({row.split(",")[0] for row in log.read_text().splitlines()}) == [
         "synthetic-sentiment/none/seed 0", "synthetic-sentiment/variational/seed 0"]
+
+
+def test_the_default_is_one_job_per_core_on_cpu_and_never_more_than_there_are_jobs(monkeypatch):
+    from rnnreg import executors
+    from rnnreg.errors import RnnregError
+
+    monkeypatch.delenv("RNNREG_JOBS")
+    monkeypatch.setattr(executors, "usable_cores", lambda: 4)
+    planned = [("job", "new")] * 3 + [("done", None)] * 5
+    assert executors.jobs_at_once(planned, "local", None, "cpu") == 3
+    assert executors.jobs_at_once(planned * 2, "local", None, "cpu") == 4
+    assert executors.threads_per_job(4) == 1 and executors.threads_per_job(1) == 4
+    assert executors.jobs_at_once(planned, "local", 1, "cpu") == 1
+    monkeypatch.setenv("RNNREG_JOBS", "2")
+    assert executors.jobs_at_once(planned, "local", None, "cpu") == 2
+    monkeypatch.setenv("RNNREG_JOBS", "two")
+    with pytest.raises(RnnregError, match=r"RNNREG_JOBS='two': expected a whole number of jobs, 1 or more"):
+        executors.jobs_at_once(planned, "local", None, "cpu")
+
+
+def test_parallel_workers_report_each_jobs_epochs_and_mc_passes_by_name(tmp_path):
+    """Workers relay their progress to the driver: in a log, each epoch line and each split's MC passes
+    name the job they belong to, and no job is announced before a worker takes it."""
+    out = CliRunner().invoke(cli, ["run", "-r", "none", "-r", "variational", "-t", "synthetic-sentiment",
+                                   "--set", "train.epochs=2", "--jobs", "2", "--results-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    for index, label in ((1, "none"), (2, "variational")):
+        name = f"[{index}/2] synthetic-sentiment · {label} · seed 0"
+        assert f"  {name} epoch 1/2: valid_error" in out.stderr and f"  {name} epoch 2/2" in out.stderr
+    assert "  [2/2] synthetic-sentiment · variational · seed 0 MC: 100 passes over valid" in out.stderr
+    assert "[1/2] synthetic-sentiment · none · seed 0 MC" not in out.stderr  # nothing to sample without dropout

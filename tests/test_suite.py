@@ -37,6 +37,7 @@ regularizers: [none, {spec: variational, params: {untied: true}}]
     ("tasks: [synthetic-llm]\nregularizers: [none]\n", "unknown key tasks.'synthetic-llm'"),
     ("tasks: {synthetic-lm: {train: {epoch: 2}}}\nregularizers: [none]\n", "unknown key tasks.synthetic-lm.train.'epoch'"),
     ("tasks: [synthetic-lm]\nregularizers: [none]\nevaluation: {mc_samples: many}\n", "'evaluation.mc_samples' must be a non-negative integer, got 'many'"),
+    ("tasks: [synthetic-lm]\nregularizers: [none]\nevaluation: {mc_splits: [train]}\n", "'evaluation.mc_splits' must be a non-empty list of distinct splits from valid, test, got ['train']"),
     ("tasks: [synthetic-lm]\nregularizers: [{spec: variational, params: {p_input: 3}}]\n", "'p_input' must be in [0, 1), got 3"),
     ("tasks: [synthetic-lm]\nregularizers: [none, none]\n", "duplicate regularizer label(s) none"),
     ("tasks: [synthetic-lm]\n", "missing key 'regularizers'"),

@@ -228,3 +228,20 @@ def test_curve_test_puts_the_test_metric_in_every_epoch(plugins):
     assert [("test_error" in c) for c in with_test["curves"]] == [True, True]
     assert with_test["curves"][-1]["test_error"] == with_test["metrics"]["test_error"]
     assert with_test["metrics"] == plain["metrics"]  # evaluating the test split changes nothing else
+
+
+def test_mc_splits_chooses_which_splits_get_mc_passes_and_progress_follows_the_passes(plugins):
+    """`evaluation.mc_splits: [test]` runs the passes over the test split only (valid gets none); the job's
+    progress hears how far each split's passes have got, ending at 1."""
+    task, data = SyntheticLM(), tiny_lm()
+    reg = build_regularizer("variational", {}, plugins.regularizers)
+    heard = []
+    out = train_and_evaluate(task, data, reg, TINY_MODEL, lm_train(epochs=1), {"mc_samples": 3, "mc_splits": ["test"]},
+                             seed=0, progress=heard.append)
+    assert "test_perplexity_mc" in out["metrics"] and "valid_perplexity_mc" not in out["metrics"]
+    passes = [info for info in heard if "mc_split" in info]
+    assert {info["mc_split"] for info in passes} == {"test"} and passes[-1]["fraction"] == pytest.approx(1.0)
+    fractions = [info["fraction"] for info in passes]
+    assert fractions == sorted(fractions) and all(info["mc_passes"] == 3 for info in passes)
+    both = train_and_evaluate(task, data, reg, TINY_MODEL, lm_train(epochs=1), {"mc_samples": 3}, seed=0)
+    assert {"valid_perplexity_mc", "test_perplexity_mc"} <= set(both["metrics"])

@@ -48,8 +48,9 @@ from rnnreg.errors import RnnregError
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run jobs in local processes or as Ray tasks.")
 @click.option("--jobs", type=click.IntRange(1), default=None,
-              help="Jobs at once [default: 1 on CPU, one per visible GPU with CUDA]; with --executor ray, Ray "
-                   "tasks that share this machine's cores (cores // N CPUs each) [default: all cores a task].")
+              help="Jobs at once [env: RNNREG_JOBS; default: one per core on CPU, each on one thread; one per "
+                   "visible GPU with CUDA]; with --executor ray, Ray tasks that share this machine's cores "
+                   "(cores // N CPUs each) [default: all cores a task].")
 @click.option("--address", default=None, help="Ray cluster address for --executor ray [env: RAY_ADDRESS; "
               "default: start a local Ray instance].")
 @LOG_OPTION
@@ -109,9 +110,9 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
                     report=lambda event, info: Reporter.warn(stderr, event, info))
     planned = runner.plan(grid)
 
-    from rnnreg.executors import Terminated, interrupt_on_signal, run_planned
+    from rnnreg.executors import Terminated, interrupt_on_signal, jobs_at_once, run_planned
 
-    reporter = Reporter(stderr, planned)
+    reporter = Reporter(stderr, planned, jobs_at_once(planned, executor, jobs, runner.device))
     runner.report = reporter
     previous_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)  # as Ctrl-C: checkpoint kept, one line
     try:
@@ -187,7 +188,8 @@ def override_settings(plan, plugins, settings: tuple[str, ...]) -> None:
               help="Dataset folder [env: RNNREG_DATA_DIR].")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--jobs", type=click.IntRange(1), default=None,
-              help="Trials at once [default: 1 on CPU]; with --executor ray, cores // N CPUs a task.")
+              help="Trials at once [env: RNNREG_JOBS; default: one per core on CPU, each on one thread]; with "
+                   "--executor ray, cores // N CPUs a task.")
 @click.option("--address", default=None, help="Ray cluster address for --executor ray.")
 @LOG_OPTION
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
@@ -200,7 +202,7 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
     Trials select on the validation metric only. Rerunning the same command continues the studies: no
     trial is counted twice or lost, finished trials are read back instead of trained."""
     from rnnreg.data import resolve_data_dir
-    from rnnreg.executors import Terminated, interrupt_on_signal, run_planned
+    from rnnreg.executors import Terminated, interrupt_on_signal, jobs_at_once, run_planned
     from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
     from rnnreg.suite import load_suite
@@ -220,7 +222,7 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
                     report=lambda event, info: Reporter.warn(stderr, event, info))
 
     def run_jobs(planned):
-        reporter = Reporter(stderr, planned)
+        reporter = Reporter(stderr, planned, jobs_at_once(planned, executor, jobs, runner.device))
         runner.report = reporter
         with reporter:
             run_planned(runner, planned, executor=executor, jobs=jobs, address=address,
