@@ -121,18 +121,87 @@ def read_result(path: Path) -> dict:
     return data
 
 
-def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[str, str]]]:
+def read_results(results_dir: Path, use_index: bool = True) -> tuple[list[dict], list[tuple[str, str]]]:
     """Every result file under `results_dir`, and (path, reason) for each one that could not be used.
-    Temporary files of a write in progress (names starting with '.') are not results yet."""
+    Temporary files of a write in progress (names starting with '.') are not results yet.
+
+    Reading and validating a file costs ~2 ms (the JSON Schema check most of it), which a board rebuilt
+    after every job over thousands of tuning trials would pay each time. So what a read found is kept in
+    `RESULTS_DIR/.rnnreg-index` (JSON, named so that no `*.json` glob takes it for a result), keyed by
+    each file's path, modification time (ns) and size, and by the reader (schema, checks, rnnreg version):
+    a file whose key changed is read and checked again, a file that is gone drops out, an index that
+    cannot be read is rebuilt, one that cannot be written is skipped."""
+    root = Path(results_dir)
+    index = ResultIndex(root) if use_index else None
     results, unreadable = [], []
-    for path in sorted(Path(results_dir).rglob("*.json")):
-        if any(part.startswith(".") for part in path.relative_to(results_dir).parts):
+    for path in sorted(root.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         try:
-            results.append(read_result(path))
+            result = index.read(path) if index else read_result(path)
         except UnreadableResult as exc:
             unreadable.append((str(path), str(exc)))
+            continue
+        result["_path"] = str(path)
+        results.append(result)
+    if index:
+        index.save()
     return results, unreadable
+
+
+INDEX_FILE = ".rnnreg-index"
+
+
+class ResultIndex:
+    """What earlier reads of a results folder found, by file: the checked result or why it was refused."""
+
+    def __init__(self, root: Path):
+        self.path, self.root = root / INDEX_FILE, root
+        self.reader = reader_identity()
+        self.old: dict[str, dict] = {}
+        self.new: dict[str, dict] = {}
+        try:
+            stored = json.loads(self.path.read_text())
+            if stored.get("reader") == self.reader:
+                self.old = stored["files"]
+        except (OSError, ValueError, KeyError, AttributeError, TypeError):
+            pass  # none yet, or unreadable: rebuilt from the files
+
+    def read(self, path: Path) -> dict:
+        name = path.relative_to(self.root).as_posix()
+        stat = path.stat()  # before the read: a file replaced meanwhile has a new key next time
+        key = [stat.st_mtime_ns, stat.st_size]
+        entry = self.old.get(name)
+        if entry is None or entry.get("key") != key:
+            try:
+                result = read_result(path)
+                result.pop("_path", None)
+                entry = {"key": key, "result": result}
+            except UnreadableResult as exc:
+                entry = {"key": key, "refused": str(exc)}
+        self.new[name] = entry
+        if "refused" in entry:
+            raise UnreadableResult(entry["refused"])
+        return dict(entry["result"])  # the caller adds `_path`, which the index must not keep
+
+    def save(self) -> None:
+        if self.new == self.old:
+            return
+        try:
+            write_text_atomic(self.path, json.dumps({"reader": self.reader, "files": self.new},
+                                                    separators=(",", ":")))
+        except OSError:
+            pass  # a folder this process may not write to: the next read checks every file again
+
+
+@functools.cache
+def reader_identity() -> str:
+    """What an index entry's verdict depends on besides the file: the schema, the checks (this module's
+    source) and rnnreg's version."""
+    from rnnreg import __version__
+
+    digest = hashlib.sha256(SCHEMA_FILE.read_bytes() + Path(__file__).read_bytes() + __version__.encode())
+    return digest.hexdigest()[:16]
 
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # rnnreg's repository, when it runs from a checkout

@@ -156,3 +156,38 @@ def test_committed_results_record_no_machines_absolute_paths():
     results, _ = read_results(ROOT / "benchmarks" / "results")
     sources = {r["suite"]["source"] for r in results if r.get("suite") and r["suite"].get("source")}
     assert sources and not [s for s in sources if s.startswith("/")]
+
+
+def test_the_index_never_serves_a_stale_row(tmp_path):
+    """Reads keep what they found in RESULTS_DIR/.rnnreg-index; a file edited after that (new mtime or
+    size) is read and checked again, a removed one drops out, and a broken index is rebuilt."""
+    import os
+
+    results = tmp_path / "results"
+    (results / "synthetic-lm").mkdir(parents=True)
+    for label in ("none", "variational"):
+        shutil.copy(committed(label), results / "synthetic-lm")
+
+    def board():
+        out = CliRunner().invoke(cli, ["leaderboard", str(results), "--format", "json"])
+        assert out.exit_code == 0, out.output
+        return {row["regularizer"]: row["metrics"]["valid_perplexity"]["mean"] for row in json.loads(out.stdout)}
+
+    first = board()
+    assert (results / ".rnnreg-index").exists() and board() == first  # the second read served by the index
+    edited = results / "synthetic-lm" / committed("none").name
+    data = json.loads(edited.read_text())
+    data["metrics"]["valid_perplexity"]["value"] = 123.0
+    stat = edited.stat()
+    edited.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # same second, one nanosecond later
+    assert board() == {**first, "none": 123.0}
+    data["metrics"]["valid_perplexity"]["value"] = -1.0  # refused, even though the index held it as valid
+    edited.write_text(json.dumps(data))
+    out = CliRunner().invoke(cli, ["leaderboard", str(results), "--format", "json"])
+    assert "result left out" in out.stderr and [r["regularizer"] for r in json.loads(out.stdout)] == ["variational"]
+    edited.unlink()
+    assert board() == {"variational": first["variational"]}
+    (results / ".rnnreg-index").write_text("{not json")
+    assert board() == {"variational": first["variational"]}
+    assert json.loads((results / ".rnnreg-index").read_text())["files"]  # rebuilt

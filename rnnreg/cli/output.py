@@ -46,11 +46,12 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str, title: str = "") 
         stdout.print(table)
 
 
-def emit_leaderboard(results: list[dict], fmt: str, title: str = "", columns=None, wide=False) -> None:
+def emit_leaderboard(results: list[dict], fmt: str, title: str = "", columns=None, wide=False, rows=None) -> None:
+    """Print the board of `results` (or of `rows` already built from them) in `fmt` on stdout."""
     from rnnreg import leaderboard as lb
     from rnnreg import rendering
 
-    rows = lb.build_rows(results)
+    rows = rows if rows is not None else lb.build_rows(results)
     if fmt == "json":
         click.echo(rendering.render_json(rows))
     elif fmt == "csv":

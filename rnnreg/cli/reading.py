@@ -65,7 +65,7 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
                               f"`rnnreg leaderboard {results_dir or folder} --write {target}`")
         stderr.print(f"{target} is up to date with {len(results)} result files")
         return
-    emit_leaderboard(results, fmt, "rnnreg leaderboard", wanted_columns, wide)
+    emit_leaderboard(results, fmt, "rnnreg leaderboard", wanted_columns, wide, rows=rows)
 
 
 @cli.command()
