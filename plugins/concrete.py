@@ -18,8 +18,6 @@ always prefers less noise), the 1 / (1 − p) of the weight part what keeps it f
 data, the smaller both, and the lower the rates training settles on.
 """
 
-import torch
-
 from rnnreg import Regularizer, SiteRule, hookimpl
 
 
@@ -37,6 +35,8 @@ class ConcreteDropout(Regularizer):
         return {"input": rule(self.p_input), "recurrent": rule(self.p_recurrent), "output": rule(self.p_output)}
 
     def penalty(self, *, learned_rates):
+        import torch  # here, not at the top: loading plugins to read results needs no torch
+
         terms = []
         for rate in learned_rates:
             p, n = rate.p, self.precision * rate.examples

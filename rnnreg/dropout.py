@@ -1,4 +1,4 @@
-"""Sites, the rules a regularizer sets on them, and the masks those rules sample.
+"""Sites and the rules a regularizer sets on them: the declarative plan (rnnreg.masks samples its masks).
 
 A rule is one of two kinds:
     dropout  — multiply by a mask (the paper's regularizers, Semeniuta's candidate dropout, weight-drop);
@@ -6,7 +6,7 @@ A rule is one of two kinds:
     zoneout  — with probability p a unit keeps its previous value instead of the new one (Krueger et al.
                2016): s_t = s_{t-1} + u ⊙ (ŝ_t − s_{t-1}) with u ~ Bernoulli(1 − p), no rescaling;
                evaluation uses the expectation, u = 1 − p. So a zoneout mask *is* used at evaluation, as the
-               constant 1 − p: `evaluation_mask` builds it.
+               constant 1 − p: `rnnreg.masks.evaluation_mask` builds it.
 
 A dropout *mask* is Bernoulli(1 - p) scaled by 1 / (1 - p) (inverted dropout), so evaluation needs no rescaling.
 One exception, the cell site with `scale="output"` (Moon's RNNDrop, the default there): the mask inside the
@@ -35,8 +35,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
-
-import torch
 
 from rnnreg.errors import RnnregError
 
@@ -224,95 +222,6 @@ def check_rule_at(site: str, rule: SiteRule) -> None:
                           f"(per-layer sites: {', '.join(LAYER_SITES)})")
     if rule.learned and site not in LEARNABLE_SITES:
         raise RnnregError(f"the {site} site cannot learn its rate (learned rates: {', '.join(LEARNABLE_SITES)})")
-
-
-def sample_mask(
-    rule: SiteRule,
-    *,
-    batch: int,
-    steps: int,
-    units: int,
-    gates: int = 1,
-    device: torch.device | str = "cpu",
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """A mask of shape (gates|1, batch|1, steps|1, units) following `rule`: inverted dropout, a Gaussian
-    mask, a 0/1 cell mask (scale="output"), or zoneout's u (1 = take the new value, with probability 1 − p)."""
-    shape = mask_shape(rule, batch=batch, steps=steps, units=units, gates=gates)
-    if rule.distribution == "gaussian":
-        return gaussian_mask(shape, rule.p, device, generator)
-    return keep_mask(shape, 1.0 - rule.p, device, generator, inverted=rule.kind == "dropout" and rule.scale == "mask")
-
-
-def mask_shape(rule: SiteRule, *, batch: int, steps: int, units: int, gates: int = 1) -> tuple[int, int, int, int]:
-    """(gates|1, batch|1, steps|1, units): a 1 wherever the rule shares one draw."""
-    return (gates if rule.per_gate else 1, batch if rule.scope == "sample" else 1,
-            steps if rule.per == "step" else 1, units)
-
-
-def gaussian_mask(shape: tuple[int, ...] | torch.Size, p: float, device: torch.device | str | None,
-                  generator: torch.Generator | None) -> torch.Tensor:
-    """ξ ~ N(1, p / (1 − p)): Gaussian dropout's multiplier, with Bernoulli dropout's variance at the same p."""
-    noise = torch.randn(shape, device=device, generator=generator)
-    return noise.mul_((p / (1.0 - p)) ** 0.5).add_(1.0)
-
-
-def evaluation_mask(rule: SiteRule, units: int, device: torch.device | str | None = None) -> torch.Tensor | None:
-    """What a site applies at evaluation: nothing for dropout, zoneout's expectation u = 1 − p."""
-    if rule.kind != "zoneout":
-        return None
-    return torch.full((1, 1, 1, units), 1.0 - rule.p, device=device)
-
-
-def sample_weight_mask(rule: SiteRule, weight: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """An inverted-dropout (or Gaussian) mask over the entries of a weight matrix (weight_recurrent's DropConnect)."""
-    if rule.distribution == "gaussian":
-        return gaussian_mask(weight.shape, rule.p, weight.device, generator)
-    return keep_mask(weight.shape, 1.0 - rule.p, weight.device, generator)
-
-
-def keep_mask(shape: tuple[int, ...] | torch.Size, keep: float, device: torch.device | str | None,
-              generator: torch.Generator | None, inverted: bool = True) -> torch.Tensor:
-    """1 / keep (or 1, when not `inverted`) with probability `keep`, else 0. Drawn as floor(u + keep) from
-    uniform u: the same distribution as `bernoulli_`, at a quarter of its cost on CPU (it matters for
-    per-step masks)."""
-    if keep == 1.0:
-        return torch.ones(shape, device=device)
-    mask = torch.rand(shape, device=device, generator=generator).add_(keep).floor_()
-    return mask.div_(keep) if inverted else mask
-
-
-def sample_type_table(rule: SiteRule, batch: int, vocab_size: int, device: torch.device | str | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Word-type dropout's draws: one keep/drop per (sequence, word type), a (batch|1, vocab) table.
-
-    Only this table is sampled, which is cheap next to the (B, T, V) softmax; `type_mask_from_table`
-    looks it up at each token, so "the" is either kept everywhere in a sequence or dropped everywhere (with
-    a Gaussian rule: scaled by one draw everywhere).
-    """
-    shape = (batch if rule.scope == "sample" else 1, vocab_size)
-    if rule.distribution == "gaussian":
-        return gaussian_mask(shape, rule.p, device, generator)
-    return keep_mask(shape, 1.0 - rule.p, device, generator)
-
-
-def type_mask_from_table(table: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """The (batch, steps, 1) embedding mask of `tokens` under a word-type table."""
-    return table.expand(tokens.shape[0], -1).gather(1, tokens).unsqueeze(-1)
-
-
-def sample_type_mask(rule: SiteRule, tokens: torch.Tensor, vocab_size: int,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """Word-type dropout for one sequence batch: a (batch, steps, 1) mask that drops every occurrence of
-    a dropped type."""
-    return type_mask_from_table(sample_type_table(rule, tokens.shape[0], vocab_size, tokens.device, generator), tokens)
-
-
-def at_step(mask: torch.Tensor | None, t: int) -> torch.Tensor | None:
-    """The (gates|1, batch|1, units) slice of a mask for step t; a per-sequence mask has one step."""
-    if mask is None:
-        return None
-    return mask[:, :, t if mask.shape[2] > 1 else 0]
 
 
 def plan_fits(plan: Mapping[str, PlanValue], cell: str) -> bool:

@@ -22,7 +22,7 @@ import os
 
 import torch
 
-from rnnreg.dropout import at_step
+from rnnreg.masks import at_step
 
 
 def _onednn_linear_available() -> bool:

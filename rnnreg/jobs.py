@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 import rnnreg
 from rnnreg.dropout import check_plan_fits
 from rnnreg.errors import RnnregError
@@ -63,6 +61,18 @@ def job_name(job: Job, task_last: bool = False) -> str:
     return f"{name} · {job.task}" if task_last else f"{job.task} · {name}"
 
 
+def torch_version() -> str:
+    """torch's version as `torch.__version__` says it, read from its installed metadata when torch is not
+    imported yet (the reading commands hash configs without it; a test pins the two equal)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__
+    from importlib.metadata import version
+
+    return version("torch")
+
+
 def config_of(job: Job, plugins, device: str = "cpu") -> dict:
     """The full resolved config of a job on `device`: what its hash, and so its cache key, is made of."""
     task_cls = plugins.tasks.get(job.task).cls
@@ -75,14 +85,14 @@ def config_of(job: Job, plugins, device: str = "cpu") -> dict:
         pass
     config = {
         "schema_version": SCHEMA_VERSION,
-        "versions": {"rnnreg": rnnreg.__version__, "torch": torch.__version__},
+        "versions": {"rnnreg": rnnreg.__version__, "torch": torch_version()},
         "task": {"name": job.task, "version": task_cls.version, "kind": task_cls.kind},
         "regularizer": {"label": job.regularizer.label, **regularizer.resolved()},
         "model": job.model,
         "train": job.train,
         "evaluation": job.evaluation,
         "seed": job.seed,
-        "device": torch.device(device).type,
+        "device": device.split(":")[0],  # torch.device(device).type, without importing torch
     }
     if job.tuning is not None:  # only then: every untuned job keeps the hash it always had
         config["tuning"] = job.tuning

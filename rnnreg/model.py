@@ -20,24 +20,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnreg.dropout import (
-    LAYER_SITES,
-    PlanValue,
-    SiteRule,
-    at_step,
-    check_plan_fits,
-    evaluation_mask,
-    mask_shape,
-    rule_at,
-    sample_mask,
-    sample_type_table,
-    sample_weight_mask,
-    site_rules,
-    type_mask_from_table,
-)
+from rnnreg.dropout import LAYER_SITES, PlanValue, SiteRule, check_plan_fits, rule_at, site_rules
 from rnnreg.errors import RnnregError
 from rnnreg.fastloop import MaskedGRURecurrence, MaskedLSTMRecurrence
 from rnnreg.learned import LearnedRate, logit, rate_key, relaxed_keep_mask
+from rnnreg.masks import (
+    at_step,
+    evaluation_mask,
+    mask_shape,
+    sample_mask,
+    sample_type_table,
+    sample_weight_mask,
+    type_mask_from_table,
+)
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
@@ -46,7 +41,7 @@ GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 class Masks:
     """Every mask of one forward pass (one sequence, or one BPTT window), sampled before the first step.
 
-    Layer masks have the shape (gates|1, batch|1, steps|1, units) of `rnnreg.dropout.sample_mask`, except
+    Layer masks have the shape (gates|1, batch|1, steps|1, units) of `rnnreg.masks.sample_mask`, except
     `weight_recurrent`'s, which cover W_hh's entries; `None` means the site is untouched. `cell_zoneout` and
     `hidden` hold zoneout's u (1 = take the new value); at evaluation they hold its expectation 1 − p.
     """

@@ -21,7 +21,7 @@ from rnnreg import hookspecs
 from rnnreg.errors import RnnregError
 from rnnreg.observer import Observer, check_observer_class
 from rnnreg.registry import Registry
-from rnnreg.regularizer import Regularizer, check_regularizer_class
+from rnnreg.regularizer import Regularizer, check_penalty_runs, check_regularizer_class
 from rnnreg.tasks.base import Task, check_task_class
 
 ENTRY_POINT_GROUP = "rnnreg"
@@ -53,9 +53,21 @@ class Plugins:
     regularizers: Registry[type[Regularizer]]
     tasks: Registry[type[Task]]
     observers: Registry[type[Observer]]
+    penalties_checked: bool = False
+
+    def check_penalties(self) -> None:
+        """Run every regularizer's penalty once on example activations (it must give a scalar tensor):
+        the one load check that needs torch, so commands that only read results skip it (nothing they do
+        calls a penalty) and every command that trains runs it before any job starts."""
+        if not self.penalties_checked:
+            for entry in self.regularizers:
+                check_penalty_runs(entry.cls, entry.origin)
+            self.penalties_checked = True
 
 
-def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
+def load_plugins(plugins_dir: str | os.PathLike | None = None, *, check_penalties: bool = True) -> Plugins:
+    """Every plugin (built-in, installed, in `plugins_dir`), each checked as it loads; `check_penalties=False`
+    leaves the penalties' trial run (torch) to `Plugins.check_penalties`, for commands that only read."""
     pm = pluggy.PluginManager("rnnreg")
     pm.add_hookspecs(hookspecs)
     origins: dict[int, str] = {}
@@ -90,7 +102,10 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> Plugins:
         check_task_class(task.cls, task.origin)
     for observer in observers:
         check_observer_class(observer.cls, observer.origin)
-    return Plugins(pm, regularizers, tasks, observers)
+    plugins = Plugins(pm, regularizers, tasks, observers)
+    if check_penalties:
+        plugins.check_penalties()
+    return plugins
 
 
 def collect(hook, registry: Registry, origins: dict[int, str]) -> None:

@@ -17,11 +17,12 @@ are dropout probabilities and must lie in [0, 1). A string parameter may list it
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-
+if TYPE_CHECKING:  # torch is imported by the functions running a penalty: loading plugins to read results needs none
+    import torch
 from rnnreg.dropout import PlanValue, check_plan
 from rnnreg.errors import RnnregError
 from rnnreg.registry import check_declares_only
@@ -145,18 +146,35 @@ def check_regularizer_class(cls: object, origin: str) -> None:
         instance = cls()
         check_not_trainable(instance)
         check_plan(instance.plan())
-        if cls.penalty is not None:
-            check_penalty_value(instance, example_activations())
     except RnnregError as exc:
         raise RnnregError(f"{where}: {exc}") from None
     except Exception as exc:  # a plan that cannot even be built is the plugin's bug, said in one line
         raise RnnregError(f"{where}: plan() failed at the default parameters: {type(exc).__name__}: {exc}") from None
 
 
+def check_penalty_runs(cls: type[Regularizer], origin: str) -> None:
+    """A penalty, run once at the default parameters on example activations, gives one finite scalar
+    tensor; part of loading a plugin for any command that trains (rnnreg.plugins.Plugins.check_penalties)."""
+    if cls.penalty is None:
+        return
+    where = f"regularizer {cls.name!r} from {origin}"
+    try:
+        check_penalty_value(cls(), example_activations())
+    except RnnregError as exc:
+        raise RnnregError(f"{where}: {exc}") from None
+    except Exception as exc:  # the plugin's bug, said in one line
+        raise RnnregError(f"{where}: penalty() failed on example activations: {type(exc).__name__}: {exc}") from None
+
+
 def trainable_attributes(regularizer: Regularizer) -> list[str]:
     """Attributes of a regularizer (its class's or its own) that hold tensors needing gradients: a
     `torch.nn.Parameter`, a tensor with requires_grad, or a module with trainable parameters, alone or in a
-    list, tuple or dict."""
+    list, tuple or dict. A plugin holding a tensor has imported torch, so without torch loaded there is
+    none to find (and reading results need not load it)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return []
+
     def trainable(value: object) -> bool:
         if isinstance(value, torch.nn.Module):
             return any(p.requires_grad for p in value.parameters())
@@ -203,6 +221,8 @@ def check_penalty_signature(penalty: object, where: str) -> None:
 
 
 def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict:
+    import torch
+
     from rnnreg.learned import LearnedRate
 
     h = torch.randn(batch, steps, hidden, generator=torch.Generator().manual_seed(0))
@@ -212,6 +232,7 @@ def example_activations(batch: int = 2, steps: int = 3, hidden: int = 4) -> dict
 
 def check_penalty_value(part: Regularizer, activations: dict) -> torch.Tensor:
     """Call a part's penalty with the activations it names; it must give one finite number as a tensor."""
+    import torch
     method = part.penalty
     if method is None:
         raise RnnregError(f"regularizer {part.name!r} has no penalty()")

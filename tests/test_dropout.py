@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from rnnreg.dropout import SiteRule, sample_mask, sample_type_mask
+from rnnreg.dropout import SiteRule
+from rnnreg.masks import sample_mask, sample_type_mask
 from rnnreg.model import sample_masks
 from rnnreg.regularizer import build_regularizer
 

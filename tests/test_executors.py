@@ -167,5 +167,5 @@ def test_parallel_workers_report_each_jobs_epochs_and_mc_passes_by_name(tmp_path
     for index, label in ((1, "none"), (2, "variational")):
         name = f"[{index}/2] synthetic-sentiment · {label} · seed 0"
         assert f"  {name} epoch 1/2: valid_error" in out.stderr and f"  {name} epoch 2/2" in out.stderr
-    assert "  [2/2] synthetic-sentiment · variational · seed 0 MC: 100 passes over valid" in out.stderr
+    assert "  [2/2] synthetic-sentiment · variational · seed 0 MC: 100 passes over test" in out.stderr  # the quick suite's split
     assert "[1/2] synthetic-sentiment · none · seed 0 MC" not in out.stderr  # nothing to sample without dropout

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from rnnreg.dropout import SiteRule, check_plan, rule_at, sample_mask
+from rnnreg.dropout import SiteRule, check_plan, rule_at
 from rnnreg.errors import RnnregError
 from rnnreg.learned import LearnedRate, logit, relaxed_keep_mask
+from rnnreg.masks import sample_mask
 from rnnreg.model import RNNModel
 from rnnreg.regularizer import Regularizer, build_regularizer, check_regularizer_class
 from rnnreg.trainer import make_optimizer

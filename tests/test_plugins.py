@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 EXAMPLE = EXAMPLES / "rnnreg-recurrent-only"
 BUILTINS = {"none", "naive", "zaremba", "moon", "variational", "embedding", "semeniuta", "zoneout", "weight-drop", "ar-tar",
             "gaussian", "concrete"}
+QUICK_LM = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "quick" / "synthetic-lm"
 
 
 def test_builtins_are_registered_as_builtin(plugins):
@@ -168,6 +170,44 @@ def test_a_penalty_that_returns_no_scalar_is_an_error(tmp_path):
     extra = "    def penalty(self, *, output):\n        return output.pow(2)\n"
     message = load_error(tmp_path, plugin_source('{}', extra))
     assert "penalty() must return a scalar tensor" in message
+
+
+def test_a_penalty_is_tried_before_training_but_not_for_reading(tmp_path):
+    """The penalty's trial run needs torch, so commands that only read skip it; `run` fails in one line
+    before its first job."""
+    from click.testing import CliRunner
+
+    from rnnreg.cli import cli
+
+    extra = "    def penalty(self, *, output):\n        return output.pow(2)\n"
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "broken.py").write_text(plugin_source('{}', extra))
+    load_plugins(tmp_path / "plugins", check_penalties=False)  # loads: nothing is trained
+    results = tmp_path / "results"
+    (results / "synthetic-lm").mkdir(parents=True)
+    shutil.copy(next(QUICK_LM.glob("none__seed0__*.json")), results / "synthetic-lm")
+    board = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path / "plugins"), "leaderboard", str(results)])
+    assert board.exit_code == 0, board.output
+    run = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path / "plugins"), "run", "-r", "none",
+                                   "-t", "synthetic-sentiment", "--results-dir", str(results)])
+    assert run.exit_code == 1 and "penalty() must return a scalar tensor" in run.output
+    assert not list((results / "synthetic-sentiment").glob("*.json"))
+
+
+def test_reading_commands_import_no_torch_and_hash_configs_as_training_does(tmp_path):
+    """`leaderboard` and `claims` load the plugins (published references, the claims' scope) without
+    torch; the torch version a config records is the same read from metadata as from torch itself."""
+    results = tmp_path / "results"
+    shutil.copytree(QUICK_LM.parent, results)
+    script = ("import sys\nfrom click.testing import CliRunner\nfrom rnnreg.cli import cli\n"
+              f"for args in (['leaderboard', {str(results)!r}], ['claims', {str(results)!r}]):\n"
+              "    out = CliRunner().invoke(cli, args)\n    assert out.exit_code == 0, out.output\n"
+              "from rnnreg.jobs import torch_version\nprint('torch' in sys.modules, torch_version())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    imported, version = done.stdout.split()
+    import torch
+
+    assert imported == "False" and version == torch.__version__
 
 
 def test_an_unused_method_is_an_error(tmp_path):

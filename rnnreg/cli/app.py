@@ -39,12 +39,16 @@ def cli(ctx, plugins_dir):
     ctx.obj = {"plugins_dir": plugins_dir}
 
 
-def get_plugins(ctx):
+def get_plugins(ctx, reading: bool = False):
+    """The loaded plugins, checked for what the command does: a command that only reads results
+    (`reading`) skips running the penalties, which needs torch; any other runs them before it goes on."""
     from rnnreg.plugins import load_plugins
 
     root = ctx.find_root()
     if "plugins" not in root.obj:
-        root.obj["plugins"] = load_plugins(root.obj["plugins_dir"])
+        root.obj["plugins"] = load_plugins(root.obj["plugins_dir"], check_penalties=False)
+    if not reading:
+        root.obj["plugins"].check_penalties()
     return root.obj["plugins"]
 
 
@@ -140,4 +144,4 @@ def parse_columns(text: str | None) -> list[str] | None:
 def suites_with_claims(ctx, results: list[dict]) -> list[tuple]:
     from rnnreg.claimscope import suites_with_claims as scope
 
-    return scope(results, get_plugins(ctx), warn=lambda message: stderr.print(escape(message)))
+    return scope(results, get_plugins(ctx, reading=True), warn=lambda message: stderr.print(escape(message)))

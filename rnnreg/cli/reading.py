@@ -42,7 +42,7 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
     results, unreadable = read_checked_results(folder)
     if not results:
         raise RnnregError(f"no readable result files in {str(folder)!r}")
-    lb.use_current_references(results, get_plugins(ctx).tasks)
+    lb.use_current_references(results, get_plugins(ctx, reading=True).tasks)
     rows = lb.build_rows(results)
     stderr.print(f"{len(results)} result files read, {len(rows)} rows"
                  + (f", {len(unreadable)} left out (listed above)" if unreadable else ""))
@@ -171,7 +171,7 @@ def report(ctx, results_dir, out_dir, speed_dir):
         raise RnnregError(f"--speed folder {speed_dir!r} does not exist")
     results, left_out = read_checked_results(folder)
     claims = cl.evaluate_all(results, suites_with_claims(ctx, results)) if results else []
-    index = write_report(folder, results, len(left_out), Path(out_dir), get_plugins(ctx),
+    index = write_report(folder, results, len(left_out), Path(out_dir), get_plugins(ctx, reading=True),
                          speed_dir=speed if speed.is_dir() else None, claims=claims,
                          progress=lambda message: stderr.print(message, style="dim"))
     click.echo(str(index))

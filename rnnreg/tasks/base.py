@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
+if TYPE_CHECKING:  # a task's declaration needs no torch: only its `load` builds tensors
+    import torch
 
 KINDS = ("language-model", "classification", "regression")
 from rnnreg.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC  # noqa: E402,F401  (re-exported: tasks name them)

@@ -12,9 +12,10 @@ import bisect
 import math
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import TYPE_CHECKING
 
-import torch
-
+if TYPE_CHECKING:  # torch is imported by the functions building the data: loading plugins to read results needs none
+    import torch
 from rnnreg.tasks.base import LMData, SequenceData, Task
 
 
@@ -25,6 +26,7 @@ class HiddenMarkovSource:
     emission: torch.Tensor  # (N, V), rows sum to 1
 
     def sample(self, length: int, generator: torch.Generator) -> list[int]:
+        import torch
         cum_start = list(accumulate(self.start.tolist()))
         cum_trans = [list(accumulate(row)) for row in self.transition.tolist()]
         cum_emit = [list(accumulate(row)) for row in self.emission.tolist()]
@@ -55,12 +57,14 @@ class HiddenMarkovSource:
 
 
 def zipf(n: int, exponent: float = 1.1) -> torch.Tensor:
+    import torch
     weights = torch.tensor([1.0 / (rank + 1) ** exponent for rank in range(n)], dtype=torch.float64)
     return weights / weights.sum()
 
 
 def sparse_chain(states: int, fanout: int, g: torch.Generator) -> torch.Tensor:
     """A transition matrix in which each state leads to `fanout` others, with Dirichlet(1) weights."""
+    import torch
     chain = torch.zeros(states, states, dtype=torch.float64)
     for s in range(states):
         successors = torch.randperm(states, generator=g)[:fanout]
@@ -75,6 +79,7 @@ def topical_source(
 ) -> tuple[HiddenMarkovSource, int]:
     """A syntax chain × topic chain. Function states emit a small shared set; content states a shared set
     plus a set that depends on the current topic. Returns the source and its vocabulary size."""
+    import torch
     syntax_states = function_states + content_states
     syntax = sparse_chain(syntax_states, fanout, g)
     vocab = function_states * function_words + content_states * (shared_words + topics * topic_words)
@@ -115,11 +120,13 @@ class SyntheticLM(Task):
     data_seed = 1234
 
     def source(self) -> tuple[HiddenMarkovSource, int]:
+        import torch
         g = torch.Generator().manual_seed(self.data_seed)
         return topical_source(g=g, function_states=8, content_states=8, topics=4, function_words=5,
                               shared_words=10, topic_words=15, shared_mass=0.3, topic_stay=0.98, fanout=3)
 
     def load(self, data_dir=None) -> LMData:
+        import torch
         source, vocab = self.source()
         g = torch.Generator().manual_seed(self.data_seed + 1)
         splits = {name: torch.tensor(source.sample(n, g)) for name, n in self.sizes.items()}
@@ -150,6 +157,7 @@ class SyntheticSentiment(Task):
     positive_rate = (0.25, 0.75)  # chance an opinion word is positive, given class 0 / class 1
 
     def sources(self) -> tuple[list[HiddenMarkovSource], int]:
+        import torch
         g = torch.Generator().manual_seed(self.data_seed)
         base, vocab = topical_source(g=g, function_states=6, content_states=6, topics=2, function_words=5,
                                      shared_words=8, topic_words=15, shared_mass=0.4, topic_stay=0.95,
@@ -172,6 +180,7 @@ class SyntheticSentiment(Task):
         return sources, vocab + 2 * opinion_words
 
     def load(self, data_dir=None) -> SequenceData:
+        import torch
         sources, vocab = self.sources()
         g = torch.Generator().manual_seed(self.data_seed + 1)
         splits = {}

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+if TYPE_CHECKING:  # torch is imported by the functions reading the data: loading plugins to read results needs none
+    import torch
 from rnnreg import data as datasets
 from rnnreg.errors import RnnregError
 from rnnreg.tasks.base import LMData, SequenceData, Task
@@ -25,6 +26,7 @@ ZAREMBA_SMALL_TRAIN = {"epochs": 13, "batch_size": 20, "bptt": 20, "lr": 1.0, "l
 
 def read_stream(path: Path, vocabulary: dict[str, int]) -> torch.Tensor:
     """Word ids of a file, `<eos>` after every line; words outside the vocabulary become `<unk>`."""
+    import torch
     unk = vocabulary.get("<unk>")
     ids = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -95,6 +97,7 @@ def vocabulary_from(texts: list[list[str]], size: int) -> dict[str, int]:
 
 
 def left_padded(sequences: list[list[int]], length: int) -> torch.Tensor:
+    import torch
     out = torch.zeros(len(sequences), length, dtype=torch.long)
     for row, seq in enumerate(sequences):
         seq = seq[-length:]
@@ -105,6 +108,7 @@ def left_padded(sequences: list[list[int]], length: int) -> torch.Tensor:
 
 def split_indices(n: int, fractions: tuple[float, float], seed: int) -> tuple[list[int], list[int], list[int]]:
     """Shuffle 0..n-1 with `seed`, then cut off (test, valid) fractions: returns (train, valid, test)."""
+    import torch
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_test, n_valid = round(n * fractions[0]), round(n * fractions[1])
     return order[n_test + n_valid:], order[n_test:n_test + n_valid], order[:n_test]
@@ -129,6 +133,7 @@ class SentimentScale(Task):
     segment, vocabulary_size, seed = 200, 20_000, 0
 
     def load(self, data_dir=None) -> SequenceData:
+        import torch
         folder = datasets.require("scaledata", data_dir) / "scaledata"
         reviews, ratings = [], []
         for critic in datasets.CRITICS:
@@ -164,6 +169,7 @@ class SentimentPolarity(Task):
     max_length, vocabulary_size, seed = 60, 20_000, 0
 
     def load(self, data_dir=None) -> SequenceData:
+        import torch
         folder = datasets.require("rt-polarity", data_dir)
         sentences, labels = [], []
         for label, name in ((1, "rt-polarity.pos"), (0, "rt-polarity.neg")):
