@@ -58,14 +58,14 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_jobs(device: str, to_run: int | None = None) -> int:
-    """One job per visible GPU with CUDA; on CPU one job per core, each on one thread, never more than
-    there are jobs to run. Small recurrent models gain little from a second thread (the quick suite's jobs:
-    1.35× slower on one thread than on two, measured on the 2-core development machine), so one job per
-    core finishes a grid ~1.5× sooner than one job on every core."""
+def default_jobs(device: str) -> int:
+    """One job per visible GPU with CUDA; on CPU one job per core, each on one thread. Small recurrent
+    models gain little from a second thread (the quick suite's jobs: 1.35× slower on one thread than on
+    two, measured on the 2-core development machine), so one job per core finishes a grid ~1.5× sooner
+    than one job on every core."""
     if torch.device(device).type == "cuda" and torch.cuda.is_available():
         return max(1, torch.cuda.device_count())
-    return max(1, min(usable_cores(), to_run if to_run is not None else usable_cores()))
+    return usable_cores()
 
 
 def threads_per_job(jobs: int) -> int:
@@ -73,7 +73,8 @@ def threads_per_job(jobs: int) -> int:
 
 
 def jobs_at_once(planned: list[tuple], executor: str, jobs: int | None, device: str) -> int:
-    """How many of `planned`'s jobs run at the same time: `--jobs`, else RNNREG_JOBS, else the default."""
+    """How many of `planned`'s jobs run at the same time: `--jobs`, else RNNREG_JOBS, else the default,
+    never more than there are jobs to run."""
     to_run = sum(1 for entry in planned if entry[-1] is not None)
     if executor == "local" and jobs is None and os.environ.get(JOBS_ENV):
         value = os.environ[JOBS_ENV]
@@ -82,7 +83,7 @@ def jobs_at_once(planned: list[tuple], executor: str, jobs: int | None, device: 
         jobs = int(value)
     if executor == "ray":
         return jobs or to_run
-    return max(1, min(jobs or default_jobs(device, to_run), max(to_run, 1)))
+    return max(1, min(jobs or default_jobs(device), to_run))
 
 
 _worker_runner = None  # one runner per worker process, built on its first job (plugins, data cache)
