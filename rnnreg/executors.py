@@ -81,8 +81,8 @@ def jobs_at_once(planned: list[tuple], executor: str, jobs: int | None, device: 
         if not value.isdigit() or int(value) < 1:
             raise RnnregError(f"{JOBS_ENV}={value!r}: expected a whole number of jobs, 1 or more")
         jobs = int(value)
-    if executor == "ray":
-        return jobs or to_run
+    if executor == "ray":  # --jobs N: N tasks share this machine; without it a task takes every core
+        return jobs or 1
     return max(1, min(jobs or default_jobs(device), to_run))
 
 
