@@ -121,7 +121,7 @@ def read_result(path: Path) -> dict:
     return data
 
 
-def read_results(results_dir: Path, use_index: bool = True) -> tuple[list[dict], list[tuple[str, str]]]:
+def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[str, str]]]:
     """Every result file under `results_dir`, and (path, reason) for each one that could not be used.
     Temporary files of a write in progress (names starting with '.') are not results yet.
 
@@ -132,20 +132,19 @@ def read_results(results_dir: Path, use_index: bool = True) -> tuple[list[dict],
     a file whose key changed is read and checked again, a file that is gone drops out, an index that
     cannot be read is rebuilt, one that cannot be written is skipped."""
     root = Path(results_dir)
-    index = ResultIndex(root) if use_index else None
+    index = ResultIndex(root)
     results, unreadable = [], []
     for path in sorted(root.rglob("*.json")):
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         try:
-            result = index.read(path) if index else read_result(path)
+            result = index.read(path)
         except UnreadableResult as exc:
             unreadable.append((str(path), str(exc)))
             continue
         result["_path"] = str(path)
         results.append(result)
-    if index:
-        index.save()
+    index.save()
     return results, unreadable
 
 
