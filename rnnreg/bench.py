@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnreg.allocator import keep_freed_memory
+from rnnreg.allocator import state as allocator_state
 from rnnreg.dropout import plan_fits
 from rnnreg.fastloop import StepGEMM
 from rnnreg.model import GATES, RNNModel, detach_state
@@ -169,6 +171,7 @@ def training_bytes(row: Row, tokens, targets) -> int:
 def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "lstm", steps_per_repeat: int = 5,
               warmup: int = 2, progress=lambda message: None) -> dict:
     hidden, steps = SHAPES[shape]["hidden"], SHAPES[shape]["steps"]
+    keep_freed_memory()  # as training does: the rows are timed as `rnnreg run` trains them
     torch.manual_seed(0)
     tokens = torch.randint(0, VOCAB, (BATCH, steps), device=device)
     targets = torch.randint(0, VOCAB, (BATCH, steps), device=device)
@@ -215,7 +218,7 @@ def run_bench(plugins, *, shape: str, device: str, repeats: int, cell: str = "ls
         "shape": shape, "cell": cell,
         "torch": torch.__version__, "git_commit": git_commit(),
         "hidden": hidden, "steps": steps, "batch": BATCH, "vocab": VOCAB, "layers": LAYERS,
-        "repeats": repeats, "steps_per_repeat": steps_per_repeat,
+        "repeats": repeats, "steps_per_repeat": steps_per_repeat, "malloc": allocator_state(),
         "gemm_flops_per_s": gemm, "gemm_kernel": gemm_kernel,
         "gemm_limit_tokens_per_s": limit,
         "rows": [

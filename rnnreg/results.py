@@ -272,6 +272,9 @@ def machine_info(device: str) -> dict:
     from rnnreg.fastloop import USE_ONEDNN
 
     info["step_gemm"] = "oneDNN packed (large weights)" if USE_ONEDNN else "torch.mm"
+    from rnnreg.allocator import state
+
+    info["malloc"] = state()  # where freed tensors go: speed only, not rounding
     if device.startswith("cuda") and torch.cuda.is_available():
         index = torch.device(device).index or 0
         info["device_name"] = torch.cuda.get_device_name(index)

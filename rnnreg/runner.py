@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 import rnnreg
+from rnnreg.allocator import keep_freed_memory
 from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.joblock import JobLock, describe
@@ -173,6 +174,7 @@ class Runner:
 
     def run_one(self, job: Job, config: dict, digest: str, checkpoint: Checkpoint | None = None) -> dict:
         started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+        keep_freed_memory()  # before the machine record, which says how malloc treats freed memory
         result = {
             "schema_version": SCHEMA_VERSION,
             "rnnreg_version": rnnreg.__version__,
