@@ -263,13 +263,20 @@ def learned_rate_tables(rows: list[Row]):
         yield task, section, caption, ["regularizer", "n", *keys], cells
 
 
+def filled(section: Section, columns: list[int] | range) -> list[int]:
+    """Of `columns`, those with a value in some row of the section (an all-"–" column, e.g. valid MC in a
+    suite that runs MC on test only, says nothing); the essential ones always."""
+    return [i for i in columns if COLUMNS[i] in ESSENTIAL or any(row[i] not in ("–", "") for row in section.cells)]
+
+
 def render_markdown(rows: list[Row], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
     grids = list(sweep_grids(rows)) + list(budget_tables(rows)) + list(learned_rate_tables(rows))
-    numeric = [c not in ("regularizer",) for c in COLUMNS]
     for section in task_sections(rows):
         out.append(f"## {section.title}\n\n{section.caption}.\n")
-        out.extend(markdown_table(section.header, section.cells, numeric))
+        shown = filled(section, range(len(COLUMNS)))
+        header, cells = [section.header[i] for i in shown], [[row[i] for i in shown] for row in section.cells]
+        out.extend(markdown_table(header, cells, [COLUMNS[i] != "regularizer" for i in shown]))
         out.append("")
         for _, _, grid_caption, grid_header, grid in (g for g in grids if g[:2] == (section.task, section.name)):
             out.append(f"{grid_caption}.\n")
@@ -319,12 +326,13 @@ def choose_columns(sections: list, width: int | None, wanted: list[str] | None) 
 
     chosen = [COLUMNS.index(c) for c in ESSENTIAL]
     used = 1 + sum(column_width(i) for i in chosen)
-    for i in range(len(COLUMNS)):
+    in_use = set().union(*(filled(section, range(len(COLUMNS))) for section in sections))
+    for i in sorted(in_use):
         if i not in chosen and used + column_width(i) <= width:
             chosen.append(i)
             used += column_width(i)
     chosen.sort()
-    return chosen, [COLUMNS[i] for i in range(len(COLUMNS)) if i not in chosen]
+    return chosen, [COLUMNS[i] for i in sorted(in_use) if i not in chosen]
 
 
 def stacked(header: str, cells: int) -> str:
@@ -346,12 +354,13 @@ def render_rich(rows: list[Row], console, columns: list[str] | None = None, wide
     keep, left_out = choose_columns(sections, None if wide else console.width, columns)
     for section in sections:
         table = Table(title=f"{section.title}\n{section.caption}", title_justify="left")
-        for i in keep:
+        shown = filled(section, keep)
+        for i in shown:
             cells = max([len(row[i]) for row in section.cells] or [0])
             table.add_column(stacked(section.header[i], cells), justify="left" if COLUMNS[i] == "regularizer"
                              else "right", no_wrap=COLUMNS[i] != "regularizer", overflow="fold")
         for row in section.cells:
-            table.add_row(*(Text(row[i]) for i in keep))  # labels like variational[untied=true] are not markup
+            table.add_row(*(Text(row[i]) for i in shown))  # labels like variational[untied=true] are not markup
         console.print(table)
     for _, _, caption, header, cells in [*sweep_grids(rows), *budget_tables(rows), *learned_rate_tables(rows)]:
         table = Table(title=caption, title_justify="left")
