@@ -119,22 +119,17 @@ class MaskedProduct:
         assert self.mask is not None
         return (unmasked * h_prev).transpose(0, 1).unsqueeze(0).sum_to_size(self.mask.shape)
 
-    def weight_grad(self, grad: torch.Tensor, masked_h: torch.Tensor | None, h_prev) -> torch.Tensor:
+    def weight_grad(self, grad: torch.Tensor, masked_h: torch.Tensor | None, h_prev: torch.Tensor) -> torch.Tensor:
         """dU for all steps at once from grad (T, B, G·H): one GEMM, or one per gate when untied.
-        `h_prev()` gives h_0 .. h_{T-1}, needed only without a mask."""
+        `h_prev` (T, B, H) holds h_0 .. h_{T-1}, which met U where there is no mask."""
         rows = grad.shape[0] * grad.shape[1]
         if self.untied:
             assert masked_h is not None
             grad_by_gate = grad.view(rows, self.gates, self.H).transpose(0, 1)  # (G, TB, H)
             h_by_gate = masked_h.transpose(0, 1).reshape(self.gates, rows, self.H)
             return torch.bmm(grad_by_gate.transpose(1, 2), h_by_gate).reshape(self.gates * self.H, self.H)
-        h_in = masked_h[:, 0] if masked_h is not None else h_prev()
+        h_in = masked_h[:, 0] if masked_h is not None else h_prev
         return grad.reshape(rows, -1).t() @ h_in.reshape(rows, self.H)
-
-
-def previous_h(h0: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-    """h_0 .. h_{T-1}: the state each step started from."""
-    return torch.cat([h0.unsqueeze(0), outputs[:-1]])
 
 
 class MaskedLSTMRecurrence(torch.autograd.Function):
@@ -158,7 +153,9 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
         gates = xproj.new_empty(steps, batch, four_h)  # activated i, f, g, o
         cells = xproj.new_empty(steps + 1, batch, H)  # c_0 .. c_T (the carried state)
         tanh_cells = xproj.new_empty(steps, batch, H)  # tanh(c̃_t)
-        outputs = xproj.new_empty(steps, batch, H)
+        states = xproj.new_empty(steps + 1, batch, H)  # h_0 .. h_T: the backward reads h_{t-1} from it
+        states[0] = h0
+        outputs = states[1:]
         masked_h = product.new_masked_h(xproj, steps)
         # Without cell zoneout c̃_t is c_t, written straight into `cells`; with it, c̃_t is a scratch value.
         new_cell = xproj.new_empty(batch, H) if cell_zoneout is not None else None
@@ -185,14 +182,14 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
             else:
                 new_h = o * torch.tanh(c, out=tanh_cells[t])
                 h = torch.addcmul(h, u_h[0], new_h - h, out=outputs[t])
-        ctx.save_for_backward(gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask,
+        ctx.save_for_backward(gates, cells, tanh_cells, masked_h, states, weight_hh, recurrent_mask, cell_mask,
                               candidate_mask, cell_zoneout, hidden_zoneout)
         # The final state is returned as its own tensors, not as views into the saved buffers.
         return outputs, h.clone(), cells[steps].clone()
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_h_last, grad_c_last):
-        (gates, cells, tanh_cells, masked_h, h0, outputs, weight_hh, recurrent_mask, cell_mask,
+        (gates, cells, tanh_cells, masked_h, states, weight_hh, recurrent_mask, cell_mask,
          candidate_mask, cell_zoneout, hidden_zoneout) = ctx.saved_tensors
         steps, batch, four_h = gates.shape
         H = four_h // 4
@@ -243,8 +240,8 @@ class MaskedLSTMRecurrence(torch.autograd.Function):
                 dc.add_(dc_kept)
             dh_through_u = product.backward(t, grad_pre[t], unmasked)
             dh = dh_through_u if u_h is None else dh_through_u.add_(dh - dh_new)
-        grad_w = product.weight_grad(grad_pre, masked_h, lambda: previous_h(h0, outputs))
-        grad_mask = None if unmasked is None else product.mask_grad(unmasked, previous_h(h0, outputs))
+        grad_w = product.weight_grad(grad_pre, masked_h, states[:-1])
+        grad_mask = None if unmasked is None else product.mask_grad(unmasked, states[:-1])
         return grad_pre, dh, dc, grad_w, grad_mask, None, None, None, None
 
 
@@ -271,7 +268,9 @@ class MaskedGRURecurrence(torch.autograd.Function):
         product = MaskedProduct(weight_hh, recurrent_mask, batch)
         gates = xproj.new_empty(steps, batch, three_h)  # activated r, z, n (n before the candidate mask)
         hn = xproj.new_empty(steps, batch, H)  # (h⊙m) U_n + b_hn, which r scales
-        outputs = xproj.new_empty(steps, batch, H)
+        states = xproj.new_empty(steps + 1, batch, H)  # h_0 .. h_T: the backward reads h_{t-1} from it
+        states[0] = h0
+        outputs = states[1:]
         masked_h = product.new_masked_h(xproj, steps)
         h = h0
         for t in range(steps):
@@ -287,16 +286,15 @@ class MaskedGRURecurrence(torch.autograd.Function):
                 h = torch.addcmul(n, z, h - n, out=outputs[t])
             else:
                 h = torch.addcmul(h, u[0], torch.addcmul(n, z, h - n) - h, out=outputs[t])
-        ctx.save_for_backward(gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask, candidate_mask,
-                              hidden_zoneout)
+        ctx.save_for_backward(gates, hn, masked_h, states, weight_hh, recurrent_mask, candidate_mask, hidden_zoneout)
         return outputs, h.clone()
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_h_last):
-        gates, hn, masked_h, h0, outputs, weight_hh, recurrent_mask, candidate_mask, hidden_zoneout = ctx.saved_tensors
+        gates, hn, masked_h, states, weight_hh, recurrent_mask, candidate_mask, hidden_zoneout = ctx.saved_tensors
         steps, batch, three_h = gates.shape
         H = three_h // 3
-        h_prev = previous_h(h0, outputs)
+        h_prev = states[:-1]
 
         # Local derivatives for all steps at once: with n' = n ⊙ k and dn = dh̃ (1 − z) k tanh'(n),
         #   d a_n = dn,   d a_r = dn · hn σ'(r),   d a_z = dh̃ · (h_{t-1} − n') σ'(z),   d hn = dn · r.
@@ -311,7 +309,9 @@ class MaskedGRURecurrence(torch.autograd.Function):
         product = MaskedProduct(weight_hh, recurrent_mask, batch, backward=True)
         unmasked = gates.new_empty(steps, batch, H) if ctx.needs_input_grad[4] else None  # learned rate
         grad_hproj = torch.empty_like(gates)  # d loss / d (h⊙m) U + b_hh, all steps
-        grad_n = torch.empty_like(hn)  # d loss / d a_n (the x side of the n gate)
+        # d loss / d xproj: r's and z's parts are grad_hproj's (copied after the loop), n's is d a_n
+        grad_xproj = torch.empty_like(gates)
+        grad_n = grad_xproj[:, :, 2 * H:]
         dh = grad_h_last.clone() if grad_h_last is not None else gates.new_zeros(batch, H)
         for t in range(steps - 1, -1, -1):
             if grad_outputs is not None:
@@ -325,8 +325,8 @@ class MaskedGRURecurrence(torch.autograd.Function):
             # plus the carried paths: h̃ = … + z ⊙ h, and with zoneout h' = … + (1 − u) ⊙ h
             dh_through_u = product.backward(t, grad_hproj[t], unmasked).addcmul_(dh_new, z[t])
             dh = dh_through_u if u is None else dh_through_u.add_(dh - dh_new)
-        grad_w = product.weight_grad(grad_hproj, masked_h, lambda: h_prev)
-        grad_xproj = torch.cat([grad_hproj[:, :, :2 * H], grad_n], 2)
+        grad_w = product.weight_grad(grad_hproj, masked_h, h_prev)
+        grad_xproj[:, :, :2 * H] = grad_hproj[:, :, :2 * H]
         grad_bias_hn = grad_hproj[:, :, 2 * H:].sum((0, 1))
         grad_mask = None if unmasked is None else product.mask_grad(unmasked, h_prev)
         return grad_xproj, dh, grad_w, grad_bias_hn, grad_mask, None, None
