@@ -1,15 +1,18 @@
 """Keep freed memory in the process, so a training step does not pay the kernel for it again.
 
-glibc's malloc serves a request above its mmap threshold (at most 32 MiB) with a fresh mapping and
-returns it to the kernel on free. A training step allocates tensors of that size every time (at the
+glibc's malloc serves a request above its mmap threshold (128 KiB, rising to at most 32 MiB as mapped
+blocks are freed) with a fresh mapping and returns it to the kernel on free. A training step allocates
+tensors above that size every time (at the
 sentiment GRU's shape, 128 × 200 × 3 · 128 floats is 39 MB), so every step touched new pages: ~30,000
 page faults per forward and backward of that GRU's recurrence on the development machine (a small VM,
 where a fault is dear), and the recurrence ran 30–40 % slower than with the memory kept. Raising the
 mmap threshold and the trim threshold makes freed blocks stay on the heap for the next step's tensors,
 which is what jemalloc or tcmalloc, the allocators PyTorch's CPU tuning guide suggests, do by default.
 
-Only where tensors live changes, not what is computed: results are the same number for number
-(tests/test_allocator.py trains one job both ways). RNNREG_KEEP_FREED_MEMORY=0 leaves malloc as it is.
+The runner sets it before each job (so every way of training gets it: `run`, `tune`, pool workers, Ray
+tasks), and `rnnreg bench` before it times anything. Only where tensors live changes, not what is
+computed: results are the same number for number (tests/test_allocator.py trains one job both ways).
+RNNREG_KEEP_FREED_MEMORY=0 leaves malloc as it is.
 """
 
 from __future__ import annotations

@@ -174,7 +174,9 @@ class Runner:
 
     def run_one(self, job: Job, config: dict, digest: str, checkpoint: Checkpoint | None = None) -> dict:
         started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-        keep_freed_memory()  # before the machine record, which says how malloc treats freed memory
+        # Each training step's large tensors reuse the last step's pages (rnnreg/allocator.py); set before
+        # the machine record, which says how malloc treats freed memory.
+        keep_freed_memory()
         result = {
             "schema_version": SCHEMA_VERSION,
             "rnnreg_version": rnnreg.__version__,

@@ -38,7 +38,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from rnnreg.allocator import keep_freed_memory
 from rnnreg.checkpoint import Checkpoint, EpochState
 from rnnreg.dropout import site_rules
 from rnnreg.errors import Diverged
@@ -385,7 +384,6 @@ def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, 
                        progress: Progress = lambda info: None, checkpoint: Checkpoint | None = None) -> dict:
     """Train one model from `seed` and evaluate it; same seed and config give the same numbers on CPU,
     whether or not the training resumed from a `checkpoint` on the way."""
-    keep_freed_memory()  # each step's large tensors reuse the last step's pages (rnnreg/allocator.py)
     torch.manual_seed(seed)
     model = build_model(task, data, model_cfg, regularizer.plan()).to(device)
     if task.kind == "language-model":
