@@ -2,12 +2,12 @@
 
 glibc's malloc serves a request above its mmap threshold (128 KiB, rising to at most 32 MiB as mapped
 blocks are freed) with a fresh mapping and returns it to the kernel on free. A training step allocates
-tensors above that size every time (at the
-sentiment GRU's shape, 128 × 200 × 3 · 128 floats is 39 MB), so every step touched new pages: ~30,000
-page faults per forward and backward of that GRU's recurrence on the development machine (a small VM,
-where a fault is dear), and the recurrence ran 30–40 % slower than with the memory kept. Raising the
-mmap threshold and the trim threshold makes freed blocks stay on the heap for the next step's tensors,
-which is what jemalloc or tcmalloc, the allocators PyTorch's CPU tuning guide suggests, do by default.
+tensors above that size every time (at the sentiment GRU's shape, 128 × 200 × 3 · 128 floats is 39 MB), so
+every step touched new pages: ~30,000 page faults per forward and backward of that GRU's recurrence on the
+development machine (a small VM, where a fault is dear), and the recurrence ran 30–40 % slower than with
+the memory kept. Raising the mmap threshold and the trim threshold makes freed blocks stay on the heap for
+the next step's tensors, which is what jemalloc or tcmalloc, the allocators PyTorch's CPU tuning guide
+suggests, do by default.
 
 The runner sets it before each job (so every way of training gets it: `run`, `tune`, pool workers, Ray
 tasks), and `rnnreg bench` before it times anything. Only where tensors live changes, not what is
