@@ -164,6 +164,34 @@ def test_a_tuned_suites_claims_are_about_its_tuned_rows(tmp_path, plugins):
     assert name == "tuned" and hashes == {r["config_hash"] for r in finals}
 
 
+def test_a_suites_claims_count_every_seed_of_its_jobs(tmp_path, plugins):
+    """A suite that lists seed 0 and was run again with `--seeds 3` is checked on all three seeds of its own
+    configurations — not on a result with other settings, nor on one of another suite's regularizer."""
+    import copy
+
+    from rnnreg.claimscope import suites_with_claims
+    from rnnreg.jobs import config_of, expand
+    from rnnreg.results import config_hash
+    from rnnreg.suite import load_suite
+
+    path = tmp_path / "small.yaml"
+    path.write_text("name: small\nseeds: [0]\ntasks: [synthetic-sentiment]\nregularizers: [none, zaremba]\n"
+                    "claims: ['zaremba < none on synthetic-sentiment valid_error']\n")
+    jobs = expand(load_suite(str(path), plugins), plugins)
+
+    def ran(job, seed, **train):
+        config = copy.deepcopy(config_of(job, plugins))
+        config["seed"] = seed
+        config["train"].update(train)
+        return {"config": config, "config_hash": config_hash(config), "suite": {"name": "small", "source": str(path)},
+                "task": {"name": "synthetic-sentiment"}, "regularizer": {"label": job.regularizer.label}, "seed": seed}
+
+    seeds = [ran(job, seed) for job in jobs for seed in range(3)]
+    other_settings = ran(jobs[0], 1, epochs=99)
+    [(name, _, hashes)] = suites_with_claims([*seeds, other_settings], plugins)
+    assert name == "small" and hashes == {r["config_hash"] for r in seeds}
+
+
 def test_the_paper_claims_suite_states_its_claims_over_five_seeds(plugins):
     from rnnreg.suite import load_suite
 
