@@ -188,7 +188,10 @@ def test_a_suites_claims_count_every_seed_of_its_jobs(tmp_path, plugins):
 
     seeds = [ran(job, seed) for job in jobs for seed in range(3)]
     other_settings = ran(jobs[0], 1, epochs=99)
-    [(name, _, hashes)] = suites_with_claims([*seeds, other_settings], plugins)
+    other = tmp_path / "other.yaml"
+    other.write_text("name: other\ntasks: [synthetic-sentiment]\nregularizers: [naive]\n")
+    [another_regularizer] = expand(load_suite(str(other), plugins), plugins)
+    [(name, _, hashes)] = suites_with_claims([*seeds, other_settings, ran(another_regularizer, 1)], plugins)
     assert name == "small" and hashes == {r["config_hash"] for r in seeds}
 
 
