@@ -1,7 +1,7 @@
 """Which results a suite's claims are about: the suites that wrote results in a folder, each read back
 from its file (or as the built-in of that name), and the configs of its jobs at any seed that ran — or,
-for a suite `rnnreg tune` ran, of its tuned rows. Above suite.py and jobs.py (it expands suites), below the commands;
-claims.py evaluates what this selects."""
+for a suite `rnnreg tune` ran, of its tuned rows. Above suite.py and jobs.py (it expands suites), below
+the commands; claims.py evaluates what this selects."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rnnreg.errors import RnnregError
 from rnnreg.jobs import config_of, expand
-from rnnreg.results import CHECKOUT, canonical_json
+from rnnreg.results import CHECKOUT, seedless
 from rnnreg.suite import load_suite
 
 
@@ -45,11 +45,6 @@ def suites_with_claims(results: list[dict], plugins, warn: Callable[[str], None]
             # A tuned suite's claims are about its tuned rows (each entry's best configuration over seeds).
             found[name] = (name, suite, tuned or any_seed_of(results, configs))
     return list(found.values())
-
-
-def seedless(config: dict) -> str:
-    """A job's configuration without its seed: what the seeds of one suite entry share."""
-    return canonical_json({key: value for key, value in config.items() if key != "seed"})
 
 
 def any_seed_of(results: list[dict], configs: list[dict]) -> set[str]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnreg.jobs import Job, config_of
+from rnnreg.results import seedless
 from rnnreg.suite import RegularizerEntry
 
 IDENTICAL, WITHIN, DIFFERENT, NOT_COMPARABLE = "identical", "within", "different", "not comparable"
@@ -119,8 +120,7 @@ def margins(committed: list[dict], relative_margin: float, min_seeds: int = 3) -
 
 
 def row_key(result: dict) -> tuple:
-    config = {k: v for k, v in result["config"].items() if k != "seed"}
-    return result["config"]["task"]["name"], result["config"]["regularizer"]["label"], repr(sorted(config.items()))
+    return result["config"]["task"]["name"], result["config"]["regularizer"]["label"], seedless(result["config"])
 
 
 def compare(committed: dict, here: dict, row_margins: dict[str, float], relative_margin: float) -> Verdict:

@@ -33,6 +33,11 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
+def seedless(config: dict) -> str:
+    """A job's configuration without its seed, as canonical JSON: what the seeds of one row share."""
+    return canonical_json({key: value for key, value in config.items() if key != "seed"})
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")
 
