@@ -100,6 +100,16 @@ def expand_sweep(spec: str, params: dict[str, Any], label: str = "") -> list[Reg
     return entries
 
 
+def rows_labelled(regularizers: list[RegularizerEntry], name: str) -> list[RegularizerEntry]:
+    """A suite's own entries that `-r NAME` means: the one labelled NAME, else the sweep labelled NAME[...].
+
+    Running a suite's row by name must run the row the suite ran, with its parameters and overrides, not
+    the plugin's defaults under the same label (which would then hold two configurations).
+    """
+    exact = [entry for entry in regularizers if entry.label == name]
+    return exact or [entry for entry in regularizers if entry.label.startswith(f"{name}[")]
+
+
 def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: bool) -> RegularizerEntry:
     """The entry with every dropout probability (parameters `p`, `p_*`) multiplied by `scale`, the plugin's
     defaults included, written out as explicit parameters so results record the values that ran. One scale

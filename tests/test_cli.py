@@ -45,10 +45,37 @@ def test_regularizers_named_on_the_command_line_get_the_suites_dropout_scale(tmp
     assert first.exit_code == 0, first.output
     again = invoke("run", "--suite", str(suite), "-r", "zaremba", *TINY, "--results-dir", str(results))
     assert again.exit_code == 0, again.output
-    assert "dropout_scale 0.5 of suite 'scaled' applies to the regularizers named here too" in again.stderr
+    assert "-r zaremba runs the suite's row: zaremba (p_input=0.25, p_output=0.25)" in again.stderr
     assert "result exists, skipped" in again.stderr  # the same configuration: nothing new ran
     [zaremba] = [json.loads(f.read_text()) for f in results.rglob("zaremba__*.json")]
     assert zaremba["regularizer"]["params"] == {"zaremba": {"p_input": 0.25, "p_output": 0.25}}
+    added = invoke("run", "--suite", str(suite), "-r", "variational", *TINY, "--results-dir", str(results))
+    assert added.exit_code == 0, added.output  # not one of the suite's rows: the plugin's defaults, scaled
+    assert "dropout_scale 0.5 of suite 'scaled' applies to the regularizers named here too" in added.stderr
+    [variational] = [json.loads(f.read_text()) for f in results.rglob("variational__*.json")]
+    assert variational["regularizer"]["params"]["variational"]["p_recurrent"] == 0.15  # default 0.3 × 0.5
+
+
+def test_a_suite_row_named_with_r_runs_with_the_suites_parameters_not_the_plugins(tmp_path):
+    """`--suite S -r LABEL` reruns S's row LABEL as S wrote it; with --param it is a new row of the plugin."""
+    suite = tmp_path / "own.yaml"
+    suite.write_text("tasks: [synthetic-sentiment]\nregularizers:\n"
+                     "  - {spec: variational, label: variational, params: {p_recurrent: 0.5}, train: {lr: 0.002}}\n"
+                     "  - {spec: naive, label: sweep, params: {p_input: [0.1, 0.2]}}\n")
+    results = tmp_path / "results"
+    out = invoke("run", "--suite", str(suite), "-r", "variational", "-r", "sweep", *TINY, "--results-dir",
+                 str(results), "--format", "json")
+    assert out.exit_code == 0, out.output
+    assert {row["regularizer"] for row in json.loads(out.stdout)} == {
+        "variational", "sweep[p_input=0.1]", "sweep[p_input=0.2]"}
+    assert "-r variational runs the suite's row: variational (p_recurrent=0.5)" in out.stderr
+    [variational] = [json.loads(f.read_text()) for f in results.rglob("variational__*.json")]
+    assert variational["regularizer"]["params"]["variational"]["p_recurrent"] == 0.5  # plugin default: 0.3
+    assert variational["config"]["train"]["lr"] == 0.002
+    own = invoke("run", "--suite", str(suite), "-r", "variational", "--param", "p_input=0.1", *TINY,
+                 "--results-dir", str(results), "--format", "json")
+    assert own.exit_code == 0, own.output
+    assert [row["regularizer"] for row in json.loads(own.stdout)] == ["variational[p_input=0.1]"]
 
 
 def test_run_with_seeds_and_params(tmp_path):

@@ -65,7 +65,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     from rnnreg.jobs import expand
     from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
-    from rnnreg.suite import RegularizerEntry, apply_dropout_scale, expand_sweep, load_suite
+    from rnnreg.suite import RegularizerEntry, apply_dropout_scale, expand_sweep, load_suite, rows_labelled
 
     # Everything below up to `runner.plan` only checks and resolves: a mistake stops here, before training.
     plugins = get_plugins(ctx)
@@ -77,8 +77,13 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
         from rnnreg.regularizer import build_regularizer
 
-        plan.regularizers = []
+        suite_rows, plan.regularizers = plan.regularizers, []
         for spec in specs:
+            own = [] if overrides else rows_labelled(suite_rows, spec)
+            if own:  # the suite's row by its label: its parameters, overrides and scale, as the suite ran it
+                stderr.print(f"-r {spec} runs the suite's row: " + "; ".join(map(describe_row, own)), style="dim")
+                plan.regularizers += own
+                continue
             for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
                 build_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
                 named.append(entry)
@@ -145,6 +150,14 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         stderr.print(f"[red]{len(failed)} of {len(results)} jobs failed[/red] "
                      f"(see the leaderboard; results in {runner.results_dir})")
         ctx.exit(1)
+
+
+def describe_row(row) -> str:
+    """`variational (p_input=0.5, p_recurrent=0.5)`: a suite entry as the line that says which one runs."""
+    from rnnreg.suite import format_value
+
+    params = ", ".join(f"{key}={format_value(value)}" for key, value in sorted(row.params.items()))
+    return f"{row.label} ({params or 'plugin defaults'})"
 
 
 def choose_tasks(plan, plugins, task_names: tuple[str, ...]) -> None:
