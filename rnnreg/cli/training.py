@@ -73,6 +73,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     plan = load_suite(suite, plugins)
     choose_tasks(plan, plugins, task_names)
     named: list[RegularizerEntry] = []  # what the command line adds to the suite's list or puts in its place
+    notes: list[str] = []  # said once everything is checked, so a mistake is still the only line printed
     if specs:
         overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
         from rnnreg.regularizer import build_regularizer
@@ -81,7 +82,8 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         for spec in specs:
             own = [] if overrides else rows_labelled(suite_rows, spec)
             if own:  # the suite's row by its label: its parameters, overrides and scale, as the suite ran it
-                stderr.print(f"-r {spec} runs the suite's row: " + "; ".join(map(describe_row, own)), style="dim")
+                if own != plugin_rows(spec, plan, plugins):
+                    notes.append(f"-r {spec} runs the suite's row: " + "; ".join(map(describe_row, own)))
                 plan.regularizers += own
                 continue
             for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
@@ -94,8 +96,8 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         named += [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
     scaled = apply_dropout_scale(named, plan.dropout_scale, plugins.regularizers)  # as the suite's own entries
     if scaled != named:
-        stderr.print(f"dropout_scale {plan.dropout_scale} of suite {plan.name!r} applies to the regularizers "
-                     "named here too", style="dim")
+        notes.append(f"dropout_scale {plan.dropout_scale} of suite {plan.name!r} applies to the regularizers "
+                     "named here too")
     plan.regularizers += scaled
     if seeds:
         plan.seeds = list(range(seeds))
@@ -114,6 +116,8 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
                     resume=resume, device_requested=device, observers=observers,
                     report=lambda event, info: Reporter.warn(stderr, event, info))
     planned = runner.plan(grid)
+    for note in notes:
+        stderr.print(note, style="dim")
 
     from rnnreg.executors import Terminated, interrupt_on_signal, jobs_at_once, run_planned
 
@@ -150,6 +154,16 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         stderr.print(f"[red]{len(failed)} of {len(results)} jobs failed[/red] "
                      f"(see the leaderboard; results in {runner.results_dir})")
         ctx.exit(1)
+
+
+def plugin_rows(spec: str, plan, plugins) -> list | None:
+    """What `-r SPEC` would be without the suite's row of that label: the plugin's defaults, at the suite's scale."""
+    from rnnreg.suite import RegularizerEntry, apply_dropout_scale
+
+    try:
+        return apply_dropout_scale([RegularizerEntry(spec)], plan.dropout_scale, plugins.regularizers)
+    except RnnregError:  # the label is not a spec (a suite's own name for a row)
+        return None
 
 
 def describe_row(row) -> str:
