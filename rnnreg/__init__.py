@@ -15,7 +15,13 @@ import pluggy
 # torch warns at import when NumPy is absent; rnnreg never hands tensors to NumPy, so the warning is noise.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
+
+# The release whose numbers this one reproduces, bit for bit on one machine: what a job's config records as
+# `versions.rnnreg`, and so part of its cache key. It moves to the new release's version only when a change
+# moves numbers (CONTRIBUTING.md, "When to bump the version"): a release that changes no number keeps every
+# cached and committed result valid. The release that wrote a file is its `rnnreg_version`.
+NUMERICS_VERSION = "0.4.0"
 
 hookimpl = pluggy.HookimplMarker("rnnreg")
 
@@ -48,4 +54,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["hookimpl", "EpochEnded", "JobFinished", "JobStarted", "LMData", "Observer", "Regularizer", "RnnregError",
-           "SequenceData", "SiteRule", "Task", "__version__"]
+           "SequenceData", "SiteRule", "Task", "NUMERICS_VERSION", "__version__"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rnnreg.errors import RnnregError
 from rnnreg.jobs import config_of, expand
-from rnnreg.results import CHECKOUT, seedless
+from rnnreg.results import CHECKOUT, chosen, seedless
 from rnnreg.suite import load_suite
 
 
@@ -58,7 +58,7 @@ def any_seed_of(results: list[dict], configs: list[dict]) -> set[str]:
 def untuned_part(config: dict, shared: list | tuple = ()) -> str:
     """What ties a tuned final to its suite's entry: the config without what tuning chose (the parameters,
     the shared training knobs), the seed, and the tuning record."""
-    kept = json.loads(json.dumps(config))
+    kept = json.loads(json.dumps(chosen(config)))
     for key in ("tuning", "seed"):
         kept.pop(key, None)
     kept.get("regularizer", {}).pop("params", None)
@@ -69,7 +69,8 @@ def untuned_part(config: dict, shared: list | tuple = ()) -> str:
 
 def tuned_finals(results: list[dict], suite_name: str, configs: list[dict]) -> set[str]:
     """Config hashes of the results `rnnreg tune` retrained from suite `suite_name`'s studies whose untuned
-    part matches one of the suite's jobs as it stands (another version or task setting never counts)."""
+    part matches one of the suite's jobs as it stands (another task setting never counts; another torch, device
+    or numerics release does: see `results.chosen`)."""
     hashes = set()
     entries: dict[tuple, set[str]] = {}  # the suite's untuned parts, once per set of shared knobs
     for result in results:

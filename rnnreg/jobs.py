@@ -85,7 +85,7 @@ def config_of(job: Job, plugins, device: str = "cpu") -> dict:
         pass
     config = {
         "schema_version": SCHEMA_VERSION,
-        "versions": {"rnnreg": rnnreg.__version__, "torch": torch_version()},
+        "versions": {"rnnreg": rnnreg.NUMERICS_VERSION, "torch": torch_version()},
         "task": {"name": job.task, "version": task_cls.version, "kind": task_cls.kind},
         "regularizer": {"label": job.regularizer.label, **regularizer.resolved()},
         "model": job.model,

@@ -6,7 +6,8 @@ Every result is accounted for. Results are grouped by configuration, never by la
     differently (an LSTM and a GRU preset, a short CPU cut) are two sections, each ranked on its own,
     headed by the model's size and the training budget (so no one reads a 200-unit row against a
     1500-unit published number unawares), then whatever else tells it apart from the task's other sections;
-  - a *row* holds the seeds of one regularizer configuration within a section: mean ± std over them, with n.
+  - a *row* holds the seeds of one regularizer configuration within a section: their mean and
+    its 95 % t-interval, with n.
     Two configurations that share a label (the regularizer's version changed, say) are two rows, the
     label followed by what differs.
 Rows are ranked by the validation primary metric within their section; failed jobs stay on the board as

@@ -25,7 +25,7 @@ class Entry(Generic[T]):
 
 class Registry(Generic[T]):
     def __init__(self, kind: str):
-        self.kind = kind  # "regularizer" or "task", used in messages
+        self.kind = kind  # "regularizer", "task" or "observer", used in messages
         self._entries: dict[str, Entry[T]] = {}
 
     def add(self, cls: T, origin: str) -> None:

@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from rnnreg import __version__
+from rnnreg import NUMERICS_VERSION
 from rnnreg.leaderboard import Row, natural_key
 from rnnreg.metrics import HIGHER_IS_BETTER
 from rnnreg.results import canonical_json
@@ -89,7 +89,7 @@ def section_keys(rows: list[Row]) -> list[tuple[str, str]]:
 
     def priority(key: tuple[str, str]) -> int:
         versions = re.findall(r"versions\.rnnreg=([\w.+-]+)", key[1])
-        return 2 if any(v != __version__ for v in versions) else 0 if most_seeds[key] >= 3 else 1
+        return 2 if any(v != NUMERICS_VERSION for v in versions) else 0 if most_seeds[key] >= 3 else 1
 
     return sorted(most_seeds, key=lambda key: (priority(key), key[0], -size[key], natural_key(key[1])))
 

@@ -26,7 +26,7 @@ def test_bench_json_has_a_row_per_spec_and_the_references():
 
 
 def test_flops_per_token_matches_the_design_estimate():
-    # docs/design.md §5: about 80 MFLOP per training token at the medium shape
+    # docs/design.md §4: about 80 MFLOP per training token at the medium shape
     assert 75e6 < flops_per_training_token(650) < 85e6
 
 

@@ -1,4 +1,4 @@
-"""Leaderboards come from result files alone: ranking, mean ± std, failures kept, formats, --check."""
+"""Leaderboards come from result files alone: ranking, mean ± 95 % t-interval, failures kept, formats, --check."""
 
 import csv
 import io
@@ -92,6 +92,9 @@ def test_cli_formats_write_and_check(tmp_path):
     assert runner.invoke(cli, ["leaderboard", str(results), "--check", str(board)]).exit_code == 1
     assert runner.invoke(cli, ["leaderboard", str(results), "--write", str(board)]).exit_code == 0
     assert runner.invoke(cli, ["leaderboard", str(results), "--check", str(board)]).exit_code == 0
+    # the header says what ± is, as every section caption does: the 95 % t-interval, never the std
+    text = board.read_text()
+    assert "± std" not in text and "half-width of their 95 % t-interval" in text and "± is the 95 % t-interval" in text
     # a new result makes the committed board stale
     write_atomic(result_path(results, "synthetic-lm", "zaremba", 0, "def" * 10), sealed(result("zaremba", 0, 40.0)))
     stale = runner.invoke(cli, ["leaderboard", str(results), "--check", str(board)])
@@ -258,7 +261,7 @@ def test_the_board_shows_the_tasks_current_published_references(tmp_path):
 
 def test_sections_open_with_multi_seed_boards_and_end_with_history():
     """A reader comes for the multi-seed boards: they come first, a task's bigger board before its proxies,
-    and a section of an older rnnreg version last, whatever the names' alphabetical order says."""
+    and a section of an older numerics release last, whatever the names' alphabetical order says."""
     import rnnreg
 
     old = {**config("none", epochs=5), "versions": {"rnnreg": "0.0.1", "torch": "2.13.0"}}
@@ -266,7 +269,7 @@ def test_sections_open_with_multi_seed_boards_and_end_with_history():
                + [result(label, 0, 60.0, config=config(label, epochs=2)) for label in ("none", "zaremba", "moon")]
                + [result("none", 0, 70.0, config=config("none", epochs=3))]
                + [result("none", 0, 80.0, config=old)])
-    current = {**config("none", epochs=5), "versions": {"rnnreg": rnnreg.__version__, "torch": "2.13.0"}}
+    current = {**config("none", epochs=5), "versions": {"rnnreg": rnnreg.NUMERICS_VERSION, "torch": "2.13.0"}}
     results.append(result("none", 0, 81.0, config=current))
     headings = [line for line in render_markdown(build_rows(results)).splitlines() if line.startswith("## ")]
     assert [h.split(" · ")[1] for h in headings][:3] == ["LSTM, 30 epochs", "LSTM, 2 epochs", "LSTM, 3 epochs"]
