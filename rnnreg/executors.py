@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,14 +119,36 @@ def stop_on_signal(signum, frame) -> None:
 _worker_events = None  # a local worker's queue to the driver's progress display
 
 
-def _init_worker(gpu_slots, events=None) -> None:
+DRIVER_POLL_SECONDS = 1.0  # how often a local worker looks for its driver
+UNWIND_SECONDS = 60.0  # how long a worker whose driver died lets its job unwind before it exits regardless
+
+
+def _init_worker(gpu_slots, events=None, driver: int | None = None) -> None:
     """A local worker claims a GPU of its own when there are several (CUDA_VISIBLE_DEVICES order), sends
-    its progress to the driver through `events`, and stops its job on SIGTERM or SIGINT."""
+    its progress to the driver through `events`, stops its job on SIGTERM or SIGINT, and dies with its
+    driver (pid `driver`), however that one ended."""
     global _worker_device, _worker_events
     _worker_device = None if gpu_slots is None else f"cuda:{gpu_slots.get()}"
     _worker_events = events
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGINT, stop_on_signal)
+    if driver is not None:
+        threading.Thread(target=_exit_with_driver, args=(driver,), name="driver watch", daemon=True).start()
+
+
+def _exit_with_driver(driver: int) -> None:
+    """A driver killed with SIGKILL tells its workers nothing, and a worker left behind would go on training
+    queued jobs and then block forever on a queue nobody reads. So each worker watches for its parent to
+    change (the driver is gone: the worker was re-parented); then it stops its job as SIGTERM does (the
+    lock is released, the last epoch checkpoint kept for the rerun) and exits at once, without flushing
+    queues that no one will read."""
+    while os.getppid() == driver:
+        time.sleep(DRIVER_POLL_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+    deadline = time.monotonic() + UNWIND_SECONDS
+    while _in_job and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os._exit(143)
 
 
 def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str, index: int | None = None):
@@ -221,7 +244,7 @@ def _run_pool(runner, planned, todo, spec: WorkerSpec, jobs: int) -> list[dict]:
     relay = threading.Thread(target=_relay_events, args=(events, runner, planned), daemon=True)
     relay.start()
     with futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                                     initargs=(gpu_slots, events)) as pool:
+                                     initargs=(gpu_slots, events, os.getpid())) as pool:
         running = {}
         for index, entry in todo:
             job, config, digest, path, _why = entry

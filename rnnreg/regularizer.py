@@ -16,6 +16,7 @@ are dropout probabilities and must lie in [0, 1). A string parameter may list it
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import sys
 from collections.abc import Callable, Mapping
@@ -113,7 +114,49 @@ class Regularizer:
 
     def resolved(self) -> dict[str, Any]:
         """Everything that identifies this regularizer in a results file."""
-        return {"spec": self.spec, "params": {self.name: dict(self.values)}, "versions": {self.name: self.version}}
+        return with_code({"spec": self.spec, "params": {self.name: dict(self.values)},
+                          "versions": {self.name: self.version}}, [self])
+
+
+BUILT_IN_PACKAGES = ("rnnreg", "rnnreg_plugins")  # their code is covered by rnnreg.NUMERICS_VERSION
+
+
+_fingerprints: dict[type, str | None] = {}  # one read of a plugin's source per class and process
+
+
+def code_fingerprint(cls: type) -> str | None:
+    """What a plugin's code was when it ran: the SHA-256 (first 16 hex digits) of the source files of the
+    modules that define its class and the classes it inherits from, rnnreg's own left out. None for the
+    built-ins, whose code rnnreg's numerics release covers. A result records it in its config, so editing a
+    plugin's source — even without bumping its `version` — gives its jobs a new cache key: they run again
+    instead of being answered by a result of the old code. Code the class calls in other modules is not
+    covered: bump `version` when that changes behaviour."""
+    if cls in _fingerprints:
+        return _fingerprints[cls]
+    digest = hashlib.sha256()
+    outside = False
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        if module is None or klass.__module__.split(".")[0] in BUILT_IN_PACKAGES or klass is object:
+            continue
+        try:
+            path = inspect.getsourcefile(module)
+            source = open(path, "rb").read() if path else None
+        except (OSError, TypeError):
+            source = None
+        if source is None:
+            continue  # a class defined where there is no source file (an interactive session): nothing to pin
+        outside = True
+        digest.update(klass.__module__.encode() + b"\0" + source)
+    _fingerprints[cls] = digest.hexdigest()[:16] if outside else None
+    return _fingerprints[cls]
+
+
+def with_code(resolved: dict[str, Any], parts: list[Regularizer]) -> dict[str, Any]:
+    """`resolved` with the code fingerprints of its parts that are not rnnreg's: a built-in regularizer's
+    record (and so every existing cache key) is left as it was."""
+    code = {part.name: fingerprint for part in parts if (fingerprint := code_fingerprint(type(part)))}
+    return {**resolved, "code": code} if code else resolved
 
 
 def check_regularizer_class(cls: object, origin: str) -> None:
@@ -314,11 +357,11 @@ class Composite(Regularizer):
         return [part for part in self.parts if part.penalty is not None]
 
     def resolved(self) -> dict[str, Any]:
-        return {
+        return with_code({
             "spec": self.spec,
             "params": {p.name: dict(p.values) for p in self.parts},
             "versions": {p.name: p.version for p in self.parts},
-        }
+        }, self.parts)
 
 
 def build_regularizer(spec: str, overrides: Mapping[str, Any], registry: Registry[type[Regularizer]]) -> Regularizer:

@@ -173,3 +173,45 @@ def test_parallel_workers_report_each_jobs_epochs_and_mc_passes_by_name(tmp_path
         assert f"  {name} epoch 1/2: valid_error" in out.stderr and f"  {name} epoch 2/2" in out.stderr
     assert "  [2/2] synthetic-sentiment · variational · seed 0 MC: 100 passes over test" in out.stderr  # the quick suite's split
     assert "[1/2] synthetic-sentiment · none · seed 0 MC" not in out.stderr  # nothing to sample without dropout
+
+
+def alive(pid: int) -> bool:
+    """A process that still runs (a zombie waiting for its reaper has stopped: it holds nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads worker states from /proc (Linux)")
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_local_workers_die_with_a_driver_killed_by_sigkill(tmp_path, command):
+    """SIGKILL tells a driver's workers nothing: each must notice by itself, stop its job (the lock released,
+    the checkpoint kept) and exit within seconds, instead of training the queue on and then hanging."""
+    results = tmp_path / "results"
+    if command == "run":
+        args = ["run", "-r", "none", "-r", "zaremba", "-r", "naive", "-t", "synthetic-sentiment",
+                "--set", "train.epochs=200", *SUITE]
+    else:
+        suite = tmp_path / "tune.yaml"
+        suite.write_text("evaluation: {mc_samples: 0}\ntasks: {synthetic-sentiment: {train: {epochs: 200}}}\n"
+                         "regularizers: [zaremba, naive]\n")
+        args = ["tune", "--suite", str(suite), "--trials", "3", "--final-seeds", "1"]
+    driver = subprocess.Popen([sys.executable, "-m", "rnnreg", *args, "--jobs", "2", "--results-dir", str(results)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    locks = results / ".locks"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(locks.glob("*.lock"))) < 2:
+        time.sleep(0.05)
+    holders = [json.loads(path.read_text())["pid"] for path in locks.glob("*.lock")]
+    assert len(holders) == 2 and driver.pid not in holders, "two workers should hold a job each"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (any(alive(pid) for pid in holders) or list(locks.glob("*.lock"))):
+        time.sleep(0.1)
+    assert not [pid for pid in holders if alive(pid)], "a worker outlived its driver"
+    assert not list(locks.glob("*.lock")), "a worker that stopped kept its job's lock"
+    assert not list(results.rglob("*.json")), "a worker went on to finish a job after its driver died"

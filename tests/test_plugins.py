@@ -274,3 +274,36 @@ def test_a_task_plugin_is_checked_when_it_loads(tmp_path, body, message):
         load_plugins(tmp_path)
     assert str(err.value).startswith(f"task 'mine' from {(tmp_path / 'mytask.py').resolve()}: ")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_editing_a_plugins_code_reruns_its_jobs_instead_of_reading_the_old_result(tmp_path):
+    """A newcomer changed a plugin from one mask per sequence to one per step, same name, version and
+    parameters: its old result must not answer for the new code."""
+    import json
+
+    from click.testing import CliRunner
+
+    from rnnreg.cli import cli
+
+    plugin = tmp_path / "plugins" / "mine.py"
+    plugin.parent.mkdir()
+    results = tmp_path / "r"
+    args = ["--plugins-dir", str(plugin.parent), "run", "-r", "broken", "-r", "none", "-t", "synthetic-sentiment",
+            "--set", "train.epochs=1", "--set", "model.hidden_size=8", "--set", "model.embed_size=8",
+            "--results-dir", str(results), "--jobs", "1"]
+
+    def files():
+        return sorted(json.loads(p.read_text())["config"]["regularizer"].get("code", {}).get("broken", "built-in")
+                      for p in results.rglob("*.json"))
+
+    plugin.write_text(plugin_source('{"recurrent": SiteRule(0.25, per="sequence")}'))
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    [before, builtin] = files()
+    assert builtin == "built-in" and len(before) == 16  # a built-in's record (and cache key) is unchanged
+    rerun = CliRunner().invoke(cli, args)
+    assert rerun.exit_code == 0 and rerun.stderr.count("result exists, skipped") == 2  # unchanged code: cached
+
+    plugin.write_text(plugin_source('{"recurrent": SiteRule(0.25, per="step")}'))
+    edited = CliRunner().invoke(cli, args)
+    assert edited.exit_code == 0 and edited.stderr.count("result exists, skipped") == 1  # only none's
+    assert len(files()) == 3 and before in files()  # the edited plugin trained again, under a new key
