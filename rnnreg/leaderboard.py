@@ -105,10 +105,20 @@ def shape_of(setting: dict) -> str:
 def section_name(setting: dict, diff: dict, show_unset: bool = False) -> str:
     rest = describe({k: v for k, v in diff.items() if k not in SHAPE_KEYS and not k.startswith("tuning.")},
                     show_unset)
-    tuning = setting.get("tuning")
-    tuned = (f"tuned: {tuning['trials']} {tuning['sampler']}-search trials each (sampler seed "
-             f"{tuning['sampler_seed']})") if tuning else ""
-    return " · ".join(part for part in (tuned, shape_of(setting), rest) if part)
+    return " · ".join(part for part in (tuning_name(setting.get("tuning")), shape_of(setting), rest) if part)
+
+
+def tuning_name(tuning: dict | None) -> str:
+    """A tuned section's protocol in words: "tuned: 32 random trials + the default, best 3 rechecked on 2
+    more seeds" (or, for a study from before references and rechecks, its trials and sampler seed)."""
+    if not tuning:
+        return ""
+    draws = f"{tuning['trials']} {tuning['sampler']}"
+    if "finalists" not in tuning:
+        return f"tuned: {draws}-search trials each (sampler seed {tuning['sampler_seed']})"
+    rechecked = (f", best {tuning['finalists']} rechecked on {tuning['select_seeds']} more seed"
+                 f"{'s' if tuning['select_seeds'] != 1 else ''}") if tuning["select_seeds"] else ""
+    return f"tuned: {draws} trials + the default{rechecked}"
 
 
 def tuning_role(result: dict) -> str | None:
@@ -177,6 +187,7 @@ class Row(TypedDict, total=False):
     files: list[str]
     learned_rates: dict[str, dict]
     budget: dict | None
+    selection: dict  # tuned rows of a study with references and rechecks: how they were chosen, how stable
     delta_vs_none: float | None  # test primary metric minus the section's none row
     delta_vs_none_ci_low: float | None
     delta_vs_none_ci_high: float | None
@@ -188,10 +199,17 @@ class Row(TypedDict, total=False):
     _params: dict  # for sweep grids; not rendered
 
 
+SELECTION_ROLES = ("trial", "reference", "recheck")  # how a tuned row was chosen, not rows of their own
+
+
 def build_rows(results: list[dict]) -> list[Row]:
-    # A tuning study's trials are not rows: they are the budget curves of the tuned rows they led to.
+    # A tuning study's trials, reference and rechecks are not rows: they are how its tuned rows were chosen
+    # (the budget curves, the selection and its stability, rnnreg.tuned).
     trials = [r for r in results if tuning_role(r) == "trial"]
-    results = [r for r in results if tuning_role(r) != "trial"]
+    from rnnreg.tuned import tuned_studies
+
+    studies = tuned_studies(results)
+    results = [r for r in results if tuning_role(r) not in SELECTION_ROLES]
     budget_of = budgets(trials) if trials else {}
     sections: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
@@ -224,12 +242,72 @@ def build_rows(results: list[dict]) -> list[Row]:
                 first = groups[reg_key][0]
                 tuned = {"budget": budget_of.get(budget_key(first))} if tuning_role(first) == "final" else {}
                 drafts.append(make_row(task, section_names[key], shown, groups[reg_key]) | tuned)
+    drafts += failed_studies(studies, sections, section_names)
+    attach_selection(drafts, studies, sections, section_names)
     baseline = {(d["task"], d["section"]): d for d in drafts
                 if d["spec"] == "none" and d["regularizer"] == "none" and d["n"]}
     deltas = [delta_vs_none(d, baseline.get((d["task"], d["section"]))) for d in drafts]
     order = sorted(range(len(drafts)), key=lambda i: rank_key(drafts[i]))
     standings = standing_in_section([drafts[i] for i in order])
     return [cast(Row, {**drafts[i], **deltas[i], **standing}) for i, standing in zip(order, standings, strict=True)]
+
+
+def tuned_section_of(sections: dict, section_names: dict, task: str, group: str) -> str | None:
+    """The name of the section holding a tuning group's final rows."""
+    for (section_task, setting), groups in sections.items():
+        first = next(iter(groups.values()))[0]
+        if section_task == task and (first["config"].get("tuning") or {}).get("group") == group:
+            return section_names[(section_task, setting)]
+    return None
+
+
+def failed_studies(studies, sections: dict, section_names: dict) -> list[dict]:
+    """A row for each regularizer of a tuned section whose every candidate failed (so it has no finals):
+    it stays on the board, failed, with how many failed and the first reason."""
+    rows = []
+    for study in studies:
+        failed, total, reason = study.failed_trials()
+        if study.finals or not total or failed < total:
+            continue
+        section = tuned_section_of(sections, section_names, study.task, study.group)
+        if section is None:
+            continue
+        runs = [study.reference] if study.reference else [next(iter(study.searches[0].trials.values()))]
+        row = make_row(study.task, section, study.label, runs)
+        row.update(status="failed", errors=[f"{failed}/{total} candidates failed; the first: {reason}"], n=0,
+                   budget={"trials": study.valid_trials(), "budget": study.budget * len(study.searches),
+                           "failed": failed, "metric": f"valid_{row['primary_metric']}", "curve": []})
+        rows.append(row)
+    return rows
+
+
+def attach_selection(drafts: list[dict], studies, sections: dict, section_names: dict) -> None:
+    """Each tuned row gets its regularizer's selection record (`selection`): per search what won (the
+    default or a trial) and the tuned outcome, the selection's optimism, edge flags, the trials each study
+    holds against its budget, and the section's rank probabilities (rnnreg.tuned)."""
+    from rnnreg.tuned import edge_flags, outcome, search_optimism, stability
+
+    by_section: dict[tuple[str, str], list] = defaultdict(list)
+    for study in studies:
+        section = tuned_section_of(sections, section_names, study.task, study.group)
+        if section is not None:
+            by_section[(study.task, section)].append(study)
+    for (task, section), members in by_section.items():
+        ranking = stability(members)
+        for study in members:
+            record = {
+                "searches": [{"sampler_seed": s.sampler_seed, "chosen": s.chosen.key if s.chosen else None,
+                              "params": s.chosen_params, "outcome": outcome(study, s),
+                              "optimism": search_optimism(study, s), "trials": len(s.trials)}
+                             for s in study.searches],
+                "budget": study.budget, "edge": edge_flags(study),
+                **ranking.probabilities.get(study.label, {"rank1": None, "top3": None}),
+                "groups": ranking.groups(), "replicates": ranking.replicates,
+            }
+            for row in drafts:
+                if row["task"] == task and row["section"] == section and row["regularizer"].split(" (")[0] == \
+                        study.label:
+                    row["selection"] = record
 
 
 def delta_vs_none(row: dict, base: dict | None) -> dict:

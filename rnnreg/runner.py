@@ -36,7 +36,9 @@ from rnnreg.results import (
     git_commit,
     git_dirty,
     machine_info,
+    portable_path,
     read_result,
+    read_results,
     result_path,
     write_atomic,
 )
@@ -78,6 +80,7 @@ class Runner:
         self.resume = resume  # continue unfinished jobs from their last epoch checkpoint
         self.device_requested = device_requested or device  # "auto" that fell back to the CPU says so
         self._data: dict[str, tuple] = {}  # task name → (data, oracle), loaded once per run
+        self._experiments: dict[str, dict] | None = None  # adopt_twin's view of the folder, per plan
         git_commit(), git_dirty()  # read now, when the code that will run was imported
 
     def config_of(self, job: Job) -> dict:
@@ -94,6 +97,7 @@ class Runner:
         reason it runs. Checks the folder and loads every dataset a job needs: a mistake is a one-line error
         now, not a failed result per job after hours of training the others."""
         planned, seen = [], set()
+        self._experiments = None  # results written since the last plan count
         for job in jobs:
             config, digest, path = self.path_of(job)
             if path in seen:  # `--param p=0.3,0.3`, or a suite listing one configuration twice
@@ -101,12 +105,48 @@ class Runner:
                                                    "listed more than once with the same config: it runs once"})
                 continue
             seen.add(path)
-            planned.append((job, config, digest, path, self.why_run(path, digest)))
+            why = self.why_run(path, digest)
+            if why == "new" and self.adopt_twin(job, config, digest, path):
+                why = None
+            planned.append((job, config, digest, path, why))
         for job, *_, why in planned:
             if why:
                 self.task_data(job.task)
         check_results_dir(self.results_dir)
         return planned
+
+    def adopt_twin(self, job: Job, config: dict, digest: str, path: Path) -> bool:
+        """A tuning job (trial, reference, recheck, final) whose experiment already ran in this folder — the
+        same config but for the tuning record, so the same training with the same numerics — is not trained
+        again: its result is that one's, written under its own config and hash with `reused` naming the
+        source. (ptb-small's seeds at one strength are then a strength search's trials and finals; a
+        reference that is also a grid point is trained once.)"""
+        if job.tuning is None or self.force:
+            return False
+        twin = self.experiments().get(experiment_digest(config))
+        if twin is None:
+            return False
+        adopted = {key: value for key, value in twin.items() if not key.startswith("_")}
+        adopted.pop("reused", None)
+        adopted.update(config=config, config_hash=digest, suite=job.suite,
+                       reused={"config_hash": twin["config_hash"],
+                               "path": portable_path(twin["_path"]) or twin["_path"]})
+        if job.study is not None:
+            adopted["study"] = job.study
+        write_atomic(path, adopted)
+        self.experiments()[experiment_digest(config)] = {**adopted, "_path": str(path)}
+        return True
+
+    def experiments(self) -> dict[str, dict]:
+        """The folder's finished results by experiment (their config without the tuning record), read once
+        per plan (the results index makes it cheap): what adopt_twin looks in."""
+        if self._experiments is None:
+            self._experiments = {}
+            if self.results_dir.is_dir():
+                for result in read_results(self.results_dir)[0]:
+                    if result["status"] == "ok" and not result.get("reused"):
+                        self._experiments.setdefault(experiment_digest(result["config"]), result)
+        return self._experiments
 
     def why_run(self, path: Path, digest: str) -> str | None:
         if self.force:
@@ -220,7 +260,7 @@ class Runner:
                 progress=progress, checkpoint=checkpoint,
             )
             result.update(status="ok", error=None, curves=outcome["curves"], speed=outcome["speed"],
-                          parameters=outcome["parameters"])
+                          cost=outcome["cost"], parameters=outcome["parameters"])
             if "learned_rates" in outcome:  # Concrete dropout's final p per site and layer
                 result["learned_rates"] = outcome["learned_rates"]
             result["metrics"] = {
@@ -254,6 +294,12 @@ class Runner:
             result["observers"] = observers.status  # whether each observer saw the whole job
             result["observer_seconds"] = observers.seconds  # what watching cost it
         return result
+
+
+def experiment_digest(config: dict) -> str:
+    """A config's hash without its tuning record: jobs of any role (or none) with the same one are the same
+    training."""
+    return config_hash({key: value for key, value in config.items() if key != "tuning"})
 
 
 def peak_memory(device: str) -> dict:

@@ -13,6 +13,14 @@ training knobs that every regularizer then gets alike:
       space: {variational: {p_input: [0.0, 0.5]}, awd: {p_recurrent: null}}
       shared: {train.weight_decay: [1.0e-7, 1.0e-4, log]}
 
+A range of three or more numbers, or `{points: [...]}`, lists the values to try instead (the `grid` sampler
+visits each once, in order). Instead of the probabilities one by one, a suite may tune one **strength**
+for every regularizer: a factor on all of a regularizer's dropout probabilities alike, its ratios kept
+(`dropout_scale`'s rule; loss weights such as AR/TAR's stay), e.g. for an expensive task
+
+    tune:
+      strength: [0.25, 0.5, 0.75, 1.0]      # or a range, [0.25, 1.0]; within (0, 2]
+
 Every range is checked when it is declared — an unknown parameter, low > high, a probability range
 outside [0, 1), a log range that is not positive — so a bad space is a one-line error before any trial.
 A composite regularizer's dimensions are named `part.param` (`embedding.p`), as `--param` names them.
@@ -20,6 +28,7 @@ A composite regularizer's dimensions are named `part.param` (`embedding.p`), as 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,30 +47,70 @@ def is_probability(name: str) -> bool:
     return name == "p" or name.startswith("p_")
 
 
+STRENGTH = "strength"  # the dimension that scales every dropout probability of a regularizer alike
+STRENGTH_RANGE = (0.0, 2.0)  # exclusive of 0 (no dropout is the `none` row's business), inclusive of 2
+
+
 @dataclass(frozen=True)
 class Dimension:
-    """One tuned parameter: a float drawn from [low, high], uniformly or log-uniformly."""
+    """One tuned parameter: a float drawn from [low, high], uniformly or log-uniformly, or one of the listed
+    `points` (in their order, for the grid sampler)."""
 
     name: str
     low: float
     high: float
     log: bool = False
+    points: tuple[float, ...] | None = None
 
     def distribution(self) -> Any:
         import optuna
 
+        if self.points is not None:
+            return optuna.distributions.CategoricalDistribution(self.points)
         return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)
 
+    def value_at(self, u: float) -> float:
+        """The value at quantile u in [0, 1) of this dimension's distribution (how a shared uniform draw
+        becomes this dimension's value)."""
+        if self.points is not None:
+            return self.points[min(int(u * len(self.points)), len(self.points) - 1)]
+        if self.log:
+            return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        return self.low + u * (self.high - self.low)
+
+    def near_edge(self, value: float, share: float = 0.05) -> str | None:
+        """"low" or "high" when `value` lies within `share` of this range's width from that edge (on the log
+        scale for a log range): the optimum may lie outside the range. None for points, or inside."""
+        if self.points is not None or self.high <= self.low:
+            return None
+        scale = math.log if self.log else (lambda x: x)
+        position = (scale(value) - scale(self.low)) / (scale(self.high) - scale(self.low))
+        return "low" if position <= share else "high" if position >= 1 - share else None
+
+    def raw(self) -> list | dict:
+        """As a suite writes it (and a result's study record keeps it): parse_range reads it back."""
+        if self.points is not None:
+            return {"points": list(self.points)}
+        return [self.low, self.high, "log"] if self.log else [self.low, self.high]
+
     def describe(self) -> str:
+        if self.points is not None:
+            return "{" + ", ".join(f"{v:g}" for v in self.points) + "}"
         return f"{self.low:g}..{self.high:g}" + (" log" if self.log else "")
 
 
 def parse_range(owner: str, name: str, raw: object) -> Dimension | None:
-    """(low, high) or (low, high, "log") → a checked Dimension; None means "not tuned"."""
+    """(low, high), (low, high, "log"), three or more numbers or {points: [...]} → a checked Dimension;
+    None means "not tuned"."""
     if raw is None:
         return None
+    listed = raw.get("points") if isinstance(raw, Mapping) and set(raw) == {"points"} else (
+        raw if isinstance(raw, (list, tuple)) and len(raw) >= 3 and raw[2] != "log" else None)
+    if listed is not None:
+        return parse_points(owner, name, listed)
     if not isinstance(raw, (list, tuple)) or len(raw) not in (2, 3) or (len(raw) == 3 and raw[2] != "log"):
-        raise RnnregError(f"{owner}: search range of {name!r} must be [low, high] or [low, high, log], got {raw!r}")
+        raise RnnregError(f"{owner}: search range of {name!r} must be [low, high], [low, high, log], three or more "
+                          f"values or {{points: [...]}}, got {raw!r}")
     low, high = raw[0], raw[1]
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (low, high)):
         raise RnnregError(f"{owner}: search range of {name!r} must hold numbers, got {raw!r}")
@@ -72,7 +121,27 @@ def parse_range(owner: str, name: str, raw: object) -> Dimension | None:
         raise RnnregError(f"{owner}: search range of probability {name!r} must lie in [0, 1), got [{low:g}, {high:g}]")
     if log and low <= 0:
         raise RnnregError(f"{owner}: log search range of {name!r} must be positive, got low {low:g}")
+    if name == STRENGTH and not (STRENGTH_RANGE[0] < low and high <= STRENGTH_RANGE[1]):
+        raise RnnregError(f"{owner}: strength must lie in (0, 2], got [{low:g}, {high:g}]")
     return Dimension(name, low, high, log)
+
+
+def parse_points(owner: str, name: str, raw: object) -> Dimension:
+    """The listed values of one dimension, each checked as a range's ends would be."""
+    if not isinstance(raw, (list, tuple)) or not raw or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in raw):
+        raise RnnregError(f"{owner}: the points of {name!r} must be a list of numbers, got {raw!r}")
+    points = tuple(float(v) for v in raw)
+    if len(set(points)) < len(points):
+        raise RnnregError(f"{owner}: the points of {name!r} list a value twice: {list(points)}")
+    parse_range(owner, name, [min(points), max(points)])  # the same bounds as a range of them
+    return Dimension(name, min(points), max(points), points=points)
+
+
+def strength_space(raw: object, owner: str) -> dict[str, Dimension]:
+    """`tune.strength`: the one dimension every regularizer of the suite is tuned on."""
+    dimension = parse_range(f"{owner}: tune.strength", STRENGTH, raw)
+    return {STRENGTH: dimension} if dimension is not None else {}
 
 
 def plugin_space(cls: type[Regularizer], owner: str) -> dict[str, Dimension]:

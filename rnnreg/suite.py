@@ -12,6 +12,10 @@
       - {spec: variational+embedding, params: {p_recurrent: [0.0, 0.25, 0.5], embedding.p: [0.0, 0.5]}}  # a grid
     dropout_scale: 0.5              # optional: every dropout probability (p, p_*) × 0.5, defaults included;
                                     # a list sweeps it ([0.25, 0.5, 1.0]: labels gain [dropout_scale=…])
+    tune:                           # optional, for `rnnreg tune` (rnnreg.searchspace has the rules)
+      space: {variational: {p_input: [0.0, 0.5]}}     # narrow or fix a regularizer's ranges
+      shared: {train.weight_decay: [1.0e-7, 1.0e-4, log]}
+      strength: [0.25, 0.5, 0.75, 1.0]              # or: one factor on all of a regularizer's probabilities
 
 Everything is checked on load, against the registered tasks and regularizers, so a typo fails in one line
 naming the file and the key before any training starts.
@@ -32,7 +36,7 @@ from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
 TOP_KEYS = {"name", "description", "seeds", "evaluation", "tasks", "regularizers", "claims", "dropout_scale", "tune"}
-TUNE_KEYS = {"space", "shared"}
+TUNE_KEYS = {"space", "shared", "strength"}
 EVALUATION_KEYS = {"mc_samples": int, "mc_embedding": bool, "batch_size": int, "train_metric": bool,
                    "curve_test": bool,  # curve_test: the test split's metric in every epoch's curve (Gal's scripts)
                    "mc_splits": list}  # which splits get MC passes (default both): each one costs mc_samples passes
@@ -110,17 +114,37 @@ def rows_labelled(regularizers: list[RegularizerEntry], name: str) -> list[Regul
     return exact or [entry for entry in regularizers if entry.label.startswith(f"{name}[")]
 
 
+def only_labels(suite: Suite, labels: tuple[str, ...]) -> None:
+    """Keep the suite's rows named by `labels` (`rnnreg tune -r LABEL`: tune these, with the suite's own
+    parameters, and leave the other rows for later); a label the suite does not have is a one-line error."""
+    if not labels:
+        return
+    known = [entry.label for entry in suite.regularizers]
+    unknown = [label for label in labels if not rows_labelled(suite.regularizers, label)]
+    if unknown:
+        raise RnnregError(f"{suite.source}: no row labelled {', '.join(map(repr, unknown))} "
+                          f"(its rows: {', '.join(known)})")
+    suite.regularizers = [entry for entry in suite.regularizers
+                          if any(entry in rows_labelled(suite.regularizers, label) for label in labels)]
+
+
+def probabilities_of(entry: RegularizerEntry, registry) -> dict[str, float]:
+    """The dropout probabilities an entry runs with (`part.p` in a composite), defaults included: what a
+    dropout scale or a tuned strength multiplies. Loss weights are not among them."""
+    built = build_regularizer(entry.spec, entry.params, registry)
+    parts = built.parts if isinstance(built, Composite) else [built]
+    return {(f"{part.name}.{key}" if len(parts) > 1 else key): value
+            for part in parts for key, value in part.values.items() if is_probability(key)}
+
+
 def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: bool) -> RegularizerEntry:
     """The entry with every dropout probability (parameters `p`, `p_*`) multiplied by `scale`, the plugin's
     defaults included, written out as explicit parameters so results record the values that ran. One scale
     for every regularizer is how a suite gives each method the same budget on a model smaller than the
     one its defaults were tuned for. Loss coefficients (AR/TAR's alpha, beta) are not probabilities: untouched.
     """
-    built = build_regularizer(entry.spec, entry.params, registry)
-    parts = built.parts if isinstance(built, Composite) else [built]
     kept = {k: v for k, v in entry.params.items() if not is_probability(k.rpartition(".")[2])}
-    scaled = {(f"{part.name}.{key}" if len(parts) > 1 else key): round(value * scale, 10)
-              for part in parts for key, value in part.values.items() if is_probability(key)}
+    scaled = {key: round(value * scale, 10) for key, value in probabilities_of(entry, registry).items()}
     if not scaled:  # nothing to scale (none, ar-tar): one entry whatever the scale
         return entry
     label = entry.label
@@ -300,13 +324,17 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
     expect_keys(space, set(labels), "tune.space")
     if not isinstance(tune.get("shared") or {}, dict) or not all(isinstance(v, dict) for v in space.values()):
         fail("tune.space must map labels to {parameter: [low, high] or null}; tune.shared, train.NAME to ranges")
-    from rnnreg.searchspace import shared_space, space_of
+    from rnnreg.searchspace import shared_space, space_of, strength_space
 
     try:
         shared_space(tune.get("shared") or {}, source)
+        strength = strength_space(tune.get("strength"), source)
         for entry in regularizers:  # every range checked now, not when its first trial runs
             space_of(entry.spec, plugins.regularizers, entry.params, space.get(entry.label), f"{source}: tune.space")
+            if strength and not probabilities_of(entry, plugins.regularizers):
+                fail(f"tune.strength scales dropout probabilities, and {entry.label!r} has none; leave it out of "
+                     "this suite (AR/TAR's weights are not probabilities)")
     except RnnregError as exc:
         raise RnnregError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
     return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers, claims,
-                 scales, {"space": space, "shared": tune.get("shared") or {}})
+                 scales, {"space": space, "shared": tune.get("shared") or {}, "strength": tune.get("strength")})

@@ -233,14 +233,17 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
     state = EpochState(checkpoint, model, optimizer, device)
     first_epoch = state.resume()
     curves, train_speed, eval_speed = state.curves, state.train_speed, state.eval_speed
+    cost = TrainingCost()
     for epoch in range(first_epoch, cfg["epochs"] + 1):
         lr = lm_learning_rate(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         sync(device)
         start = time.perf_counter()
+        cost.begin()
         train_loss, tokens, penalty = lm_train_epoch(model, train, cfg, optimizer, epoch, regularizer)
         sync(device)
+        cost.end(tokens)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         valid_ppl = lm_perplexity(model, valid, cfg["bptt"])
@@ -268,7 +271,7 @@ def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device,
             metrics[f"{split}_perplexity_mc"] = lm_perplexity(model, streams, cfg["bptt"], n,
                                                               eval_cfg.get("mc_embedding", False),
                                                               mc_progress(progress, split, n))
-    return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
+    return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}, cost
 
 
 # --- sequence classification and regression -------------------------------------------------------
@@ -335,10 +338,12 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
     state = EpochState(checkpoint, model, optimizer, device, order_rng)
     first_epoch = state.resume()
     curves, train_speed, eval_speed = state.curves, state.train_speed, state.eval_speed
+    cost = TrainingCost()
     for epoch in range(first_epoch, cfg["epochs"] + 1):
         model.train()
         sync(device)
         start, total, penalty_sum = time.perf_counter(), 0.0, None
+        cost.begin()
         order = torch.randperm(len(xtr), generator=order_rng).to(device)
         for step, i in enumerate(range(0, len(order), batch)):
             idx = order[i : i + batch]
@@ -355,6 +360,7 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
             if penalty is not None:
                 penalty_sum = (penalty_sum or 0.0) + penalty.item() * len(idx)
         sync(device)
+        cost.end(xtr.numel())
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         valid_value = evaluate(xva, yva)
@@ -377,23 +383,47 @@ def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device,
     if n and has_mc_sites(model.plan, eval_cfg):
         for split, (x, y) in mc_splits(eval_cfg, {"valid": (xva, yva), "test": (xte, yte)}):
             metrics[f"{split}_{metric}_mc"] = evaluate(x, y, n, mc_progress(progress, split, n))
-    return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}
+    return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}, cost
 
 
 def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, seed, device="cpu",
                        progress: Progress = lambda info: None, checkpoint: Checkpoint | None = None) -> dict:
     """Train one model from `seed` and evaluate it; same seed and config give the same numbers on CPU,
     whether or not the training resumed from a `checkpoint` on the way."""
+    cpu_start = time.process_time()
     torch.manual_seed(seed)
     model = build_model(task, data, model_cfg, regularizer.plan()).to(device)
     if task.kind == "language-model":
-        metrics, curves, speed = train_language_model(model, data, train_cfg, eval_cfg, device, progress, regularizer,
-                                                      checkpoint)
+        metrics, curves, speed, cost = train_language_model(model, data, train_cfg, eval_cfg, device, progress,
+                                                            regularizer, checkpoint)
     else:
-        metrics, curves, speed = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed,
-                                                      progress, regularizer, checkpoint)
-    return {"metrics": metrics, "curves": curves, "speed": speed,
+        metrics, curves, speed, cost = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed,
+                                                            progress, regularizer, checkpoint)
+    return {"metrics": metrics, "curves": curves, "speed": speed, "cost": cost.record(time.process_time() - cpu_start),
             "parameters": sum(p.numel() for p in model.parameters())} | learned_rates(model)
+
+
+class TrainingCost:
+    """What a job cost without the machine's stalls: the process's CPU time (every thread's, so a job on two
+    threads counts both) in its training epochs, and the rest of it (set-up, validation each epoch, the
+    final evaluation and MC passes), with the tokens trained on. Wall time counts whatever else the machine
+    was doing and every pause; CPU time does not. A resumed job counts the epochs run in this process."""
+
+    def __init__(self) -> None:
+        self.train_seconds, self.tokens, self.epochs, self._start = 0.0, 0, 0, 0.0
+
+    def begin(self) -> None:
+        self._start = time.process_time()
+
+    def end(self, tokens: int) -> None:
+        self.train_seconds += time.process_time() - self._start
+        self.tokens += tokens
+        self.epochs += 1
+
+    def record(self, total_cpu_seconds: float) -> dict:
+        return {"cpu_seconds_train": self.train_seconds,
+                "cpu_seconds_evaluate": max(0.0, total_cpu_seconds - self.train_seconds),
+                "train_tokens": self.tokens, "epochs_trained": self.epochs}
 
 
 def learned_p(model: RNNModel) -> dict:

@@ -177,5 +177,5 @@ def test_default_spaces_follow_the_parameters(plugins):
     assert "variational.p_recurrent" not in awd  # the suite entry fixes it: AWD has no dropout on h
     assert (awd["variational.p_input"].low, awd["variational.p_input"].high, awd["variational.p_input"].log) == (0.0, 0.8, False)
     alpha = awd["ar-tar.alpha"]
-    assert (alpha.low, alpha.high, alpha.log) == (pytest.approx(0.2), pytest.approx(20.0), True)
+    assert (alpha.low, alpha.high, alpha.log) == (pytest.approx(0.2), pytest.approx(200.0), True)  # widened: 42
     assert space_of("none", plugins.regularizers) == {}

@@ -7,6 +7,7 @@ data), training.py (run, tune), reading.py (leaderboard, claims, reproduce, repo
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -20,7 +21,25 @@ FORMATS = click.Choice(["table", "json", "markdown", "csv"])
 
 
 class RnnregGroup(click.Group):
-    """Turns `RnnregError` into click's one-line `Error: ...` and exit status 1."""
+    """Turns `RnnregError` into click's one-line `Error: ...` and exit status 1, and a usage mistake (an
+    unknown option, a value out of range) into one line too, exit status 2, instead of click's three."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:

@@ -196,15 +196,24 @@ def override_settings(plan, plugins, settings: tuple[str, ...]) -> None:
 @cli.command()
 @click.option("--suite", default=None, metavar="FILE|NAME", help="Suite whose regularizers to tune [default: quick].")
 @click.option("-t", "--task", "task_names", multiple=True, metavar="TASK", help="Tune on this task (repeatable).")
+@click.option("-r", "--regularizer", "labels", multiple=True, metavar="LABEL",
+              help="Tune only the suite's rows with this label (repeatable) [default: every row].")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a task setting for every task, e.g. model.hidden_size=256.")
-@click.option("--trials", type=click.IntRange(1), default=16, show_default=True,
-              help="Trials per regularizer: the same budget for every one.")
-@click.option("--sampler", type=click.Choice(["random", "tpe"]), default="random", show_default=True,
-              help="Optuna's sampler, with the same seed for every regularizer; budget curves assume random.")
-@click.option("--seed", "sampler_seed", type=int, default=0, show_default=True, help="The sampler's seed.")
-@click.option("--final-seeds", type=click.IntRange(0), default=5, show_default=True,
-              help="Retrain each regularizer's best configuration over seeds 0..K-1: the tuned rows.")
+@click.option("--trials", type=click.IntRange(1), default=None,
+              help="Search draws per regularizer and search, the same for every one [default: 16; grid: its size].")
+@click.option("--sampler", type=click.Choice(["random", "qmc", "grid", "tpe", "gp"]), default="random",
+              show_default=True, help="Where trials go (rnnreg.sampling); budget curves assume random or qmc.")
+@click.option("--seed", "sampler_seed", type=int, default=0, show_default=True,
+              help="The sampler's seed (search m uses seed + m).")
+@click.option("--searches", type=click.IntRange(1), default=1, show_default=True,
+              help="Independent searches per regularizer, each with the full budget and its own sampler seed.")
+@click.option("--finalists", type=click.IntRange(1), default=3, show_default=True,
+              help="Candidates of a search (its trials and the reference) rechecked on more seeds before choosing.")
+@click.option("--select-seeds", type=click.IntRange(0), default=2, show_default=True,
+              help="Extra seeds each finalist is trained on; the best mean over 1 + this many seeds wins.")
+@click.option("--final-seeds", type=click.IntRange(1), default=5, show_default=True,
+              help="Seeds the chosen configuration is trained on, none used to select it: the tuned rows.")
 @click.option("--storage", default=None, metavar="URL",
               help="Optuna storage URL [default: sqlite:///RESULTS_DIR/studies.sqlite3]; a PostgreSQL URL lets "
                    "several drivers share the studies.")
@@ -222,7 +231,8 @@ def override_settings(plan, plugins, settings: tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
               help="The tuned leaderboard's format on stdout.")
 @click.pass_context
-def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_seeds, storage, device,
+def tune(ctx, suite, task_names, labels, settings, trials, sampler, sampler_seed, searches, finalists, select_seeds,
+         final_seeds, storage, device,
          results_dir, data_dir, executor, jobs, address, logs, fmt):
     """Tune every regularizer of a suite with the same budget, then retrain each one's best over seeds.
 
@@ -232,11 +242,12 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
     from rnnreg.executors import Terminated, interrupt_on_signal, jobs_at_once, run_planned
     from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
-    from rnnreg.suite import load_suite
+    from rnnreg.suite import load_suite, only_labels
     from rnnreg.tune import Tuner
 
     plugins = get_plugins(ctx)
     plan = load_suite(suite, plugins)
+    only_labels(plan, labels)
     choose_tasks(plan, plugins, task_names)
     override_settings(plan, plugins, settings)
     if executor == "ray":
@@ -256,7 +267,8 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
                         plugins_dir=ctx.find_root().obj["plugins_dir"])
 
     tuner = Tuner(runner, plan, plugins, trials=trials, sampler=sampler, seed=sampler_seed, storage=storage,
-                  final_seeds=final_seeds, run_jobs=run_jobs, report=lambda message: stderr.print(message))
+                  final_seeds=final_seeds, finalists=finalists, select_seeds=select_seeds, searches=searches,
+                  run_jobs=run_jobs, report=lambda message: stderr.print(message))
     previous_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)
     try:
         outcome = tuner.run()
@@ -267,18 +279,17 @@ def tune(ctx, suite, task_names, settings, trials, sampler, sampler_seed, final_
         ctx.exit(143 if terminated else 130)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-    per_trial = (outcome.tuner_seconds - outcome.open_seconds) / max(1, outcome.trials_run)
+    per_trial = max(0.0, outcome.tuner_seconds - outcome.open_seconds) / max(1, outcome.trials_run)
     stderr.print(f"{len(outcome.studies)} studies in {tuner.storage_label()}: {outcome.trials_run} trials told this "
                  f"run; the tuner's own time {outcome.tuner_seconds:.2f} s: {outcome.open_seconds:.2f} s opening the "
                  f"studies, then {per_trial * 1000:.0f} ms a trial (ask, tell, storage)")
-    if outcome.finals:
-        emit_leaderboard(outcome.finals + trial_results(runner.results_dir, tuner.group), fmt)
+    if outcome.decisions:
+        emit_leaderboard(group_results(runner.results_dir, tuner.group), fmt)
 
 
-def trial_results(folder: Path, group: str) -> list[dict]:
-    """The trials of one tuning group, for the budget curves beside its tuned rows."""
+def group_results(folder: Path, group: str) -> list[dict]:
+    """Every result of one tuning group — references, trials, rechecks, finals — for its tuned section."""
     from rnnreg.results import read_results
 
     results, _ = read_results(folder)
-    return [r for r in results if ((r.get("config") or {}).get("tuning") or {}).get("group") == group
-            and r["config"]["tuning"]["role"] == "trial"]
+    return [r for r in results if ((r.get("config") or {}).get("tuning") or {}).get("group") == group]

@@ -1,0 +1,262 @@
+"""What a tuning group's result files say, retold for the board: per regularizer and search, the candidates
+(the reference and the trials), the finalists with their rechecks, the chosen configuration and its final
+seeds — the same decisions `rnnreg tune` made (rnnreg.selection), recomputed from the files alone — and how
+stable the ranking of the tuned rows is.
+
+Rank probabilities (Bouthillier et al. 2021: report how likely one method beats another, not one
+ordering). Each bootstrap replicate, per regularizer: draw one of its searches; resample that search's N
+trials with replacement (the reference always stays, as a practitioner always tries it); re-select the
+best candidate by its first-seed validation number; take as its outcome that number less the first-seed
+optimism of the search's actual winner (its first-seed number minus the mean of its final seeds, the
+final seeds resampled with replacement). When the re-selection picks the actual winner, the outcome is
+the resampled mean of its final seeds, exactly. Ranking the replicate's outcomes gives P(rank 1) and
+P(top 3). Seeded, so the board is reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rnnreg.metrics import HIGHER_IS_BETTER
+from rnnreg.results import canonical_json, chosen
+from rnnreg.selection import REFERENCE, Candidate, finalists, optimism, winner
+
+BOOTSTRAP_REPLICATES = 2000
+BOOTSTRAP_SEED = 0
+CONFIDENT = 0.9  # the summary states an order only where its probability is at least this
+EDGE_SHARE = 0.05  # a chosen value within 5 % of its range's width from an edge is flagged
+
+
+def role_of(result: dict) -> str | None:
+    return ((result.get("config") or {}).get("tuning") or {}).get("role")
+
+
+def experiment_key(result: dict) -> str:
+    """What a candidate, its rechecks and its finals share: the chosen config without seed and tuning."""
+    return canonical_json({k: v for k, v in chosen(result["config"]).items() if k not in ("seed", "tuning")})
+
+
+def valid_value(result: dict) -> float | None:
+    if result.get("status") != "ok":
+        return None
+    entry = result["metrics"].get(f"valid_{result['task']['primary_metric']}")
+    return None if entry is None else entry["value"]
+
+
+@dataclass
+class Search:
+    """One search of one regularizer: its trials (by number), the reference, and what it chose."""
+
+    sampler_seed: int | None
+    trials: dict[int, dict] = field(default_factory=dict)
+    space: dict = field(default_factory=dict)  # dimension → [low, high, log] or {"points": [...]}
+    finalists: list[Candidate] = field(default_factory=list)
+    chosen: Candidate | None = None
+    chosen_key: str | None = None  # its experiment key
+    chosen_params: dict = field(default_factory=dict)
+
+
+@dataclass
+class TunedStudy:
+    """One regularizer in one tuning group: its searches, reference, rechecks and finals, all from files."""
+
+    task: str
+    group: str
+    label: str
+    higher_is_better: bool
+    budget: int  # N search draws per search (0: nothing to tune)
+    finalist_count: int
+    select_seeds: int
+    reference: dict | None = None
+    searches: list[Search] = field(default_factory=list)
+    by_key: dict[str, dict[int, dict]] = field(default_factory=lambda: defaultdict(dict))  # key → seed → result
+    finals: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # key → final results
+
+    def candidates(self, search: Search, first_seed: int) -> list[tuple[Candidate, str]]:
+        found = []
+        if self.reference is not None:
+            found.append((Candidate(REFERENCE, valid_value(self.reference)), experiment_key(self.reference)))
+        for number in sorted(search.trials):
+            trial = search.trials[number]
+            found.append((Candidate(f"trial {number}", valid_value(trial)), experiment_key(trial)))
+        return found
+
+    def failed_trials(self) -> tuple[int, int, str | None]:
+        """(failed, total, first reason) over every trial and the reference."""
+        runs = [r for s in self.searches for r in s.trials.values()] + ([self.reference] if self.reference else [])
+        failed = [r for r in runs if r.get("status") != "ok"]
+        return len(failed), len(runs), (failed[0].get("error") if failed else None)
+
+    def valid_trials(self) -> int:
+        """Search trials with a readable result, over all searches (a refused file is not one of them)."""
+        return sum(len(s.trials) for s in self.searches)
+
+    def final_values(self, key: str | None) -> list[float]:
+        return [v for r in self.finals.get(key or "", []) if (v := valid_value(r)) is not None]
+
+
+def tuned_studies(results: list[dict]) -> list[TunedStudy]:
+    """Every new-protocol tuning group in `results` (references, rechecks, finals), one TunedStudy per task,
+    group and label, with each search's decision recomputed."""
+    groups: dict[tuple[str, str, str], TunedStudy] = {}
+    tuned = [r for r in results if role_of(r) in ("trial", "reference", "recheck", "final")]
+    protocol = {(r["task"]["name"], r["config"]["tuning"]["group"]) for r in tuned if role_of(r) == "reference"}
+    for r in tuned:
+        tuning = r["config"]["tuning"]
+        key = (r["task"]["name"], tuning["group"], r["regularizer"]["label"])
+        if key[:2] not in protocol:
+            continue  # a group tuned before references and rechecks existed: the board shows it as it was
+        study = groups.get(key)
+        if study is None:
+            metric = r["task"].get("primary_metric") or "perplexity"
+            study = groups[key] = TunedStudy(*key, HIGHER_IS_BETTER[metric], int(tuning.get("trials") or 0), 0, 0)
+        role = role_of(r)
+        if role == "reference":
+            study.reference = r
+        elif role == "trial":
+            seed = tuning.get("sampler_seed")
+            search = next((s for s in study.searches if s.sampler_seed == seed), None)
+            if search is None:
+                search = Search(seed)
+                study.searches.append(search)
+            search.trials[int(tuning["trial"])] = r
+            search.space = search.space or dict((r.get("study") or {}).get("space") or {})
+        elif role == "recheck":
+            study.by_key[experiment_key(r)][r["seed"]] = r
+        else:
+            study.finals[experiment_key(r)].append(r)
+            study.finalist_count = int(tuning.get("finalists") or study.finalist_count)
+            study.select_seeds = int(tuning.get("select_seeds") if tuning.get("select_seeds") is not None
+                                     else study.select_seeds)
+    for study in groups.values():
+        study.searches.sort(key=lambda s: (s.sampler_seed is None, s.sampler_seed or 0))
+        if not study.searches:  # nothing to tune: the reference is the one candidate, in one "search"
+            study.searches.append(Search(None))
+        decide(study)
+    return sorted(groups.values(), key=lambda s: (s.task, s.group, s.label))
+
+
+def decide(study: TunedStudy) -> None:
+    """Each search's finalists and winner, as `rnnreg tune` chose them (known once its finals exist)."""
+    if not study.finals or study.reference is None:
+        return
+    first_seed = study.reference["seed"]
+    for search in study.searches:
+        pool = study.candidates(search, first_seed)
+        keys = {c.key: key for c, key in pool}
+        shortlist = finalists([c for c, _ in pool], study.finalist_count, study.higher_is_better)
+        rechecked = []
+        for c in shortlist:
+            seeds = range(first_seed + 1, first_seed + 1 + study.select_seeds)
+            runs = study.by_key.get(keys[c.key], {})
+            rechecked.append(Candidate(c.key, c.first, tuple(valid_value(runs[s]) if s in runs else None
+                                                            for s in seeds)))
+        search.finalists = rechecked
+        search.chosen = winner(rechecked, study.higher_is_better)
+        if search.chosen is not None:
+            search.chosen_key = keys[search.chosen.key]
+            source = study.reference if search.chosen.key == REFERENCE else \
+                search.trials[int(search.chosen.key.split()[1])]
+            search.chosen_params = dict(((source or {}).get("study") or {}).get("params") or {})
+
+
+def outcome(study: TunedStudy, search: Search) -> float | None:
+    """The tuned outcome of one search: the mean validation number of its chosen configuration's finals."""
+    values = study.final_values(search.chosen_key)
+    return statistics.fmean(values) if values else None
+
+
+def search_optimism(study: TunedStudy, search: Search) -> float | None:
+    """What selecting promised (the chosen candidate's mean over its selecting seeds) minus what its fresh
+    final seeds gave."""
+    if search.chosen is None:
+        return None
+    return optimism(search.chosen.selecting_values() or [], study.final_values(search.chosen_key))
+
+
+def edge_flags(study: TunedStudy) -> list[str]:
+    """"p_cell 0.785 lies at the 0.8 edge": a chosen search value close to its range's end."""
+    from rnnreg.searchspace import parse_range
+
+    flags = []
+    for search in study.searches:
+        for name, value in search.chosen_params.items():
+            raw = search.space.get(name)
+            if raw is None or not isinstance(value, (int, float)):
+                continue
+            dimension = parse_range(study.label, name, raw)
+            side = dimension.near_edge(float(value), EDGE_SHARE) if dimension else None
+            if side and dimension:
+                edge = dimension.low if side == "low" else dimension.high
+                flags.append(f"{name} {value:.3g} lies at the {edge:g} edge — widen the range")
+    return sorted(set(flags))
+
+
+@dataclass
+class Stability:
+    """How a tuned section's ranking holds up under the bootstrap: per regularizer P(rank 1) and P(top 3);
+    the regularizers in order of their mean tuned outcome; and for every k, the probability that the
+    first k of that order are the k best (so the cut after them is real)."""
+
+    probabilities: dict[str, dict[str, float]]
+    order: list[str]
+    cuts: dict[int, float]
+    replicates: int
+
+    def groups(self, level: float = CONFIDENT) -> list[list[str]]:
+        """The order split wherever a cut holds with probability ≥ `level`; inside a group, undecided."""
+        groups, start = [], 0
+        for k in range(1, len(self.order)):
+            if self.cuts.get(k, 0.0) >= level:
+                groups.append(self.order[start:k])
+                start = k
+        return groups + [self.order[start:]] if self.order else []
+
+
+def mean_outcome(study: TunedStudy) -> float | None:
+    values = [v for search in study.searches if (v := outcome(study, search)) is not None]
+    return statistics.fmean(values) if values else None
+
+
+def stability(studies: list[TunedStudy], replicates: int = BOOTSTRAP_REPLICATES,
+              seed: int = BOOTSTRAP_SEED) -> Stability:
+    """The bootstrap described at the top of this module, over the regularizers of one tuned section that
+    have finals."""
+    rng = random.Random(seed)
+    ready = [s for s in studies if mean_outcome(s) is not None]
+    if not ready:
+        return Stability({}, [], {}, replicates)
+    sign = -1.0 if ready[0].higher_is_better else 1.0
+    order = sorted((s.label for s in ready),
+                   key=lambda label: sign * float(next(mean_outcome(s) for s in ready if s.label == label) or 0.0))
+    wins: dict[str, int] = defaultdict(int)
+    top3: dict[str, int] = defaultdict(int)
+    cuts: dict[int, int] = defaultdict(int)
+    for _ in range(replicates):
+        scores = {}
+        for study in ready:
+            searches = [s for s in study.searches if outcome(study, s) is not None]
+            scores[study.label] = sign * resampled_outcome(study, rng.choice(searches), rng)
+        ranked = sorted(scores, key=lambda label: (scores[label], label))
+        wins[ranked[0]] += 1
+        for label in ranked[:3]:
+            top3[label] += 1
+        for k in range(1, len(order)):
+            cuts[k] += set(ranked[:k]) == set(order[:k])
+    return Stability({s.label: {"rank1": wins[s.label] / replicates, "top3": top3[s.label] / replicates}
+                      for s in ready}, order, {k: cuts[k] / replicates for k in range(1, len(order))}, replicates)
+
+
+def resampled_outcome(study: TunedStudy, search: Search, rng: random.Random) -> float:
+    finals = study.final_values(search.chosen_key)
+    final_mean = statistics.fmean(rng.choice(finals) for _ in finals)
+    assert search.chosen is not None and search.chosen.first is not None
+    pool = [c for c, _ in study.candidates(search, 0)]
+    reference = [c for c in pool if c.key == REFERENCE and c.first is not None]
+    trials = [c for c in pool if c.key != REFERENCE and c.first is not None]
+    drawn = reference + [rng.choice(trials) for _ in trials]
+    best = min(drawn, key=lambda c: (-1.0 if study.higher_is_better else 1.0) * float(c.first or 0.0))
+    return float(best.first or 0.0) - float(search.chosen.first) + final_mean
