@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections import defaultdict
 from typing import TypedDict, cast
 
@@ -143,7 +144,14 @@ def budgets(trials: list[dict]) -> dict[tuple, dict]:
         ok = [r for r in runs if r["status"] == "ok"]
         metric = f"valid_{runs[0]['task'].get('primary_metric') or PRIMARY_METRIC[runs[0]['task']['kind']]}"
         values = [r["metrics"][metric]["value"] for r in ok]
+        tuning = runs[0]["config"]["tuning"]
+        searches = {r["config"]["tuning"].get("sampler_seed") for r in runs}
+        costs = [r["cost"]["cpu_seconds_train"] + r["cost"]["cpu_seconds_evaluate"] for r in ok
+                 if r.get("cost") and r["cost"]["epochs_trained"] == r["config"]["train"].get("epochs")]
         found[key] = {"trials": len(runs), "failed": len(runs) - len(ok), "metric": metric,
+                      "budget": int(tuning.get("trials") or len(runs)) * len(searches),
+                      "sampler": tuning.get("sampler"),
+                      "cpu_seconds": statistics.fmean(costs) if costs else None,  # a trial's, without stalls
                       "curve": budget_curve(values, not HIGHER_IS_BETTER[metric.split("_")[1]]) if values else []}
     return found
 
@@ -238,8 +246,9 @@ def build_rows(results: list[dict]) -> list[Row]:
         for label, reg_keys in labels.items():
             diffs = differences([json.loads(k) for k in reg_keys]) if len(reg_keys) > 1 else [{}]
             for reg_key, diff in zip(reg_keys, diffs, strict=True):
-                shown = f"{label} ({describe(diff)})" if diff else label
                 first = groups[reg_key][0]
+                chosen_by = searches_choosing(studies, first) if diff else ""
+                shown = f"{label} ({chosen_by or describe(diff)})" if diff else label
                 tuned = {"budget": budget_of.get(budget_key(first))} if tuning_role(first) == "final" else {}
                 drafts.append(make_row(task, section_names[key], shown, groups[reg_key]) | tuned)
     drafts += failed_studies(studies, sections, section_names)
@@ -250,6 +259,22 @@ def build_rows(results: list[dict]) -> list[Row]:
     order = sorted(range(len(drafts)), key=lambda i: rank_key(drafts[i]))
     standings = standing_in_section([drafts[i] for i in order])
     return [cast(Row, {**drafts[i], **deltas[i], **standing}) for i, standing in zip(order, standings, strict=True)]
+
+
+def searches_choosing(studies, final: dict) -> str:
+    """"search 1" (or "searches 0, 2"): which searches of its study chose a tuned row's configuration, the
+    name that tells two tuned rows of one regularizer apart; "" for anything else."""
+    if tuning_role(final) != "final":
+        return ""
+    from rnnreg.tuned import experiment_key
+
+    key = experiment_key(final)
+    for study in studies:
+        if (study.task, study.group, study.label) == (final["task"]["name"], final["config"]["tuning"]["group"],
+                                                       final["regularizer"]["label"]):
+            seeds = [str(s.sampler_seed) for s in study.searches if s.chosen_key == key]
+            return f"search{'es' if len(seeds) > 1 else ''} {', '.join(seeds)}" if seeds else ""
+    return ""
 
 
 def tuned_section_of(sections: dict, section_names: dict, task: str, group: str) -> str | None:

@@ -229,6 +229,7 @@ def budget_tables(rows: list[Row]):
         tuned = [r for r in rows if r["task"] == task and r["section"] == section and r.get("budget")]
         if not tuned:
             continue
+        tuned = list({r["regularizer"].split(" (")[0]: r for r in reversed(tuned)}.values())[::-1]  # one per label
         budget = {r["regularizer"]: r.get("budget") or {} for r in tuned}
         total = max(b["trials"] for b in budget.values())
         points = sorted({n for n in (1, 4, total) if n <= total})
@@ -236,15 +237,69 @@ def budget_tables(rows: list[Row]):
         metric = budget[tuned[0]["regularizer"]]["metric"].replace("_", " ")
         caption = (f"Budget curves on {task}: expected best {metric} after "
                    "n random-search trials (Dodge et al. 2019, without replacement; ± one standard deviation)")
-        header = ["regularizer", "trials"] + [f"n = {n}" for n in points]
+        costs = [float(b["cpu_seconds"]) for b in budget.values() if b.get("cpu_seconds")]
+        cheapest = min(costs) if costs else None
+        if cheapest:
+            caption += ("; at equal compute: the expected best after as many of its trials as the CPU time of "
+                        f"{total} trials of the cheapest method buys (Dodge et al.'s time axis; CPU s a trial)")
+        header = ["regularizer", "trials"] + [f"n = {n}" for n in points] + (
+            ["CPU s a trial", "equal compute"] if cheapest else [])
         cells = []
         for row in tuned:
             mine = budget[row["regularizer"]]
             curve = {point["n"]: point for point in mine["curve"]}
             failed = f" ({mine['failed']} failed)" if mine["failed"] else ""
-            cells.append([row["regularizer"], f"{mine['trials']}{failed}"]
-                         + [f"{fmt(curve[n]['mean'], digits)} ± {fmt(curve[n]['sd'], digits)}" if n in curve else "–"
-                            for n in points])
+            short = f" of {mine['budget']}" if mine.get("budget", mine["trials"]) > mine["trials"] else ""
+            line = [row["regularizer"].split(" (")[0], f"{mine['trials']}{short}{failed}"] + [
+                f"{fmt(curve[n]['mean'], digits)} ± {fmt(curve[n]['sd'], digits)}" if n in curve else "–"
+                for n in points]
+            if cheapest:
+                cost = mine.get("cpu_seconds")
+                n = min(len(curve), int(total * cheapest / cost)) if cost else 0
+                line += [fmt(cost, 1) if cost else "–",
+                         f"{fmt(curve[n]['mean'], digits)} (n {n})" if n in curve else "–"]
+            cells.append(line)
+        yield task, section, caption, header, cells
+
+
+def selection_tables(rows: list[Row]):
+    """Per tuned section with references and rechecks: how stable its ranking is and how each row was
+    chosen (rnnreg.tuned): P(rank 1) and P(top 3) by bootstrap, what each search chose and gave, the
+    selection's optimism, and chosen values at a range's edge."""
+    for task, section in section_keys(rows):
+        tuned = [r for r in rows if r["task"] == task and r["section"] == section and r.get("selection")]
+        if not tuned:
+            continue
+        digits = 2 if tuned[0]["primary_metric"] == "perplexity" else 4
+        first = tuned[0]["selection"]
+        caption = (f"How the tuned rows were chosen and how stable their order is: P(rank 1) and P(top 3) over "
+                   f"{first['replicates']} bootstrap replicates (each search's trials and final seeds resampled, "
+                   "the choice redone; rnnreg/tuned.py); per search, what won (the default or trial k) and its "
+                   "final-seed mean; optimism, what the selecting seeds promised minus what fresh seeds gave")
+        groups = first.get("groups") or []
+        if len(groups) > 1:
+            caption += ("; with probability ≥ 0.9: " + " ahead of ".join("{" + ", ".join(g) + "}" for g in groups)
+                        + ", undecided inside each")
+        header = ["regularizer", "P(rank 1)", "P(top 3)", "chosen", "tuned valid", "optimism", "trials", "edge"]
+        cells, seen = [], set()
+        for row in tuned:
+            label = row["regularizer"].split(" (")[0]
+            if label in seen:
+                continue
+            seen.add(label)
+            record = row["selection"]
+            searches = record["searches"]
+            cells.append([
+                label,
+                "–" if record.get("rank1") is None else f"{record['rank1']:.2f}",
+                "–" if record.get("top3") is None else f"{record['top3']:.2f}",
+                " / ".join("default" if s["chosen"] == "reference" else (s["chosen"] or "–") for s in searches),
+                " / ".join(fmt(s["outcome"], digits) if s["outcome"] is not None else "–" for s in searches),
+                " / ".join(f"{s['optimism']:+.{digits}f}" if s["optimism"] is not None else "–" for s in searches),
+                " / ".join(f"{s['trials']}" + (f" of {record['budget']}" if s["trials"] < record["budget"] else "")
+                           for s in searches if record["budget"]) or "–",
+                "; ".join(record["edge"]) or "–",
+            ])
         yield task, section, caption, header, cells
 
 
@@ -271,7 +326,8 @@ def filled(section: Section, columns: list[int] | range) -> list[int]:
 
 def render_markdown(rows: list[Row], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
-    grids = list(sweep_grids(rows)) + list(budget_tables(rows)) + list(learned_rate_tables(rows))
+    grids = (list(sweep_grids(rows)) + list(selection_tables(rows)) + list(budget_tables(rows))
+             + list(learned_rate_tables(rows)))
     for section in task_sections(rows):
         out.append(f"## {section.title}\n\n{section.caption}.\n")
         shown = filled(section, range(len(COLUMNS)))
@@ -362,7 +418,8 @@ def render_rich(rows: list[Row], console, columns: list[str] | None = None, wide
         for row in section.cells:
             table.add_row(*(Text(row[i]) for i in shown))  # labels like variational[untied=true] are not markup
         console.print(table)
-    for _, _, caption, header, cells in [*sweep_grids(rows), *budget_tables(rows), *learned_rate_tables(rows)]:
+    for _, _, caption, header, cells in [*sweep_grids(rows), *selection_tables(rows), *budget_tables(rows),
+                                         *learned_rate_tables(rows)]:
         table = Table(title=caption, title_justify="left")
         for name in header:
             table.add_column(name, justify="right")

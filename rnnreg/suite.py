@@ -331,9 +331,15 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         strength = strength_space(tune.get("strength"), source)
         for entry in regularizers:  # every range checked now, not when its first trial runs
             space_of(entry.spec, plugins.regularizers, entry.params, space.get(entry.label), f"{source}: tune.space")
-            if strength and not probabilities_of(entry, plugins.regularizers):
-                fail(f"tune.strength scales dropout probabilities, and {entry.label!r} has none; leave it out of "
-                     "this suite (AR/TAR's weights are not probabilities)")
+            if strength:
+                probabilities = probabilities_of(entry, plugins.regularizers)
+                if not probabilities:
+                    fail(f"tune.strength scales dropout probabilities, and {entry.label!r} has none; leave it out "
+                         "of this suite (AR/TAR's weights are not probabilities)")
+                top, (name, p) = strength["strength"].high, max(probabilities.items(), key=lambda item: item[1])
+                if top * p >= 1.0:
+                    fail(f"tune.strength up to {top:g} takes {entry.label!r}'s {name} {p:g} to {top * p:g}; "
+                         "a probability must stay below 1")
     except RnnregError as exc:
         raise RnnregError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
     return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers, claims,

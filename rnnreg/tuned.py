@@ -135,6 +135,8 @@ def tuned_studies(results: list[dict]) -> list[TunedStudy]:
         study.searches.sort(key=lambda s: (s.sampler_seed is None, s.sampler_seed or 0))
         if not study.searches:  # nothing to tune: the reference is the one candidate, in one "search"
             study.searches.append(Search(None))
+            if not ((study.reference or {}).get("study") or {}).get("space"):
+                study.budget = 0
         decide(study)
     return sorted(groups.values(), key=lambda s: (s.task, s.group, s.label))
 
@@ -191,7 +193,9 @@ def edge_flags(study: TunedStudy) -> list[str]:
             side = dimension.near_edge(float(value), EDGE_SHARE) if dimension else None
             if side and dimension:
                 edge = dimension.low if side == "low" else dimension.high
-                flags.append(f"{name} {value:.3g} lies at the {edge:g} edge — widen the range")
+                flags.append(f"{name} {value:.3g} lies at {edge:g}, its least: little or none of it is best"
+                             if side == "low" and edge == 0 else
+                             f"{name} {value:.3g} lies at the {edge:g} edge — widen the range")
     return sorted(set(flags))
 
 
@@ -240,7 +244,8 @@ def stability(studies: list[TunedStudy], replicates: int = BOOTSTRAP_REPLICATES,
         for study in ready:
             searches = [s for s in study.searches if outcome(study, s) is not None]
             scores[study.label] = sign * resampled_outcome(study, rng.choice(searches), rng)
-        ranked = sorted(scores, key=lambda label: (scores[label], label))
+        ties = {label: rng.random() for label in scores}  # equal outcomes: no label wins by its name
+        ranked = sorted(scores, key=lambda label: (scores[label], ties[label]))
         wins[ranked[0]] += 1
         for label in ranked[:3]:
             top3[label] += 1

@@ -1,6 +1,7 @@
-"""`rnnreg tune`: the same budget, sampler and seed for every regularizer; trials are ordinary jobs;
-a driver killed with SIGKILL and rerun ends with exactly N trials per regularizer; selection reads the
-validation metric only; search spaces are checked where they are declared."""
+"""`rnnreg tune`: the reference, the trials, the finalists' rechecks and the finals on fresh seeds, for every
+regularizer alike; trials are ordinary jobs; a driver killed with SIGKILL at any point and rerun reaches the
+same files and decisions; selection reads the validation metric only; search spaces, strengths and grids are
+checked where they are declared."""
 
 import json
 import os
@@ -46,68 +47,133 @@ def trial_files(results: Path) -> list[dict]:
     return [r for r in found if r["config"].get("tuning", {}).get("role") == "trial"]
 
 
-def test_every_regularizer_gets_the_same_budget_and_the_same_points(tmp_path):
-    results = tmp_path / "r"
-    out = CliRunner().invoke(cli, ["tune", "--suite", suite(tmp_path), "--trials", "3", "--final-seeds", "2",
+TOY = ["--trials", "4", "--finalists", "2", "--select-seeds", "1", "--searches", "2", "--final-seeds", "2"]
+
+
+def tune(tmp_path: Path, results: Path, *extra: str, epochs: int = 1):
+    out = CliRunner().invoke(cli, ["tune", "--suite", suite(tmp_path, epochs=epochs), *TOY, *extra,
                                    "--results-dir", str(results), "--format", "json"])
     assert out.exit_code == 0, out.output
-    trials = studies(results)
-    # none has nothing to tune: one trial, said on the board; the others N each, all complete
-    assert {label: len(t) for label, t in trials.items()} == {"none": 1, "naive": 3, "variational": 3}
-    assert all(t.state.name == "COMPLETE" for ts in trials.values() for t in ts)
-    # the same sampler seed per trial number: naive and variational searched the same dropout rates
-    assert [t.params for t in trials["naive"]] == [t.params for t in trials["variational"]]
-    files = trial_files(results)
-    assert len(files) == 7 and all(r["study"]["trial"] == r["config"]["tuning"]["trial"] for r in files)
-    rows = json.loads(out.stdout)
-    assert {r["regularizer"]: r["n"] for r in rows} == {"none": 2, "naive": 2, "variational": 2}
-    assert {r["regularizer"]: r["budget"]["trials"] for r in rows} == {"none": 1, "naive": 3, "variational": 3}
-    assert all(r["section"].startswith("tuned: 3 random-search trials each") for r in rows)
-    again = CliRunner().invoke(cli, ["tune", "--suite", suite(tmp_path), "--trials", "3", "--final-seeds", "2",
-                                     "--results-dir", str(results), "--format", "json"])
-    assert again.exit_code == 0 and json.loads(again.stdout) == rows  # nothing retrained, nothing re-asked
-    assert {label: len(t) for label, t in studies(results).items()} == {"none": 1, "naive": 3, "variational": 3}
-    # The results folder alone rebuilds a lost study: trial k asks for the same values, finds its result.
-    told = {label: [(t.number, t.params, t.value) for t in ts] for label, ts in studies(results).items()}
-    (results / "studies.sqlite3").unlink()
-    rebuilt = CliRunner().invoke(cli, ["tune", "--suite", suite(tmp_path), "--trials", "3", "--final-seeds", "2",
-                                       "--results-dir", str(results), "--format", "json"])
-    assert rebuilt.exit_code == 0 and "epoch 1/1" not in rebuilt.stderr  # nothing trained
-    assert {label: [(t.number, t.params, t.value) for t in ts] for label, ts in studies(results).items()} == told
-    assert json.loads(rebuilt.stdout) == rows
+    return out
 
 
-def test_a_driver_killed_with_sigkill_and_rerun_ends_with_exactly_n_trials(tmp_path):
+def files_by_role(results: Path) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for path in sorted(results.rglob("*.json")):
+        result = json.loads(path.read_text())
+        found.setdefault(result["config"]["tuning"]["role"], []).append(result)
+    return found
+
+
+def test_the_protocol_reference_trials_rechecks_and_finals_on_seeds_no_selection_used(tmp_path):
     results = tmp_path / "r"
-    command = [sys.executable, "-m", "rnnreg", "tune", "--suite", suite(tmp_path, epochs=6), "--trials", "4",
-               "--final-seeds", "0", "--results-dir", str(results)]
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(results.rglob("*.json"))) < 3:
-        time.sleep(0.05)
-    os.kill(driver.pid, signal.SIGKILL)  # between an ask and its tell, mid-trial
-    driver.wait()
-    killed_at = len(list(results.rglob("*.json")))
-    assert 3 <= killed_at < 9, "the kill came too late to test anything"
-    out = CliRunner().invoke(cli, command[3:])
+    out = tune(tmp_path, results)
+    roles = files_by_role(results)
+    # every study has its reference: the suite's row as written, on the trials' seed
+    assert sorted(r["regularizer"]["label"] for r in roles["reference"]) == ["naive", "none", "variational"]
+    assert {r["seed"] for r in roles["reference"] + roles["trial"]} == {0}
+    # two searches of 4 draws for each regularizer that tunes something; none tunes nothing
+    trials = {(r["regularizer"]["label"], r["config"]["tuning"]["sampler_seed"]) for r in roles["trial"]}
+    assert trials == {("naive", 0), ("naive", 1), ("variational", 0), ("variational", 1)}
+    assert len(roles["trial"]) == 16
+    assert {r["seed"] for r in roles["recheck"]} == {1}
+    assert {r["seed"] for r in roles["final"]} == {2, 3}  # no final seed is a selection seed
+    rows = json.loads(out.stdout)
+    assert {r["regularizer"].split(" (")[0] for r in rows} == {"none", "naive", "variational"}
+    assert all(r["n"] == 2 and r["section"].startswith("tuned: 4 random trials + the default, best 2 rechecked on "
+                                                        "1 more seed") for r in rows)
+    for row in rows:
+        selection = row["selection"]
+        assert 0.0 <= selection["rank1"] <= 1.0 and selection["top3"] == 1.0  # three regularizers: all in the top 3
+        for search in selection["searches"]:
+            assert search["chosen"] == "reference" or search["chosen"].startswith("trial ")
+            assert search["optimism"] is not None and search["outcome"] is not None
+    assert sum(r["selection"]["rank1"] for r in {r["regularizer"].split(" (")[0]: r for r in rows}.values()) == \
+        pytest.approx(1.0)
+    # the same command again: nothing trained, nothing re-asked, the same board
+    again = tune(tmp_path, results)
+    assert json.loads(again.stdout) == rows and "epoch 1/1" not in again.stderr
+    # the results folder alone rebuilds a lost study database: trial k asks for the same values
+    (results / "studies.sqlite3").unlink()
+    rebuilt = tune(tmp_path, results)
+    assert "epoch 1/1" not in rebuilt.stderr and json.loads(rebuilt.stdout) == rows
+
+
+def test_the_chosen_configuration_is_the_best_mean_over_the_selecting_seeds(tmp_path):
+    from rnnreg.results import read_results
+    from rnnreg.tuned import experiment_key, tuned_studies, valid_value
+
+    results = tmp_path / "r"
+    tune(tmp_path, results)
+    for study in tuned_studies(read_results(results)[0]):
+        assert study.finalist_count == 2 and study.select_seeds == 1
+        for search in study.searches:
+            pool = ([study.reference] if study.reference else []) + list(search.trials.values())
+            ranked = sorted((valid_value(r), i) for i, r in enumerate(pool))
+            finalists = [pool[i] for _, i in ranked[:2]]
+            means = [(valid_value(r) + valid_value(study.by_key[experiment_key(r)][1])) / 2 for r in finalists]
+            best = finalists[means.index(min(means))]
+            assert search.chosen_key == experiment_key(best)
+            assert {f["seed"] for f in study.finals[search.chosen_key]} == {2, 3}
+
+
+@pytest.mark.slow
+def test_a_driver_killed_with_sigkill_and_rerun_reaches_the_same_files_and_decisions(tmp_path):
+    whole = tmp_path / "whole"
+    rows = json.loads(tune(tmp_path, whole, epochs=3).stdout)
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "rnnreg", "tune", "--suite", suite(tmp_path, epochs=3), *TOY,
+               "--results-dir", str(killed), "--jobs", "1"]
+    for cut in (3, 20, 30):  # among the trials, among the rechecks, among the finals
+        driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(list(killed.rglob("*.json"))) < cut and driver.poll() is None:
+            time.sleep(0.02)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    out = CliRunner().invoke(cli, command[3:] + ["--format", "json"])
     assert out.exit_code == 0, out.output
-    trials = studies(results)
-    assert {label: len(t) for label, t in trials.items()} == {"none": 1, "naive": 4, "variational": 4}
+
+    def files(folder):
+        return {p.name: {k: v for k, v in json.loads(p.read_text()).items() if k in ("config", "metrics")}
+                for p in folder.rglob("*.json")}
+
+    assert files(killed) == files(whole)  # the same jobs, the same numbers: none trained twice, none lost
+    decided = ("regularizer", "n", "seeds", "metrics", "rank", "selection")  # not the timings
+    assert [{k: r.get(k) for k in decided} for r in json.loads(out.stdout)] == \
+        [{k: r.get(k) for k in decided} for r in rows]
+    trials = studies(killed)
+    assert {label: len(ts) for label, ts in trials.items()} == {"naive": 4, "variational": 4}
     assert all(t.state.name == "COMPLETE" for ts in trials.values() for t in ts)
-    files = trial_files(results)
-    assert len(files) == 9  # one result per trial: none trained twice, none lost
-    assert len({(r["regularizer"]["label"], r["study"]["trial"]) for r in files}) == 9
-    for label, ts in trials.items():  # what the study was told is what the result file says
-        told = {t.number: t.value for t in ts}
-        assert told == {r["study"]["trial"]: r["metrics"]["valid_error"]["value"] for r in files
-                        if r["regularizer"]["label"] == label}
+
+
+def test_a_refused_trial_is_trained_again_and_each_driver_counts_what_it_told(tmp_path):
+    results = tmp_path / "r"
+    first = tune(tmp_path, results)
+    assert "16 trials told this run" in first.stderr
+    [path] = [p for p in results.rglob("naive__seed0__*.json")
+              if json.loads(p.read_text())["config"]["tuning"].get("trial") == 1
+              and json.loads(p.read_text())["config"]["tuning"]["sampler_seed"] == 0]
+    edited = json.loads(path.read_text())
+    edited["config"]["train"]["lr"] = 0.5  # edited after it was written: its hash no longer matches, so refused
+    path.write_text(json.dumps(edited))
+    board = CliRunner().invoke(cli, ["leaderboard", str(results), "--format", "json"])
+    trials = {r["regularizer"].split(" (")[0]: sum(s["trials"] for s in r["selection"]["searches"])
+              for r in json.loads(board.stdout)}
+    assert trials["naive"] == 7 and trials["variational"] == 8  # the board says what it could read
+    again = tune(tmp_path, results)
+    assert "references and trials: 1 to run or read (1 to train)" in again.stderr
+    assert "0 trials told this run" in again.stderr  # the study already held it: this driver told nothing
+    assert json.loads(path.read_text())["config"]["train"]["lr"] != 0.5  # trained again, as `run` would
 
 
 def test_the_test_split_never_chooses(tmp_path, monkeypatch):
-    """Poison the test metric so that it prefers another trial than validation does: the tuned row must
-    still be the trial with the best validation number."""
+    """Poison the test metric so that it prefers other candidates than validation does: every decision must
+    follow the validation numbers."""
     import rnnreg.runner
+    from rnnreg.results import read_results
+    from rnnreg.tuned import tuned_studies
 
     real = rnnreg.runner.train_and_evaluate
 
@@ -118,15 +184,58 @@ def test_the_test_split_never_chooses(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rnnreg.runner, "train_and_evaluate", poisoned)
     results = tmp_path / "r"
-    out = CliRunner().invoke(cli, ["tune", "--suite", suite(tmp_path), "--trials", "4", "--final-seeds", "1",
-                                   "--results-dir", str(results), "--format", "json"])
-    assert out.exit_code == 0, out.output
-    files = [r for r in trial_files(results) if r["regularizer"]["label"] == "variational"]
-    best = min(files, key=lambda r: (r["metrics"]["valid_error"]["value"], r["study"]["trial"]))
-    [final] = [json.loads(p.read_text()) for p in results.rglob("variational__*.json")
-               if json.loads(p.read_text())["config"]["tuning"]["role"] == "final"]
-    assert final["study"]["trial"] == best["study"]["trial"]
-    assert final["regularizer"]["params"] == best["regularizer"]["params"]
+    tune(tmp_path, results)
+    for study in tuned_studies(read_results(results)[0]):
+        for search in study.searches:
+            best_first = min(c.first for c in search.finalists)
+            assert search.finalists[0].first == best_first  # finalists by validation, best first
+
+
+def test_a_higher_is_better_metric_is_maximized(plugins, monkeypatch):
+    """No built-in task has one: a made-up accuracy task, tuned, must be maximized and choose its highest."""
+    from rnnreg import selection
+    from rnnreg.metrics import HIGHER_IS_BETTER
+
+    monkeypatch.setitem(HIGHER_IS_BETTER, "accuracy", True)
+    candidates = [selection.Candidate("reference", 0.80, (0.78,)), selection.Candidate("trial 0", 0.90, (0.60,)),
+                  selection.Candidate("trial 1", 0.85, (0.86,))]
+    assert [c.key for c in selection.finalists(candidates, 2, True)] == ["trial 0", "trial 1"]
+    assert selection.winner(selection.finalists(candidates, 3, True), True).key == "trial 1"
+    assert selection.winner(selection.finalists(candidates, 3, False), False).key == "trial 0"
+
+    class Accuracy:
+        primary_metric = "accuracy"
+
+    from rnnreg.tune import Tuner
+
+    monkeypatch.setattr(plugins.tasks, "get", lambda name: type("Entry", (), {"cls": Accuracy}))
+    assert Tuner.direction(type("T", (), {"plugins": plugins})(), "made-up") is True
+
+
+def test_final_seeds_zero_is_refused_in_one_line(tmp_path):
+    out = CliRunner().invoke(cli, ["tune", "--suite", suite(tmp_path), "--final-seeds", "0", "--results-dir",
+                                   str(tmp_path / "r")])
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1
+    assert "Invalid value for '--final-seeds'" in out.output and not (tmp_path / "r").exists()
+
+
+def test_every_failed_candidate_keeps_a_failed_row(tmp_path, monkeypatch):
+    import rnnreg.runner
+
+    real = rnnreg.runner.train_and_evaluate
+
+    def broken_naive(task, data, regularizer, *args, **kwargs):
+        if regularizer.name == "naive":
+            raise RuntimeError("naive cannot train today")
+        return real(task, data, regularizer, *args, **kwargs)
+
+    monkeypatch.setattr(rnnreg.runner, "train_and_evaluate", broken_naive)
+    out = tune(tmp_path, tmp_path / "r")
+    rows = {r["regularizer"].split(" (")[0]: r for r in json.loads(out.stdout)}
+    assert rows["naive"]["status"] == "failed" and rows["naive"]["n"] == 0
+    assert rows["naive"]["errors"] == ["9/9 candidates failed; the first: RuntimeError: naive cannot train today"]
+    board = CliRunner().invoke(cli, ["leaderboard", str(tmp_path / "r")])
+    assert "naive" in board.stdout and "failed" in board.stdout
 
 
 @pytest.mark.parametrize(("tune", "message"), [
@@ -179,3 +288,70 @@ def test_default_spaces_follow_the_parameters(plugins):
     alpha = awd["ar-tar.alpha"]
     assert (alpha.low, alpha.high, alpha.log) == (pytest.approx(0.2), pytest.approx(200.0), True)  # widened: 42
     assert space_of("none", plugins.regularizers) == {}
+
+
+def test_a_strength_scales_exactly_the_probabilities_of_every_part(tmp_path, plugins):
+    """AWD-LSTM's composition at strength 0.5: every part's probability halved, the entry's own ones too,
+    AR/TAR's weights as they were; the trial records the factor, the result the probabilities."""
+    from rnnreg.runner import Runner
+    from rnnreg.suite import load_suite
+    from rnnreg.tune import Tuner
+
+    path = tmp_path / "strength.yaml"
+    path.write_text("tasks: {synthetic-lm: {}}\ntune: {strength: [0.25, 0.5, 1.0]}\nregularizers:\n"
+                    "  - {spec: weight-drop+variational+embedding+ar-tar, label: awd, params: {p_input: 0.3}}\n")
+    tuner = Tuner(Runner(plugins, tmp_path / "r"), load_suite(str(path), plugins), plugins, sampler="grid")
+    assert tuner.trials == 3
+    [study] = tuner.studies()
+    assert list(study.space) == ["strength"]
+    job = tuner.trial_job(study, 1, {"strength": 0.5})
+    params = tuner.runner.config_of(job)["regularizer"]["params"]
+    assert params["weight-drop"] == {"p": 0.25} and params["embedding"] == {"p": 0.15}
+    assert params["variational"]["p_input"] == 0.15 and params["variational"]["p_recurrent"] == 0.15
+    assert params["ar-tar"] == {"alpha": 2.0, "beta": 1.0}
+    assert job.study["params"] == {"strength": 0.5}
+
+
+@pytest.mark.parametrize(("tune_text", "message"), [
+    ("tune: {strength: [0.0, 1.0]}", "strength must lie in (0, 2], got [0, 1]"),
+    ("tune: {strength: [0.5, 2.5]}", "strength must lie in (0, 2], got [0.5, 2.5]"),
+    ("tune: {strength: [0.5, 1.0, 1.5]}", "takes 'naive''s p_input 0.5 to 0.75"),
+])
+def test_a_bad_strength_is_one_line_before_any_trial(tmp_path, tune_text, message):
+    out = CliRunner().invoke(cli, ["tune", "--suite", suite(tmp_path, extra=tune_text), "--sampler", "grid",
+                                   "--results-dir", str(tmp_path / "r")])
+    assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1, out.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_strength_on_a_regularizer_without_probabilities_is_one_line(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("tasks: {synthetic-lm: {}}\ntune: {strength: [0.5, 1.0]}\nregularizers: [zaremba, ar-tar]\n")
+    out = CliRunner().invoke(cli, ["tune", "--suite", str(path), "--results-dir", str(tmp_path / "r")])
+    assert out.exit_code == 1 and "'ar-tar' has none" in out.output and "Traceback" not in out.output
+
+
+def test_a_tuning_job_whose_experiment_already_ran_is_read_not_trained(tmp_path):
+    """A strength grid's point 0.5 is the row a suite ran at dropout_scale 0.5, and the reference (strength
+    1) is also the grid's point 1: each trains once."""
+    results = tmp_path / "r"
+    scaled = tmp_path / "scaled.yaml"
+    scaled.write_text(SUITE.replace("EPOCHS", "1").replace("regularizers: [none, naive, variational]",
+                                                           "regularizers: [variational]\ndropout_scale: 0.5"))
+    ran = CliRunner().invoke(cli, ["run", "--suite", str(scaled), "--results-dir", str(results)])
+    assert ran.exit_code == 0, ran.output
+
+    path = tmp_path / "grid.yaml"
+    path.write_text(SUITE.replace("EPOCHS", "1").replace("regularizers: [none, naive, variational]",
+                                                         "regularizers: [variational]") +
+                    "tune: {strength: [0.25, 0.5, 1.0]}\n")
+    out = CliRunner().invoke(cli, ["tune", "--suite", str(path), "--sampler", "grid", "--finalists", "1",
+                                   "--select-seeds", "0", "--final-seeds", "1", "--results-dir", str(results)])
+    assert out.exit_code == 0, out.output
+    assert "references and trials: 3 to run or read (1 to train)" in out.stderr  # 0.25 only
+    files = [json.loads(p.read_text()) for p in results.rglob("*.json")]
+    reused = [r for r in files if r.get("reused")]
+    assert {r["config"]["tuning"]["role"] for r in reused} >= {"trial"}
+    untuned = next(r for r in files if "tuning" not in r["config"])
+    at_half = next(r for r in files if (r.get("study") or {}).get("params") == {"strength": 0.5})
+    assert at_half["metrics"] == untuned["metrics"] and at_half["reused"]["config_hash"] == untuned["config_hash"]

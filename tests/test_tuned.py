@@ -1,0 +1,106 @@
+"""A tuning group retold from its files: decisions recomputed, the rank probabilities' bootstrap on made-up
+studies whose answer is known, the budget curve from search draws only, and ranges whose edge holds the
+chosen value flagged."""
+
+import random
+
+import pytest
+
+from rnnreg.tuned import edge_flags, outcome, stability, tuned_studies
+
+GROUP = "made-up/random-n8"
+
+
+def result(label, role, seed, value, params=None, **tuning):
+    config = {"task": {"name": "synthetic-lm"}, "seed": seed, "model": {}, "train": {}, "evaluation": {},
+              "versions": {"rnnreg": "0.4.0"}, "device": "cpu",
+              "regularizer": {"label": label, "spec": label, "params": {label: params or {}}},
+              "tuning": {"role": role, "group": GROUP, "sampler": "random", "trials": 8, "shared": [], **tuning}}
+    return {"config": config, "task": {"name": "synthetic-lm", "primary_metric": "perplexity"},
+            "regularizer": config["regularizer"], "seed": seed, "status": "ok",
+            "metrics": {"valid_perplexity": {"value": value, "higher_is_better": False}},
+            "speed": {"train_tokens_per_s": {"median": 1.0}, "eval_tokens_per_s": {"median": 1.0}},
+            "study": {"params": params or {}, "space": {"p": [0.0, 0.8]}}}
+
+
+def made_up(label, level, rng, searches=2, trials=8, finals=5, noise=1.0, chosen_p=None):
+    """A regularizer whose every configuration lies near `level`: reference, trials, and the finals of the
+    best trial of each search (one finalist, no recheck)."""
+    found = [result(label, "reference", 0, level + rng.gauss(0, noise))]
+    for search in range(searches):
+        values = [level + rng.gauss(0, noise) for _ in range(trials)]
+        ps = [chosen_p if chosen_p is not None and k == 0 else rng.uniform(0.05, 0.75) for k in range(trials)]
+        if chosen_p is not None:
+            values[0] = min(values) - 0.5
+        found += [result(label, "trial", 0, v, {"p": p}, sampler_seed=search, trial=k)
+                  for k, (v, p) in enumerate(zip(values, ps, strict=True))]
+        best = min(range(trials), key=values.__getitem__)
+        if values[best] < found[0]["metrics"]["valid_perplexity"]["value"]:
+            found += [result(label, "final", 1 + f, level + rng.gauss(0, noise), {"p": ps[best]}, finalists=1,
+                             select_seeds=0) for f in range(finals)]
+        else:
+            found += [result(label, "final", 1 + f, level + rng.gauss(0, noise), finalists=1, select_seeds=0)
+                      for f in range(finals)]
+    return found
+
+
+def test_a_clearly_better_method_ranks_first_with_probability_at_least_0_9():
+    rng = random.Random(1)
+    studies = tuned_studies(made_up("good", 40.0, rng) + made_up("bad", 44.0, rng) + made_up("worse", 47.0, rng))
+    ranking = stability(studies)
+    assert ranking.order == ["good", "bad", "worse"]
+    assert ranking.probabilities["good"]["rank1"] >= 0.9
+    assert ranking.groups() == [["good"], ["bad"], ["worse"]]
+
+
+def relabelled(results, label):
+    import copy
+
+    found = copy.deepcopy(results)
+    for r in found:
+        r["config"]["regularizer"]["label"] = label
+        r["regularizer"] = r["config"]["regularizer"]
+    return found
+
+
+def test_two_equal_methods_share_rank_one_about_evenly_and_stay_undecided():
+    rng = random.Random(2)
+    a = made_up("a", 42.0, rng)
+    studies = tuned_studies(a + relabelled(a, "b") + made_up("far", 50.0, rng))  # b: a's very numbers
+    ranking = stability(studies)
+    assert 0.3 <= ranking.probabilities["a"]["rank1"] <= 0.7 and 0.3 <= ranking.probabilities["b"]["rank1"] <= 0.7
+    assert ranking.probabilities["far"]["rank1"] < 0.01
+    assert ranking.groups() == [sorted(["a", "b"], key=ranking.order.index), ["far"]]  # inside: undecided
+
+
+def test_the_decisions_are_recomputed_from_the_files():
+    rng = random.Random(3)
+    [study] = tuned_studies(made_up("m", 40.0, rng, searches=2))
+    for search in study.searches:
+        best = min(search.trials.values(), key=lambda r: r["metrics"]["valid_perplexity"]["value"])
+        reference = study.reference["metrics"]["valid_perplexity"]["value"]
+        expected = "reference" if reference <= best["metrics"]["valid_perplexity"]["value"] else \
+            f"trial {best['config']['tuning']['trial']}"
+        assert search.chosen.key == expected and outcome(study, search) is not None
+
+
+def test_a_chosen_value_at_its_ranges_edge_is_flagged():
+    rng = random.Random(4)
+    [study] = tuned_studies(made_up("z", 40.0, rng, chosen_p=0.785))
+    assert edge_flags(study) == ["p 0.785 lies at the 0.8 edge — widen the range"]
+    [inside] = tuned_studies(made_up("z", 40.0, random.Random(4), chosen_p=0.4))
+    assert edge_flags(inside) == []
+
+
+def test_the_budget_curve_uses_search_draws_only_not_the_reference():
+    from rnnreg.leaderboard import build_rows
+
+    rng = random.Random(5)
+    files = made_up("m", 40.0, rng, searches=1)
+    files[0]["metrics"]["valid_perplexity"]["value"] = 1.0  # a reference far better than any draw
+    for r in files:
+        r["_path"] = "x"
+    [row] = build_rows(files)
+    draws = sorted(r["metrics"]["valid_perplexity"]["value"] for r in files if r["config"]["tuning"]["role"] == "trial")
+    assert row["budget"]["trials"] == 8
+    assert row["budget"]["curve"][-1]["mean"] == pytest.approx(draws[0])  # best of all 8 draws, not the reference
