@@ -149,7 +149,9 @@ def budgets(trials: list[dict]) -> dict[tuple, dict]:
         costs = [r["cost"]["cpu_seconds_train"] + r["cost"]["cpu_seconds_evaluate"] for r in ok
                  if r.get("cost") and r["cost"]["epochs_trained"] == r["config"]["train"].get("epochs")]
         found[key] = {"trials": len(runs), "failed": len(runs) - len(ok), "metric": metric,
-                      "budget": int(tuning.get("trials") or len(runs)) * len(searches),
+                      # a study with nothing to tune (before references existed) ran its one trial
+                      "budget": len(searches) * (int(tuning.get("trials") or len(runs))
+                                                 if any((r.get("study") or {}).get("params") for r in runs) else 1),
                       "sampler": tuning.get("sampler"),
                       "cpu_seconds": statistics.fmean(costs) if costs else None,  # a trial's, without stalls
                       "curve": budget_curve(values, not HIGHER_IS_BETTER[metric.split("_")[1]]) if values else []}
