@@ -10,6 +10,7 @@ tab compares jobs. Needs the `tensorboard` package (`pip install 'rnnreg[tensorb
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 from rnnreg import Observer, RnnregError, hookimpl
@@ -55,6 +56,12 @@ class TensorBoardLog(Observer):
         folder = Path(destination or DEFAULT_DIR)
         if folder.exists() and not folder.is_dir():
             raise RnnregError(f"{str(folder)!r} is a file, not a folder for TensorBoard's runs")
+        try:  # before any job trains: a folder that cannot be written is one line now, not lost logs later
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise RnnregError(f"cannot write TensorBoard's runs to {str(folder)!r}: {exc.strerror or exc}") from None
 
     def job_started(self, event):
         from torch.utils.tensorboard import SummaryWriter

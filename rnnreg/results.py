@@ -57,8 +57,21 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")
 
 
+MAX_NAME = 96  # characters of a label in a file name: every filesystem takes 255 bytes, with room to spare
+
+
+def safe_name(text: str) -> str:
+    """`text` as a file name part: unsafe characters replaced (slug), and a long one cut, with a short hash
+    of the whole so that two long labels never share a name. Decided when a job is planned, before any
+    training, so a label no filesystem takes cannot fail a finished job."""
+    name = slug(text) or "-"
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{name[:MAX_NAME - 13]}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
 def result_path(results_dir: Path, task: str, label: str, seed: int, digest: str) -> Path:
-    return results_dir / slug(task) / f"{slug(label)}__seed{seed}__{digest[:12]}.json"
+    return results_dir / safe_name(task) / f"{safe_name(label)}__seed{seed}__{digest[:12]}.json"
 
 
 def write_atomic(path: Path, payload: dict) -> None:

@@ -114,6 +114,18 @@ def rows_labelled(regularizers: list[RegularizerEntry], name: str) -> list[Regul
     return exact or [entry for entry in regularizers if entry.label.startswith(f"{name}[")]
 
 
+def load_yaml(text: str, source: str):
+    """A suite's YAML without anchors and aliases: an alias repeats a node by reference, and nested ones
+    (a "billion laughs") expand to gigabytes once a suite's grid is built from them. A suite has no need of
+    them, so one is refused in one line before anything is built (PyYAML's SafeLoader still expands them)."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            raise RnnregError(f"{source}: line {mark.line + 1}: an alias (*{event.anchor}); write the values out: "
+                              "a suite takes no anchors or aliases")
+    return yaml.safe_load(text)
+
+
 def only_labels(suite: Suite, labels: tuple[str, ...]) -> None:
     """Keep the suite's rows named by `labels` (`rnnreg tune -r LABEL`: tune these, with the suite's own
     parameters, and leave the other rows for later); a label the suite does not have is a one-line error."""
@@ -204,7 +216,7 @@ def load_suite(ref: str | Path | None, plugins) -> Suite:
     if not path.exists():
         raise RnnregError(f"suite file {str(path)!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text(), str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

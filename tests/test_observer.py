@@ -223,3 +223,15 @@ def test_optuna_dashboard_serves_a_study_on_loopback(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_destination_that_cannot_be_written_is_one_line_before_any_job(tmp_path):
+    pytest.importorskip("tensorboard")
+    from click.testing import CliRunner
+
+    from rnnreg.cli import cli
+
+    out = CliRunner().invoke(cli, ["run", "-r", "none", "-t", "synthetic-sentiment", "--log", "tensorboard:/proc/nope",
+                                   "--results-dir", str(tmp_path / "r")])
+    assert out.exit_code == 1 and "cannot write TensorBoard's runs to '/proc/nope'" in out.output
+    assert len(out.output.strip().splitlines()) == 1 and not (tmp_path / "r").exists()

@@ -153,3 +153,25 @@ def test_results_carry_the_commit_the_process_started_on_not_one_made_while_it_r
     monkeypatch.setattr(results, "git", lambda *args: "f" * 40 + "\n")  # a commit made during the run
     [result] = runner.run(expand(suite(plugins, ["none"]), plugins))
     assert result["git_commit"] == loaded and loaded != "f" * 40
+
+
+def test_a_label_no_filesystem_takes_gets_a_safe_name_decided_before_training(tmp_path):
+    """300 characters: the file name is cut, with a hash of the whole label, so the job's result is written,
+    read back and skipped on a rerun, and two long labels that share a beginning do not collide."""
+    from click.testing import CliRunner
+
+    from rnnreg.cli import cli
+
+    long = "v" * 290 + "-first"
+    other = "v" * 290 + "-other"
+    suite = tmp_path / "long.yaml"
+    suite.write_text("evaluation: {mc_samples: 0}\ntasks: {synthetic-sentiment: {train: {epochs: 1}, model: "
+                     "{hidden_size: 8, embed_size: 8}}}\nregularizers:\n"
+                     f"  - {{spec: variational, label: {long}}}\n  - {{spec: zaremba, label: {other}}}\n")
+    args = ["run", "--suite", str(suite), "--results-dir", str(tmp_path / "r"), "--jobs", "1"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    names = sorted(p.name for p in (tmp_path / "r").rglob("*.json"))
+    assert len(names) == 2 and all(len(name) < 140 for name in names) and names[0] != names[1]
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and again.stderr.count("result exists, skipped") == 2

@@ -205,3 +205,19 @@ def test_a_bad_dropout_scale_fails_in_one_line(tmp_path, plugins, scale, message
     with pytest.raises(RnnregError) as info:
         load_suite(write(tmp_path, f"dropout_scale: {scale}\ntasks: [synthetic-lm]\nregularizers: [zaremba]\n"), plugins)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_suite_with_nested_aliases_is_refused_in_one_line_at_once(tmp_path):
+    """A "billion laughs": nine levels of nine aliases each. Refused before anything is expanded."""
+    import time
+
+    from rnnreg.suite import load_suite
+
+    lines = ["a0: &a0 [0.1]"] + [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(9))}]" for i in range(1, 10)]
+    suite = tmp_path / "laughs.yaml"
+    suite.write_text("\n".join(lines) + "\ntasks: [synthetic-lm]\nregularizers:\n"
+                     "  - {spec: variational, params: {p_input: *a9}}\n")
+    start = time.perf_counter()
+    with pytest.raises(RnnregError, match=r"laughs.yaml: line 2: an alias \(\*a0\); write the values out"):
+        load_suite(str(suite), None)
+    assert time.perf_counter() - start < 1.0
