@@ -1,7 +1,8 @@
 """`rnnreg explain`: the paper's Figure 1 in the terminal, for every site a regularizer can act on.
 
 It samples the masks of one sequence exactly as training does (`RNNModel.sample_masks`' own function)
-and shows, per site and per time step, what happens to the units of the first layer of one sample:
+and shows, per site and per time step, what happens to the units of one layer (the first, or `layer`) of
+one sample:
     dropout sites   kept (1) or dropped (0); per-sequence masks show as identical rows, per-step masks
                     change from row to row; a continuous mask (Gaussian, or a learned rate's relaxed
                     training mask) shows its multiplier instead, drawn as a shade;
@@ -20,13 +21,14 @@ from rnnreg.model import GATES, sample_masks
 from rnnreg.regularizer import penalty_arguments
 
 
-def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str = "lstm", seed: int = 0) -> dict:
+def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str = "lstm", seed: int = 0,
+            layer: int = 0) -> dict:
     words = [tokens[t % len(tokens)] for t in range(steps)]
     vocabulary = {w: i for i, w in enumerate(dict.fromkeys(words))}
     ids = torch.tensor([[vocabulary[w] for w in words]] * 2)  # two samples, so per-sample masks are real
     plan = regularizer.plan()
-    # As many layers as the plan names (a rule may apply to the second layer only); the first is drawn.
-    num_layers = 1 + max([k for _, rule in site_rules(plan) for k in rule.layers or ()], default=0)
+    # As many layers as the plan names (a rule may apply to the second layer only), and the one drawn.
+    num_layers = 1 + max([layer, *(k for _, rule in site_rules(plan) for k in rule.layers or ())])
     weights_hh = [torch.empty(len(GATES[cell]) * units, units) for _ in range(num_layers)]
     # A learned rate is drawn at its initial value, as its first training step would draw it (relaxed).
     rates = {rate_key(site, k): torch.tensor(logit(rule.p)) for site, rule in site_rules(plan) if rule.learned
@@ -36,7 +38,7 @@ def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str
                          weights_hh=weights_hh, rates=rates, relaxed=True)
 
     def continuous(site: str) -> bool:
-        rule = rule_at(plan, site, 0)
+        rule = rule_at(plan, site, layer)
         return rule is not None and (rule.distribution == "gaussian" or rule.learned)
 
     def kept(mask, site):  # (gates|1, batch|1, steps|1, units) → sample 0, one row per step
@@ -47,32 +49,32 @@ def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str
         return dict(zip(GATES[cell], rows, strict=True)) if mask.shape[0] > 1 else rows[0]
 
     def weight_picture(masks_by_layer):
-        if not masks_by_layer or masks_by_layer[0] is None:
+        if not masks_by_layer or masks_by_layer[layer] is None:
             return None
-        kept_entries = masks_by_layer[0] > 0
+        kept_entries = masks_by_layer[layer] > 0
         return {"kept_fraction": round(kept_entries.float().mean().item(), 4),
                 "shape": list(kept_entries.shape), "gate": GATES[cell][0],
                 "matrix": kept_entries[:units].int().tolist()}  # the first gate's (units × units) block
 
     embedding = None
-    if masks.embedding is not None:
+    if masks.embedding is not None and layer == 0:  # word types are dropped once, below the first layer
         values = masks.embedding[0, :, 0]
         continuous_values = values.mul(1000).round().div(1000)
         embedding = continuous_values.tolist() if continuous("embedding") else (values > 0).int().tolist()
     sites = {
         "embedding": embedding,
-        "input": kept(masks.input[0], "input"),
+        "input": kept(masks.input[layer], "input"),
         "weight_recurrent": weight_picture(masks.weight_recurrent),
-        "recurrent": kept(masks.recurrent[0], "recurrent"),
-        "candidate": kept(masks.candidate[0], "candidate"),
-        "cell": kept(masks.cell[0] if masks.cell[0] is not None else masks.cell_zoneout[0], "cell"),
-        "hidden": kept(masks.hidden[0], "hidden"),
-        "output": kept(masks.output, "output"),
+        "recurrent": kept(masks.recurrent[layer], "recurrent"),
+        "candidate": kept(masks.candidate[layer], "candidate"),
+        "cell": kept(masks.cell[layer] if masks.cell[layer] is not None else masks.cell_zoneout[layer], "cell"),
+        "hidden": kept(masks.hidden[layer], "hidden"),
+        "output": kept(masks.output, "output"),  # one site, after the last layer
     }
-    first = {site: rule_at(plan, site, 0) for site in plan}
+    first = {site: rule_at(plan, site, layer) for site in plan}
     penalties = [{"name": part.name, "params": dict(part.values), "activations": penalty_arguments(type(part).penalty),
                   "description": part.description} for part in regularizer.penalties()]
-    return {"spec": regularizer.spec, "steps": steps, "units": units, "tokens": words, "sites": sites,
+    return {"spec": regularizer.spec, "layer": layer, "steps": steps, "units": units, "tokens": words, "sites": sites,
             "kinds": {site: "continuous" if continuous(site) else (rule.kind if rule else "dropout")
                       for site, rule in first.items()},
             "penalties": penalties,
@@ -94,7 +96,8 @@ def shade(value: float) -> str:
 def render(picture: dict, console) -> None:
     from rich.text import Text
 
-    console.print(Text(f"{picture['spec']}: what each site does, first layer, one sample", style="bold"))
+    which = "first layer" if picture["layer"] == 0 else f"layer {picture['layer']}"
+    console.print(Text(f"{picture['spec']}: what each site does, {which}, one sample", style="bold"))
     width = max(len(w) for w in picture["tokens"])
     for site in SITES:
         value = picture["sites"][site]
@@ -103,7 +106,7 @@ def render(picture: dict, console) -> None:
         header.append(f" — {SITE_HELP[site]}", style="dim")
         console.print(header)
         if value is None:
-            console.print("  untouched" if rule is None else f"  {rule} (no mask at the first layer, or p=0)")
+            console.print("  untouched" if rule is None else f"  {rule} (no mask at this layer, or p=0)")
             continue
         kind = picture["kinds"][site]
         on, off, legend = SYMBOLS[kind]

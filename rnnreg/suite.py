@@ -120,8 +120,8 @@ def load_yaml(text: str, source: str):
     them, so one is refused in one line before anything is built (PyYAML's SafeLoader still expands them)."""
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            mark = event.start_mark
-            raise RnnregError(f"{source}: line {mark.line + 1}: an alias (*{event.anchor}); write the values out: "
+            line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+            raise RnnregError(f"{source}: line {line}: an alias (*{event.anchor}); write the values out: "
                               "a suite takes no anchors or aliases")
     return yaml.safe_load(text)
 

@@ -16,7 +16,7 @@ def explain(*args):
 
 def test_json_shape():
     picture = explain("variational+embedding", "--steps", "6", "--units", "10", "--tokens", "the dog and the cat")
-    assert set(picture) == {"spec", "steps", "units", "tokens", "sites", "kinds", "penalties"}
+    assert set(picture) == {"spec", "layer", "steps", "units", "tokens", "sites", "kinds", "penalties"}
     assert set(picture["sites"]) == {"embedding", "input", "weight_recurrent", "recurrent", "candidate", "cell",
                                      "hidden", "output"}
     assert picture["kinds"] == {"embedding": "dropout", "input": "dropout", "recurrent": "dropout", "output": "dropout"}
@@ -63,3 +63,41 @@ def test_bad_input_is_one_line_and_non_zero(args, message):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output and result.output.count("\n") == 1
+
+
+def test_a_per_layer_plan_is_drawn_at_the_layer_asked(tmp_path):
+    """A rule on the second layer only: layer 0 is untouched, `--layer 1` draws its mask."""
+    import json
+
+    from click.testing import CliRunner
+
+    from rnnreg.cli import cli
+
+    (tmp_path / "upper.py").write_text('''
+import rnnreg
+from rnnreg import Regularizer, SiteRule
+
+
+class Upper(Regularizer):
+    name = "upper"
+    params = {"p": 0.5}
+
+    def plan(self):
+        return {"recurrent": SiteRule(self.p, per="sequence", layers=(1,))}
+
+
+@rnnreg.hookimpl
+def register_regularizers(register):
+    register(Upper)
+''')
+    pictures = []
+    for layer in ("0", "1"):
+        out = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path), "explain", "upper", "--layer", layer,
+                                       "--format", "json"])
+        assert out.exit_code == 0, out.output
+        pictures.append(json.loads(out.stdout))
+    assert pictures[0]["sites"]["recurrent"] is None and pictures[0]["layer"] == 0
+    rows = pictures[1]["sites"]["recurrent"]
+    assert rows and all(row == rows[0] for row in rows) and 0 in rows[0]  # one mask per sequence, some dropped
+    text = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path), "explain", "upper", "--layer", "1"]).stdout
+    assert "layer 1, one sample" in text

@@ -85,9 +85,11 @@ def tasks_list(ctx, fmt):
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a parameter (repeatable).")
 @click.option("--cell", type=click.Choice(["lstm", "gru"]), default="lstm", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--layer", type=click.IntRange(0), default=0, show_default=True,
+              help="The layer to draw (0 is the first): a plan's rules may differ per layer.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
-def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
+def explain(ctx, spec, steps, units, tokens, params, cell, seed, layer, fmt):
     """Draw which units a regularizer keeps and drops, per site and time step (the paper's Figure 1)."""
     from rnnreg.dropout import check_plan_fits
     from rnnreg.explain import explain as draw
@@ -102,7 +104,7 @@ def explain(ctx, spec, steps, units, tokens, params, cell, seed, fmt):
         check_plan_fits(regularizer.plan(), cell)
     except RnnregError as exc:
         raise RnnregError(f"{spec!r}: {exc} (or draw it with --cell lstm)") from None
-    picture = draw(regularizer, steps=steps, units=units, tokens=words, cell=cell, seed=seed)
+    picture = draw(regularizer, steps=steps, units=units, tokens=words, cell=cell, seed=seed, layer=layer)
     if fmt == "json":
         click.echo(json.dumps({k: v for k, v in picture.items() if k != "rules"}))
     else:
