@@ -6,6 +6,7 @@ the commands; claims.py evaluates what this selects."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,8 +71,11 @@ def untuned_part(config: dict, shared: list | tuple = ()) -> str:
 def tuned_finals(results: list[dict], suite_name: str, configs: list[dict]) -> set[str]:
     """Config hashes of the results `rnnreg tune` retrained from suite `suite_name`'s studies whose untuned
     part matches one of the suite's jobs as it stands (another task setting never counts; another torch, device
-    or numerics release does: see `results.chosen`)."""
-    hashes = set()
+    or numerics release does: see `results.chosen`) — of one tuning group only, so the finals of a 4-trial and
+    a 16-trial study never meet in one claim: the group whose finals cover the most of the suite's rows, then
+    the one with the larger budget."""
+    by_group: dict[str, set[str]] = {}
+    labels: dict[str, set[str]] = {}
     entries: dict[tuple, set[str]] = {}  # the suite's untuned parts, once per set of shared knobs
     for result in results:
         tuning = (result.get("config") or {}).get("tuning") or {}
@@ -81,5 +85,14 @@ def tuned_finals(results: list[dict], suite_name: str, configs: list[dict]) -> s
         if shared not in entries:
             entries[shared] = {untuned_part(config, shared) for config in configs}
         if untuned_part(result["config"], shared) in entries[shared]:
-            hashes.add(result["config_hash"])
-    return hashes
+            group = str(tuning.get("group"))
+            by_group.setdefault(group, set()).add(result["config_hash"])
+            labels.setdefault(group, set()).add(result["regularizer"]["label"])
+    if not by_group:
+        return set()
+
+    def budget(group: str) -> int:
+        found = re.search(r"-n(\d+)$", group)
+        return int(found.group(1)) if found else 0
+
+    return by_group[max(by_group, key=lambda group: (len(labels[group]), budget(group), group))]

@@ -149,12 +149,12 @@ def test_a_tuned_suites_claims_are_about_its_tuned_rows(tmp_path, plugins):
                     "claims: ['variational < none on synthetic-sentiment test_error']\n")
     [_, job] = expand(load_suite(str(path), plugins), plugins)
 
-    def tuned(role, seed=0, p=0.41, **train):
+    def tuned(role, seed=0, p=0.41, group="tuned/random-seed0-n16", **train):
         config = copy.deepcopy(config_of(job, plugins))
         config["regularizer"]["params"]["variational"]["p_recurrent"] = p
         config["train"].update(train)
         config["seed"] = seed
-        config["tuning"] = {"group": "tuned/random-seed0-n16", "role": role, "shared": []}
+        config["tuning"] = {"group": group, "role": role, "shared": []}
         return {"config": config, "config_hash": config_hash(config), "suite": {"name": "tuned", "source": str(path)},
                 "task": {"name": "synthetic-sentiment"}, "regularizer": {"label": "variational"}, "seed": seed}
 
@@ -162,6 +162,10 @@ def test_a_tuned_suites_claims_are_about_its_tuned_rows(tmp_path, plugins):
     trial, other = tuned("trial", p=0.2), tuned("final", epochs=99)
     [(name, _, hashes)] = suites_with_claims([*finals, trial, other], plugins)
     assert name == "tuned" and hashes == {r["config_hash"] for r in finals}
+    # finals of a 4-trial study of the same suite never mix with those of the 16-trial one
+    small = [tuned("final", seed, p=0.3, group="tuned/random-n4") for seed in range(3)]
+    [(_, _, hashes)] = suites_with_claims([*finals, *small], plugins)
+    assert hashes == {r["config_hash"] for r in finals}
 
 
 def test_a_suites_claims_count_every_seed_of_its_jobs(tmp_path, plugins):
