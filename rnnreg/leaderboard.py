@@ -81,6 +81,50 @@ def describe(diff: dict, show_unset: bool = False) -> str:
     return ", ".join(f"{k}={v}" for k, v in diff.items() if show_unset or v != UNSET)
 
 
+def splits(value) -> str:
+    return " and ".join(value) if isinstance(value, list) else str(value)
+
+
+def number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# How a heading names a setting a reader knows: each a function of the value (and of the other settings).
+IN_WORDS = {
+    "model.embed_size": lambda v, d: f"embedding {v}",
+    "evaluation.mc_samples": lambda v, d: "MC off" if not v else f"MC {v} passes" + (
+        f" on {splits(d['evaluation.mc_splits'])}" if d.get("evaluation.mc_splits", UNSET) != UNSET else ""),
+    "evaluation.mc_splits": lambda v, d: "" if "evaluation.mc_samples" in d else f"MC on {splits(v)}",
+    "evaluation.curve_test": lambda v, d: "test curve every epoch" if v else "no test curve",
+    "train.standardize_targets": lambda v, d: "standardised targets" if v else "raw targets",
+    "evaluation.batch_size": lambda v, d: f"evaluated in batches of {v}",
+    "train.weight_decay": lambda v, d: "no weight decay" if not v else (
+        f"weight decay {number(v)}" + (f" ({d['train.weight_decay_mode']})"
+                                       if d.get("train.weight_decay_mode", UNSET) != UNSET else "")),
+    "train.weight_decay_mode": lambda v, d: "" if "train.weight_decay" in d else f"weight decay {v}",
+    "train.lr": lambda v, d: f"lr {number(v)}",
+    "train.clip": lambda v, d: f"gradient clip {number(v)}",
+    "train.optimizer": lambda v, d: str(v),
+    "versions.rnnreg": lambda v, d: f"rnnreg {v}",
+    "versions.torch": lambda v, d: f"torch {v}",
+    "device": lambda v, d: str(v).upper() if v in ("cpu", "cuda") else str(v),
+}
+
+
+def in_words(diff: dict, show_unset: bool = False) -> str:
+    """What differs, as a heading says it: "embedding 256, MC off, no weight decay" ("key=value" for a
+    setting it has no words for, and always in `--format json`'s `setting`)."""
+    parts = []
+    for key, value in diff.items():
+        if value == UNSET and not show_unset:
+            continue
+        words = IN_WORDS.get(key)
+        said = words(value, diff) if words and value != UNSET else f"{key}={value}"
+        if said:
+            parts.append(said)
+    return ", ".join(parts)
+
+
 # The settings a section's heading spells out in words; they are left out of its list of differences.
 SHAPE_KEYS = ("model.num_layers", "model.hidden_size", "model.cell", "train.epochs", "train.max_steps",
               "train.batch_size", "train.bptt")
@@ -104,7 +148,7 @@ def shape_of(setting: dict) -> str:
 
 
 def section_name(setting: dict, diff: dict, show_unset: bool = False) -> str:
-    rest = describe({k: v for k, v in diff.items() if k not in SHAPE_KEYS and not k.startswith("tuning.")},
+    rest = in_words({k: v for k, v in diff.items() if k not in SHAPE_KEYS and not k.startswith("tuning.")},
                     show_unset)
     return " · ".join(part for part in (tuning_name(setting.get("tuning")), shape_of(setting), rest) if part)
 
@@ -176,7 +220,8 @@ class Row(TypedDict, total=False):
     only for rows that train their dropout rates."""
 
     task: str
-    section: str
+    section: str  # the task's setting in words ("2 × 256 LSTM, 22 epochs, … · MC off, embedding 256")
+    setting: str  # what sets the section apart, as config keys ("evaluation.mc_samples=0, model.embed_size=256")
     regularizer: str  # the label, followed by what tells it from same-label rows
     spec: str
     config_hash: str | None
@@ -231,12 +276,14 @@ def build_rows(results: list[dict]) -> list[Row]:
     for key in sections:
         by_task[key[0]].append(key)
     section_names: dict[tuple, str] = {}
+    raw_settings: dict[tuple, str] = {}  # the same differences as keys, for --format json
     for keys in by_task.values():
         diffs = differences([json.loads(k[1]) for k in keys]) if len(keys) > 1 else [{}] * len(keys)
         names = [section_name(json.loads(key[1]), diff) for key, diff in zip(keys, diffs, strict=True)]
         if len(set(names)) < len(names):  # only "(unset)" told two apart: say it after all
             names = [section_name(json.loads(key[1]), diff, True) for key, diff in zip(keys, diffs, strict=True)]
         section_names.update(zip(keys, names, strict=True))
+        raw_settings.update((key, describe(diff)) for key, diff in zip(keys, diffs, strict=True))
 
     # Each row's own numbers first, then what it is measured against (none, the best), then the row, once.
     drafts: list[dict] = []
@@ -252,7 +299,8 @@ def build_rows(results: list[dict]) -> list[Row]:
                 chosen_by = searches_choosing(studies, first) if diff else ""
                 shown = f"{label} ({chosen_by or describe(diff)})" if diff else label
                 tuned = {"budget": budget_of.get(budget_key(first))} if tuning_role(first) == "final" else {}
-                drafts.append(make_row(task, section_names[key], shown, groups[reg_key]) | tuned)
+                drafts.append(make_row(task, section_names[key], shown, groups[reg_key]) | tuned
+                              | {"setting": raw_settings[key]})
     drafts += failed_studies(studies, sections, section_names)
     attach_selection(drafts, studies, sections, section_names)
     baseline = {(d["task"], d["section"]): d for d in drafts

@@ -88,7 +88,7 @@ def section_keys(rows: list[Row]) -> list[tuple[str, str]]:
         size[key] += 1
 
     def priority(key: tuple[str, str]) -> int:
-        versions = re.findall(r"versions\.rnnreg=([\w.+-]+)", key[1])
+        versions = re.findall(r"\brnnreg (\d[\w.+-]*)", key[1])  # as leaderboard.IN_WORDS names the release
         return 2 if any(v != NUMERICS_VERSION for v in versions) else 0 if most_seeds[key] >= 3 else 1
 
     return sorted(most_seeds, key=lambda key: (priority(key), key[0], -size[key], natural_key(key[1])))

@@ -143,8 +143,8 @@ def test_a_section_heading_gives_the_model_size_and_budget_then_what_else_differ
     results = [result("none", 0, 120.0, config={**config("none"), **small}),
                result("none", 0, 150.0, config={**config("none"), **cut})]
     assert sorted(r["section"] for r in build_rows(results)) == [
-        "2 × 200 LSTM, 13 epochs of 400 steps, batch 20 × BPTT 20 · train.lr=0.5",
-        "2 × 200 LSTM, 13 epochs, batch 20 × BPTT 20 · train.lr=1.0",
+        "2 × 200 LSTM, 13 epochs of 400 steps, batch 20 × BPTT 20 · lr 0.5",
+        "2 × 200 LSTM, 13 epochs, batch 20 × BPTT 20 · lr 1",
     ]
     assert [r["section"] for r in build_rows(results[:1])] == ["2 × 200 LSTM, 13 epochs, batch 20 × BPTT 20"]
 
@@ -273,7 +273,7 @@ def test_sections_open_with_multi_seed_boards_and_end_with_history():
     results.append(result("none", 0, 81.0, config=current))
     headings = [line for line in render_markdown(build_rows(results)).splitlines() if line.startswith("## ")]
     assert [h.split(" · ")[1] for h in headings][:3] == ["LSTM, 30 epochs", "LSTM, 2 epochs", "LSTM, 3 epochs"]
-    assert "versions.rnnreg=0.0.1" in headings[-1]
+    assert "rnnreg 0.0.1" in headings[-1]
 
 
 def test_published_references_are_listed_once_per_task_under_its_main_board():
@@ -286,3 +286,16 @@ def test_published_references_are_listed_once_per_task_under_its_main_board():
     main, proxy = text.index("## synthetic-lm · LSTM, 13 epochs"), text.index("## synthetic-lm · LSTM, 2 epochs")
     assert main < text.index("published: Zaremba") < proxy
     assert "the published synthetic-lm references are listed under “synthetic-lm · LSTM, 13 epochs”" in text[proxy:]
+
+
+def test_section_headings_name_settings_in_words_with_the_keys_in_json():
+    results = [result("none", 0, 50.0, config={**config("none"), "evaluation": {"mc_samples": 0},
+                                                  "train": {"epochs": 22, "weight_decay": 0.0}}),
+               result("none", 0, 51.0, config={**config("none"), "evaluation": {"mc_samples": 100},
+                                                  "train": {"epochs": 22, "weight_decay": 0.001,
+                                                            "weight_decay_mode": "decoupled"}})]
+    rows = build_rows(results)
+    names = sorted(r["section"].split(" · ")[-1] for r in rows)
+    assert names == ["MC 100 passes, weight decay 0.001 (decoupled)", "MC off, no weight decay"]
+    settings = sorted(r["setting"] for r in rows)
+    assert settings[0].startswith("evaluation.mc_samples=0") and "train.weight_decay=0.0" in settings[0]
