@@ -30,10 +30,13 @@ from rnnreg.errors import RnnregError
               help="Regenerate this markdown file from the results.")
 @click.option("--check", "check_file", type=click.Path(dir_okay=False),
               help="Exit 1 when this file is out of date or a result file cannot be read.")
+@click.option("--readme", type=click.Path(dir_okay=False), default=None,
+              help="With --write or --check: also the answer block between the <!-- rnnreg:answer --> markers of "
+                   "this README, linking into the board.")
 @COLUMNS_OPTION
 @WIDE_OPTION
 @click.pass_context
-def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
+def leaderboard(ctx, results_dir, fmt, write_to, check_file, readme, columns, wide):
     """Build the leaderboard from result files alone."""
     from rnnreg import leaderboard as lb
 
@@ -53,10 +56,17 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, columns, wide):
         target = Path(write_to or check_file)
         claim_rows = cl.evaluate_all(results, suites_with_claims(ctx, results))
         text = board.board_markdown(rows, claim_rows, files=len(results), src=str(results_dir or folder), dst=target)
+        readme_text = board.readme_with_answer(Path(readme), rows, claim_rows, target) if readme else None
         if write_to:
             board.write_board(target, text)
             stderr.print(f"wrote {target} from {len(results)} result files")
+            if readme and readme_text is not None:
+                board.write_board(Path(readme), readme_text)
+                stderr.print(f"wrote the answer into {readme}")
             return
+        if readme and not board.is_current(Path(readme), readme_text or ""):
+            raise RnnregError(f"{readme}'s answer is out of date with {folder}; regenerate it with "
+                              f"`rnnreg leaderboard {results_dir or folder} --write {target} --readme {readme}`")
         if unreadable:
             raise RnnregError(f"{len(unreadable)} result files in {folder} fail validation (listed above); "
                               "fix or remove them, then regenerate the board")

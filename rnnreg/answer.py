@@ -1,0 +1,105 @@
+"""The answer first: "which regularizer should my LSTM use?" in a few plain sentences, generated from the
+parts of a board that can answer it, each linking to its evidence — the board, the report and the README
+open with it (the README's copy sits between markers that `rnnreg leaderboard --write/--check --readme`
+keeps in step with the results).
+
+    tuned fairly      a tuned section whose ranking was bootstrapped: the groups that hold with
+                      probability ≥ 0.9 (rnnreg.tuned), undecided inside each;
+    default rates     per suite, its paired comparisons that hold or are contradicted (rnnreg.claims);
+    real text         the best row of each multi-seed board of a real dataset and what is not separated
+                      from it.
+
+Nothing here is written by hand: a sentence appears when its evidence exists, and says only what it shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+REAL_TASKS = ("ptb", "wikitext-2", "sentiment-scale", "sentiment-polarity")
+START, END = "<!-- rnnreg:answer -->", "<!-- /rnnreg:answer -->"
+
+
+def anchor(title: str) -> str:
+    """The anchor GitHub (and rnnreg's report) gives a markdown heading: lower case, punctuation dropped,
+    spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def answer_lines(rows: Sequence[Any], claim_rows: list[dict], link: str = "") -> list[str]:
+    """Markdown bullets; `link` is what goes before `#anchor` (the board's path, from a README)."""
+    lines = tuned_lines(rows, link) + default_rate_lines(claim_rows, link) + real_text_lines(rows, link)
+    return lines
+
+
+def tuned_lines(rows: Sequence[Any], link: str) -> list[str]:
+    lines = []
+    seen = set()
+    for row in rows:
+        selection = row.get("selection")
+        key = (row["task"], row["section"])
+        if not selection or key in seen or selection.get("rank1") is None:
+            continue
+        seen.add(key)
+        groups = selection.get("groups") or []
+        title = f"{row['task']} · {row['section']}"
+        where = f"[{row['task']}, {row['section'].split(' · ')[0]}]({link}#{anchor(title)})"
+        if len(groups) > 1:
+            said = " ahead of ".join("{" + ", ".join(group) + "}" for group in groups)
+            lines.append(f"- **Tuned fairly** ({where}): {said}, each with probability ≥ 0.9 under the bootstrap "
+                         "over searches, trials and final seeds; inside each group the order is undecided.")
+        elif groups:
+            leader = max((r for r in rows if (r["task"], r["section"]) == key and r.get("selection")),
+                         key=lambda r: r["selection"]["rank1"] or 0.0)
+            lines.append(f"- **Tuned fairly** ({where}): no order holds with probability ≥ 0.9; the most likely "
+                         f"first is {leader['regularizer'].split(' (')[0]} "
+                         f"(P(rank 1) {leader['selection']['rank1']:.2f}).")
+    return lines
+
+
+def default_rate_lines(claim_rows: list[dict], link: str) -> list[str]:
+    lines = []
+    suites: dict[str, list[dict]] = {}
+    for row in claim_rows:
+        if row.get("kind") == "compare" and row["status"] in ("holds", "contradicted"):
+            suites.setdefault(row["suite"], []).append(row)
+    for suite, decided in suites.items():
+        shown = decided[:4]
+        said = "; ".join(f"`{c['claim'].split(' on ')[0]}` {c['status']}" for c in shown)
+        more = f"; {len(decided) - len(shown)} more" if len(decided) > len(shown) else ""
+        lines.append(f"- **{suite}**, paired over seeds, Holm-corrected ([claims]({link}#claims)): {said}{more}.")
+    return lines
+
+
+def real_text_lines(rows: Sequence[Any], link: str, min_seeds: int = 3) -> list[str]:
+    """Per board of a real dataset with rows of at least `min_seeds` seeds: those rows in order, with n."""
+    lines = []
+    for task in REAL_TASKS:
+        ranked = [r for r in rows if r["task"] == task and "rank" in r and not r.get("selection")]
+        for section in dict.fromkeys(r["section"] for r in ranked):
+            mine = sorted((r for r in ranked if r["section"] == section and r["n"] >= min_seeds),
+                          key=lambda r: r["rank"])
+            if len(mine) < 2:
+                continue
+            metric = f"valid_{mine[0]['primary_metric']}"
+            digits = 2 if mine[0]["primary_metric"] == "perplexity" else 3
+            order = ", ".join(f"{r['regularizer']} {r['metrics'][metric]['mean']:.{digits}f}" for r in mine)
+            seeds = sorted({r["n"] for r in mine})
+            title = f"{task} · {section}"
+            lines.append(f"- **Real text** ([{task}, {section.split(' · ')[0]}]({link}#{anchor(title)})): valid "
+                         f"{mine[0]['primary_metric']} {order} (n {'–'.join(map(str, seeds))}; rows with fewer "
+                         "seeds are on the board, the claims say which gaps are real).")
+    return lines
+
+
+def with_answer(readme: str, lines: list[str]) -> str:
+    """The README with its generated block replaced by `lines` (an error when the markers are missing)."""
+    from rnnreg.errors import RnnregError
+
+    if START not in readme or END not in readme:
+        raise RnnregError(f"the README has no {START} … {END} block for the generated answer")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return head + START + "\n" + "\n".join(lines) + "\n" + END + tail

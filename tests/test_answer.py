@@ -1,0 +1,51 @@
+"""The answer on top: generated sentences that say only what their evidence shows, linking to it, and the
+README's copy kept in step by `leaderboard --write/--check --readme`."""
+
+from click.testing import CliRunner
+
+from rnnreg.answer import anchor, answer_lines
+from rnnreg.cli import cli
+
+
+def tuned_row(label, rank1, groups):
+    return {"task": "synthetic-lm", "section": "tuned: 32 random trials + the default · 2 × 256 LSTM",
+            "regularizer": label, "rank": 1, "n": 5,
+            "selection": {"rank1": rank1, "groups": groups}}
+
+
+def test_a_stable_tuned_order_is_said_with_its_groups_and_an_undecided_one_is_not():
+    rows = [tuned_row("naive", 0.5, [["naive", "awd"], ["ar-tar"]]), tuned_row("awd", 0.45, [["naive", "awd"], ["ar-tar"]]),
+            tuned_row("ar-tar", 0.05, [["naive", "awd"], ["ar-tar"]])]
+    [line] = answer_lines(rows, [])
+    assert "{naive, awd} ahead of {ar-tar}" in line and "probability ≥ 0.9" in line
+    assert f"(#{anchor('synthetic-lm · ' + rows[0]['section'])})" in line
+    undecided = [{**r, "selection": {**r["selection"], "groups": [["naive", "awd", "ar-tar"]]}} for r in rows]
+    [line] = answer_lines(undecided, [])
+    assert "no order holds with probability ≥ 0.9; the most likely first is naive (P(rank 1) 0.50)" in line
+
+
+def test_claims_are_said_only_where_decided():
+    claims = [{"suite": "s", "kind": "compare", "claim": "a < b on t valid_perplexity", "status": "holds"},
+              {"suite": "s", "kind": "compare", "claim": "c < b on t valid_perplexity", "status": "inconclusive"}]
+    assert answer_lines([], claims) == ["- **s**, paired over seeds, Holm-corrected ([claims](#claims)): `a < b` holds."]
+
+
+def test_the_readme_answer_is_written_between_its_markers_and_checked(tmp_path):
+    results = tmp_path / "results"
+    suite = tmp_path / "s.yaml"
+    suite.write_text("seeds: 2\nevaluation: {mc_samples: 0}\ntasks: {synthetic-sentiment: {model: {hidden_size: 8, "
+                     "embed_size: 8}, train: {epochs: 2}}}\nregularizers: [none, zaremba]\n"
+                     "claims: ['zaremba < none on synthetic-sentiment valid_error']\n")
+    assert CliRunner().invoke(cli, ["run", "--suite", str(suite), "--results-dir", str(results)]).exit_code == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- rnnreg:answer -->\nhand-written, stale\n<!-- /rnnreg:answer -->\n\nmore\n")
+    board = tmp_path / "docs" / "BOARD.md"
+    board.parent.mkdir()
+    args = ["leaderboard", str(results), "--readme", str(readme)]
+    assert CliRunner().invoke(cli, [*args, "--write", str(board)]).exit_code == 0
+    text = readme.read_text()
+    assert "hand-written" not in text and text.startswith("# x\n") and text.endswith("\nmore\n")
+    assert CliRunner().invoke(cli, [*args, "--check", str(board)]).exit_code == 0
+    readme.write_text(text.replace("<!-- /rnnreg:answer -->", "edited\n<!-- /rnnreg:answer -->"))
+    stale = CliRunner().invoke(cli, [*args, "--check", str(board)])
+    assert stale.exit_code == 1 and "answer is out of date" in stale.output
