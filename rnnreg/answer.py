@@ -15,7 +15,7 @@ Nothing here is written by hand: a sentence appears when its evidence exists, an
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 REAL_TASKS = ("ptb", "wikitext-2", "sentiment-scale", "sentiment-polarity")
@@ -28,13 +28,15 @@ def anchor(title: str) -> str:
     return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
-def answer_lines(rows: Sequence[Any], claim_rows: list[dict], link: str = "") -> list[str]:
-    """Markdown bullets; `link` is what goes before `#anchor` (the board's path, from a README)."""
-    lines = tuned_lines(rows, link) + default_rate_lines(claim_rows, link) + real_text_lines(rows, link)
-    return lines
+def answer_lines(rows: Sequence[Any], claim_rows: list[dict], link: str = "",
+                 anchor_of: Callable[[str], str] = anchor) -> list[str]:
+    """Markdown bullets; `link` is what goes before `#anchor` (the board's path, from a README), `anchor_of`
+    how the page names a section's anchor from its title (the report has its own)."""
+    return (tuned_lines(rows, link, anchor_of) + default_rate_lines(claim_rows, link)
+            + real_text_lines(rows, link, anchor_of))
 
 
-def tuned_lines(rows: Sequence[Any], link: str) -> list[str]:
+def tuned_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] = anchor) -> list[str]:
     lines = []
     seen = set()
     for row in rows:
@@ -45,7 +47,7 @@ def tuned_lines(rows: Sequence[Any], link: str) -> list[str]:
         seen.add(key)
         groups = selection.get("groups") or []
         title = f"{row['task']} · {row['section']}"
-        where = f"[{row['task']}, {row['section'].split(' · ')[0]}]({link}#{anchor(title)})"
+        where = f"[{row['task']}, {row['section'].split(' · ')[0]}]({link}#{anchor_of(title)})"
         if len(groups) > 1:
             said = " ahead of ".join("{" + ", ".join(group) + "}" for group in groups)
             lines.append(f"- **Tuned fairly** ({where}): {said}, each with probability ≥ 0.9 under the bootstrap "
@@ -73,7 +75,8 @@ def default_rate_lines(claim_rows: list[dict], link: str) -> list[str]:
     return lines
 
 
-def real_text_lines(rows: Sequence[Any], link: str, min_seeds: int = 3) -> list[str]:
+def real_text_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] = anchor,
+                    min_seeds: int = 3) -> list[str]:
     """Per board of a real dataset with rows of at least `min_seeds` seeds: those rows in order, with n."""
     lines = []
     for task in REAL_TASKS:
@@ -88,7 +91,7 @@ def real_text_lines(rows: Sequence[Any], link: str, min_seeds: int = 3) -> list[
             order = ", ".join(f"{r['regularizer']} {r['metrics'][metric]['mean']:.{digits}f}" for r in mine)
             seeds = sorted({r["n"] for r in mine})
             title = f"{task} · {section}"
-            lines.append(f"- **Real text** ([{task}, {section.split(' · ')[0]}]({link}#{anchor(title)})): valid "
+            lines.append(f"- **Real text** ([{task}, {section.split(' · ')[0]}]({link}#{anchor_of(title)})): valid "
                          f"{mine[0]['primary_metric']} {order} (n {'–'.join(map(str, seeds))}; rows with fewer "
                          "seeds are on the board, the claims say which gaps are real).")
     return lines
@@ -103,3 +106,14 @@ def with_answer(readme: str, lines: list[str]) -> str:
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     return head + START + "\n" + "\n".join(lines) + "\n" + END + tail
+
+
+def as_html(line: str) -> str:
+    """One answer bullet (markdown: **bold**, `code`, [text](#anchor)) as the report's HTML list item."""
+    import html
+
+    text = html.escape(line.removeprefix("- "), quote=False)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    text = re.sub(r"\[(.+?)\]\((#[^)]*)\)", r"<a href='\2'>\1</a>", text)
+    return f"<li>{text}</li>"

@@ -38,7 +38,7 @@ from rnnreg.errors import RnnregError
 from rnnreg.explain import explain
 from rnnreg.leaderboard import Row, build_rows, use_current_references
 from rnnreg.regularizer import build_regularizer
-from rnnreg.rendering import summary_lines, sweeps, task_sections
+from rnnreg.rendering import budget_tables, selection_tables, summary_lines, sweeps, task_sections
 
 # Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
@@ -299,26 +299,61 @@ def plot_sweep(sweep):
 
 def plot_budget(section_rows: list[Row], title: str):
     """Expected best validation metric against the number of trials, every tuned regularizer on one axis,
-    with a band of one standard deviation (Dodge et al. 2019): whether a ranking holds at every budget."""
+    with a band of one standard deviation (Dodge et al. 2019): whether a ranking holds at every budget; and,
+    where trials record their CPU time, the same curves against CPU time (Dodge et al.'s time axis: n times
+    the method's mean trial cost), where a cheap method's curve moves left."""
     plt = pyplot()
-    tuned = [r for r in section_rows if (r.get("budget") or {}).get("curve")]
+    tuned = list({r["regularizer"].split(" (")[0]: r for r in section_rows
+                  if (r.get("budget") or {}).get("curve")}.values())
     metric = tuned[0]["primary_metric"]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    timed = all((r.get("budget") or {}).get("cpu_seconds") for r in tuned)
+    fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(11 if timed else 6, 3.8), sharey=True, squeeze=False)
     for k, row in enumerate(tuned):
         budget = row.get("budget") or {}
         curve = budget["curve"]
         ns = [p["n"] for p in curve]
         means = [p["mean"] for p in curve]
-        ax.plot(ns, means, color=PALETTE[k % 8], marker=MARKERS[k % 8], markersize=3,
-                label=f"{row['regularizer']} ({budget['trials']})")
-        ax.fill_between(ns, [m - p["sd"] for m, p in zip(means, curve, strict=True)],
-                        [m + p["sd"] for m, p in zip(means, curve, strict=True)], color=PALETTE[k % 8], alpha=0.12)
+        low = [m - p["sd"] for m, p in zip(means, curve, strict=True)]
+        high = [m + p["sd"] for m, p in zip(means, curve, strict=True)]
+        label = f"{row['regularizer'].split(' (')[0]} ({budget['trials']})"
+        xs = [ns] + ([[n * budget["cpu_seconds"] / 60 for n in ns]] if timed else [])
+        for ax, x in zip(axes[0], xs, strict=False):
+            ax.plot(x, means, color=PALETTE[k % 8], marker=MARKERS[k % 8], markersize=3, label=label)
+            ax.fill_between(x, low, high, color=PALETTE[k % 8], alpha=0.12)
+    ax = axes[0][0]
     ax.xaxis.get_major_locator().set_params(integer=True)  # trials are counted, not measured
     ax.set_xlabel("trials (n)")
     ax.set_ylabel(f"expected best validation {METRIC_UNITS.get(metric, metric)}", fontsize=8)
     ax.set_title("Expected best after n trials", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    if timed:
+        axes[0][1].set_xlabel("CPU minutes (n × the method's mean trial)")
+        axes[0][1].set_title("… against compute", fontsize=9)
+    for ax in axes[0]:
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rank_probabilities(section_rows: list[Row]):
+    """P(rank 1) and P(top 3) per tuned regularizer, from the board's bootstrap (rnnreg.tuned)."""
+    plt = pyplot()
+    tuned = list({r["regularizer"].split(" (")[0]: r for r in section_rows
+                  if (r.get("selection") or {}).get("rank1") is not None}.values())
+    tuned.sort(key=lambda r: -(r["selection"]["rank1"] or 0.0))
+    labels = [r["regularizer"].split(" (")[0] for r in tuned]
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(tuned) + 1.2))
+    ys = range(len(tuned))
+    ax.barh([y + 0.2 for y in ys], [r["selection"]["top3"] for r in tuned], height=0.4, color=PALETTE[1],
+            label="P(top 3)")
+    ax.barh([y - 0.2 for y in ys], [r["selection"]["rank1"] for r in tuned], height=0.4, color=PALETTE[0],
+            label="P(rank 1)")
+    ax.axvline(0.9, color="#555", linestyle=":", linewidth=1)
+    ax.set_yticks(list(ys), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability over the bootstrap (searches, trials, final seeds)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -371,7 +406,7 @@ def plot_speed(report: dict):
     ax.set_xlabel("training tokens per second (median over repeats, bars: min–max)", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
     ax.set_title(f"{report['cell'].upper()} {report['shape']} shape on {report['device']}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -408,8 +443,9 @@ def html_table(names: list[str], cells: list[list[str]], caption: str) -> str:
             f"<tbody>{body}</tbody></table></div>")
 
 
-def figure_html(src: str, alt: str, caption: str) -> str:
-    return (f"<figure><img src='{html.escape(src)}' alt='{html.escape(alt)}' loading='eager'>"
+def figure_html(src: str, alt: str, caption: str, wide: bool = False) -> str:
+    return (f"<figure{' class=wide' if wide else ''}><img src='{html.escape(src)}' alt='{html.escape(alt)}' "
+            "loading='eager'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -421,6 +457,10 @@ h2, li, p { overflow-wrap: anywhere; }  /* labels like ablation[embedding.p=0.0,
 table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
 th, td { border: 1px solid #bbb; padding: 0.2rem 0.5rem; text-align: right; white-space: nowrap; }
 td:nth-child(2), th:nth-child(2) { text-align: left; }
+/* the name column wraps (a published reference's long name must not push every number off the screen) */
+td:nth-child(2) { white-space: normal; min-width: 10em; max-width: 16em; overflow-wrap: anywhere; }
+/* many-panel figures keep a readable size on a phone and scroll sideways instead of shrinking */
+@media (max-width: 700px) { figure.wide { overflow-x: auto; } figure.wide img { max-width: none; width: 900px; } }
 caption { text-align: left; font-size: 0.85rem; color: #333; padding-bottom: 0.3rem; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 .masks { display: flex; flex-wrap: wrap; gap: 0.5rem; } .masks figure { width: 30%; min-width: 260px; margin: 0; }
@@ -451,8 +491,18 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
             + (f"; {left_out} failed validation, left out" if left_out else "") + ". Numbers as in "
             "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>≈1</em> marks rows "
             "not separated from the best by a paired t-test (p ≥ 0.05; not a tie).</p>"]
+    tables = task_sections(rows)
+    anchors = unique_slugs([table.title for table in tables])
+    anchor_of = dict(zip((table.title for table in tables), anchors, strict=True))
+    from rnnreg.answer import answer_lines, as_html
+
+    answer = answer_lines(rows, claims or [], anchor_of=lambda title: anchor_of.get(title, slug(title)))
+    if answer:  # the answer first, as on the board and in the README
+        body[0] += ("<section id='answer'><h2>Which regularizer should my LSTM use?</h2><p>What these results can "
+                    "answer so far, each with a link to its evidence (generated from them).</p><ul>"
+                    + "".join(as_html(line) for line in answer) + "</ul></section>")
     summary = summary_lines(rows)
-    if summary:  # the answer first, as on the board
+    if summary:
         items = "".join("<li>" + re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(line[2:])) + "</li>"
                         for line in summary)
         body[0] += ("<section id='summary'><h2>Summary</h2><p>Per section with at least 3 seeds: the best "
@@ -460,8 +510,7 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
                     f"difference from <code>none</code> with its paired 95 % interval.</p><ul>{items}</ul></section>")
     toc: list[str] = []
     masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
-    tables = task_sections(rows)
-    anchors = unique_slugs([table.title for table in tables])
+    grids = [*selection_tables(rows), *budget_tables(rows)]
     for table, anchor in zip(tables, anchors, strict=True):
         task, section, title, caption, names, cells = (table.task, table.name, table.title, table.caption,
                                                         table.header, table.cells)
@@ -470,6 +519,8 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
         progress(f"section {title}")
         body.append(f"<section id='{anchor}'><h2>{html.escape(title)}</h2>")
         body.append(html_table(names, cells, caption))
+        for _, _, grid_caption, grid_header, grid in (g for g in grids if g[:2] == (task, section)):
+            body.append(html_table(grid_header, grid, grid_caption))
         runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if p in by_path and by_path[p]["status"] == "ok"]
                    for r in section_rows}
         if any(r["n"] for r in section_rows):
@@ -481,7 +532,7 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
                    f"mean over {', '.join(map(str, seeds))} seed(s) with a min–max band")
             body.append(figure_html(save(fig, f"curves-{anchor}.png"), alt,
                                     "Learning curves: a solid line that turns upward while the dashed one keeps "
-                                    "falling is overfitting."))
+                                    "falling is overfitting.", wide=panels > 4))
             drawn = plot_test_curves(section_rows, runs_of, title)
             if drawn is not None:
                 fig, test_data = drawn
@@ -497,6 +548,12 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
             body.append(figure_html(save(plot_budget(section_rows, title), f"budget-{anchor}.png"), alt,
                                     "Budget curves (Dodge et al. 2019): the best a search of n trials can expect. "
                                     "Where lines cross, the ranking depends on the tuning budget."))
+        if any((r.get("selection") or {}).get("rank1") is not None for r in section_rows):
+            alt = (f"Rank probabilities on {title}: for each tuned regularizer, P(rank 1) and P(top 3) under the "
+                   "bootstrap over its searches, trials and final seeds; dotted line at 0.9")
+            body.append(figure_html(save(plot_rank_probabilities(section_rows), f"ranks-{anchor}.png"), alt,
+                                    "How stable the tuned ranking is: only an order whose probability passes the "
+                                    "dotted 0.9 line is stated as an answer."))
         if any(r.get("learned_rates") for r in section_rows):
             keys = sorted({k for r in section_rows for k in r.get("learned_rates") or {}})
             alt = (f"Learned dropout rates per epoch on {title}: one panel per regularizer that learns its rates, a "
