@@ -360,7 +360,7 @@ def attach_selection(drafts: list[dict], studies, sections: dict, section_names:
     """Each tuned row gets its regularizer's selection record (`selection`): per search what won (the
     default or a trial) and the tuned outcome, the selection's optimism, edge flags, the trials each study
     holds against its budget, and the section's rank probabilities (rnnreg.tuned)."""
-    from rnnreg.tuned import edge_flags, outcome, search_optimism, stability
+    from rnnreg.tuned import edge_flags, importance, outcome, search_optimism, stability
 
     by_section: dict[tuple[str, str], list] = defaultdict(list)
     for study in studies:
@@ -375,7 +375,7 @@ def attach_selection(drafts: list[dict], studies, sections: dict, section_names:
                               "params": s.chosen_params, "outcome": outcome(study, s),
                               "optimism": search_optimism(study, s), "trials": len(s.trials)}
                              for s in study.searches],
-                "budget": study.budget, "edge": edge_flags(study),
+                "budget": study.budget, "edge": edge_flags(study), "importance": importance(study),
                 **ranking.probabilities.get(study.label, {"rank1": None, "top3": None}),
                 "groups": ranking.groups(), "replicates": ranking.replicates,
             }

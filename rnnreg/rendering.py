@@ -275,12 +275,14 @@ def selection_tables(rows: list[Row]):
         caption = (f"How the tuned rows were chosen and how stable their order is: P(rank 1) and P(top 3) over "
                    f"{first['replicates']} bootstrap replicates (each search's trials and final seeds resampled, "
                    "the choice redone; rnnreg/tuned.py); per search, what won (the default or trial k) and its "
-                   "final-seed mean; optimism, what the selecting seeds promised minus what fresh seeds gave")
+                   "final-seed mean; optimism, what the selecting seeds promised minus what fresh seeds gave; "
+                   "carried by, the dimensions that matter most over the search draws (Optuna's PED-ANOVA importance)")
         groups = first.get("groups") or []
         if len(groups) > 1:
             caption += ("; with probability ≥ 0.9: " + " ahead of ".join("{" + ", ".join(g) + "}" for g in groups)
                         + ", undecided inside each")
-        header = ["regularizer", "P(rank 1)", "P(top 3)", "chosen", "tuned valid", "optimism", "trials", "edge"]
+        header = ["regularizer", "P(rank 1)", "P(top 3)", "chosen", "tuned valid", "optimism", "trials", "edge",
+                  "carried by"]
         cells, seen = [], set()
         for row in tuned:
             label = row["regularizer"].split(" (")[0]
@@ -299,6 +301,8 @@ def selection_tables(rows: list[Row]):
                 " / ".join(f"{s['trials']}" + (f" of {record['budget']}" if s["trials"] < record["budget"] else "")
                            for s in searches if record["budget"]) or "–",
                 "; ".join(record["edge"]) or "–",
+                ", ".join(f"{name} {share:.2f}" for name, share in list((record.get("importance") or {}).items())[:2])
+                or "–",
             ])
         yield task, section, caption, header, cells
 

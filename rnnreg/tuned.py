@@ -265,3 +265,31 @@ def resampled_outcome(study: TunedStudy, search: Search, rng: random.Random) -> 
     drawn = reference + [rng.choice(trials) for _ in trials]
     best = min(drawn, key=lambda c: (-1.0 if study.higher_is_better else 1.0) * float(c.first or 0.0))
     return float(best.first or 0.0) - float(search.chosen.first) + final_mean
+
+
+def importance(study: TunedStudy) -> dict[str, float] | None:
+    """Which tuned dimension carries the method: Optuna's PED-ANOVA importance over its search draws (every
+    search pooled, the reference left out), highest first. None without Optuna (the `tune` extra), or with
+    fewer than 4 finished draws or nothing tuned."""
+    draws = [r for s in study.searches for r in s.trials.values() if valid_value(r) is not None]
+    space = next((s.space for s in study.searches if s.space), {})
+    if len(draws) < 4 or not space:
+        return None
+    try:
+        import optuna
+    except ImportError:
+        return None
+    from rnnreg.searchspace import parse_range
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dimensions = {name: parse_range(study.label, name, raw) for name, raw in space.items()}
+    distributions = {name: d.distribution() for name, d in dimensions.items() if d is not None}
+    handle = optuna.create_study(direction="maximize" if study.higher_is_better else "minimize")
+    def params_of(result: dict) -> dict:
+        return {k: v for k, v in ((result.get("study") or {}).get("params") or {}).items() if k in distributions}
+
+    handle.add_trials([optuna.trial.create_trial(params=params_of(r), distributions=distributions,
+                                                 value=valid_value(r)) for r in draws])
+    found = optuna.importance.get_param_importances(
+        handle, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    return {name: round(float(value), 4) for name, value in found.items()}

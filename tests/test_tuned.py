@@ -104,3 +104,19 @@ def test_the_budget_curve_uses_search_draws_only_not_the_reference():
     draws = sorted(r["metrics"]["valid_perplexity"]["value"] for r in files if r["config"]["tuning"]["role"] == "trial")
     assert row["budget"]["trials"] == 8
     assert row["budget"]["curve"][-1]["mean"] == pytest.approx(draws[0])  # best of all 8 draws, not the reference
+
+
+def test_the_dimension_that_decides_the_outcome_carries_the_importance():
+    pytest.importorskip("optuna")
+    from rnnreg.tuned import importance
+
+    rng = random.Random(6)
+    files = [result("m", "reference", 0, 50.0)]
+    for k in range(24):
+        p, q = rng.uniform(0, 0.8), rng.uniform(0, 0.8)
+        files.append(result("m", "trial", 0, 40.0 + 20 * abs(p - 0.5) + rng.gauss(0, 0.1), {"p": p, "q": q},
+                            sampler_seed=0, trial=k))
+        files[-1]["study"]["space"] = {"p": [0.0, 0.8], "q": [0.0, 0.8]}
+    [study] = tuned_studies(files)
+    found = importance(study)
+    assert list(found)[0] == "p" and found["p"] > found["q"]
