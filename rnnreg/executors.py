@@ -17,6 +17,7 @@ finished by another. Jobs are planned (and every mistake reported) in the driver
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
@@ -73,10 +74,10 @@ def threads_per_job(jobs: int) -> int:
     return max(1, usable_cores() // jobs)
 
 
-def jobs_at_once(planned: list[tuple], executor: str, jobs: int | None, device: str) -> int:
+def jobs_at_once(planned: list, executor: str, jobs: int | None, device: str) -> int:
     """How many of `planned`'s jobs run at the same time: `--jobs`, else RNNREG_JOBS, else the default,
     never more than there are jobs to run."""
-    to_run = sum(1 for entry in planned if entry[-1] is not None)
+    to_run = sum(1 for entry in planned if entry.runs)
     if executor == "local" and jobs is None and os.environ.get(JOBS_ENV):
         value = os.environ[JOBS_ENV]
         if not value.isdigit() or int(value) < 1:
@@ -99,6 +100,17 @@ class Terminated(KeyboardInterrupt):
 def interrupt_on_signal(signum, frame) -> None:
     """In the driver, SIGTERM (schedulers, `kill`) is Ctrl-C: a KeyboardInterrupt, of the Terminated kind."""
     raise Terminated(f"signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While a driver runs (`run`, `tune`): SIGTERM unwinds as Ctrl-C does (checkpoints kept, workers told),
+    and the handler that was there before comes back afterwards."""
+    previous = signal.signal(signal.SIGTERM, interrupt_on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 _stopping = False  # set in a worker once it is told to stop: it takes no further job
@@ -151,7 +163,7 @@ def _exit_with_driver(driver: int) -> None:
     os._exit(143)
 
 
-def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str, index: int | None = None):
+def run_job(spec: WorkerSpec, planned, index: int | None = None):
     """Run one planned job in a worker (a process of the pool, or a Ray task) and write its result; a
     `NotRun` when another process holds the job or the worker is stopping. A pool's worker relays its
     progress (start, epochs, MC passes, warnings) to the driver, tagged with the job's `index`; a Ray task,
@@ -167,7 +179,7 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str, index: 
 
     torch.set_num_threads(spec.threads)
     global _worker_job
-    _worker_job = job, index
+    _worker_job = planned.job, index
     if _worker_events is not None:
         _worker_events.put(("start", {"index": index}))
     if _worker_runner is None:
@@ -190,32 +202,34 @@ def run_job(spec: WorkerSpec, job, config: dict, digest: str, path: str, index: 
                                 observers=spec.observers, report=report)
     _in_job = True
     try:
-        return _worker_runner.run_and_write(job, config, digest, Path(path))
+        return _worker_runner.run_and_write(planned)
     finally:
         _in_job = False
 
 
-def failed_result(job, config: dict, digest: str, error: str) -> dict:
+def failed_result(planned, error: str) -> dict:
     """The result of a job whose worker never came back (killed, out of memory, retries spent)."""
+    job, config = planned.job, planned.config
     return {"schema_version": SCHEMA_VERSION, "rnnreg_version": rnnreg.__version__, "config": config,
-            "config_hash": digest, "task": dict(config["task"]), "regularizer": config["regularizer"],
+            "config_hash": planned.digest, "task": dict(config["task"]), "regularizer": config["regularizer"],
             "seed": job.seed, "suite": job.suite, **({"study": job.study} if job.study else {}),
             "status": "failed", "error": error,
             "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
-def run_planned(runner, planned: list[tuple], *, executor: str = "local", jobs: int | None = None,
+def run_planned(runner, planned: list, *, executor: str = "local", jobs: int | None = None,
                 address: str | None = None, plugins_dir: str | None = None) -> list[dict]:
-    """Run the jobs `Runner.plan` said must run, on `executor`; results in the order they finish."""
-    todo = [(index, entry) for index, entry in enumerate(planned, 1) if entry[-1] is not None]
+    """Run the jobs `Runner.plan` said must run (PlannedJobs), on `executor`; results in the order they
+    finish."""
+    todo = [(index, entry) for index, entry in enumerate(planned, 1) if entry.runs]
     # With Ray, --jobs N says how many tasks share this machine's cores (cores // N CPUs each); without it a
     # task takes them all, as one local job does.
     ray_threads = threads_per_job(jobs or 1)
     jobs = jobs_at_once(planned, executor, jobs, runner.device)
     if executor == "local" and (jobs == 1 or len(todo) <= 1):
-        return runner.run([entry[0] for entry in planned], planned)
+        return runner.run([entry.job for entry in planned], planned)
     for index, entry in enumerate(planned, 1):
-        if entry[-1] is None:
+        if not entry.runs:
             runner.report("skip", _info(planned, index, entry))
     threads = threads_per_job(jobs) if executor == "local" else ray_threads
     spec = WorkerSpec(plugins_dir, str(runner.results_dir), runner.device,
@@ -228,8 +242,7 @@ def run_planned(runner, planned: list[tuple], *, executor: str = "local", jobs: 
 
 
 def _info(planned, index, entry) -> dict:
-    job, _config, _digest, path, why = entry
-    return {"index": index, "total": len(planned), "job": job, "path": path, "why": why}
+    return {"index": index, "total": len(planned), "job": entry.job, "path": entry.path, "why": entry.why}
 
 
 def _run_pool(runner, planned, todo, spec: WorkerSpec, jobs: int) -> list[dict]:
@@ -247,16 +260,14 @@ def _run_pool(runner, planned, todo, spec: WorkerSpec, jobs: int) -> list[dict]:
                                      initargs=(gpu_slots, events, os.getpid())) as pool:
         running = {}
         for index, entry in todo:
-            job, config, digest, path, _why = entry
-            running[pool.submit(run_job, spec, job, config, digest, str(path), index)] = (index, entry)
+            running[pool.submit(run_job, spec, entry, index)] = (index, entry)
         try:
             for done in futures.as_completed(running):
                 index, entry = running[done]
-                job, config, digest, path, _why = entry
                 try:
                     result = done.result()
                 except futures.process.BrokenProcessPool as exc:  # a worker was killed: its checkpoint stays
-                    result = failed_result(job, config, digest, f"worker process died ({exc}); rerun to resume it")
+                    result = failed_result(entry, f"worker process died ({exc}); rerun to resume it")
                 _finished(runner, _info(planned, index, entry), result, results)
         except KeyboardInterrupt:
             # The driver was told to stop (SIGINT, SIGTERM): tell the workers too — a SIGTERM sent to the driver
@@ -313,22 +324,19 @@ def _run_ray(runner, planned, todo, spec: WorkerSpec, address: str | None) -> li
                         max_retries=RAY_RETRIES)(run_job)
     running = {}
     for index, entry in todo:
-        job, config, digest, path, _why = entry
         runner.report("start", _info(planned, index, entry))
-        running[remote.remote(spec, job, config, digest, str(path))] = (index, entry)
+        running[remote.remote(spec, entry)] = (index, entry)
     results: list[dict] = []
     try:
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
             index, entry = running.pop(done[0])
-            job, config, digest, path, _why = entry
             try:
                 result = ray.get(done[0])
             except ray.exceptions.RayError as exc:  # retries spent: record why, keep the checkpoint
-                result = failed_result(job, config, digest,
-                                       f"Ray task failed after {RAY_RETRIES} retries: {type(exc).__name__}: "
-                                       f"{str(exc).splitlines()[0] if str(exc) else ''}")
-                write_atomic(Path(path), result)
+                result = failed_result(entry, f"Ray task failed after {RAY_RETRIES} retries: {type(exc).__name__}: "
+                                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                write_atomic(Path(entry.path), result)
             _finished(runner, _info(planned, index, entry), result, results)
     except KeyboardInterrupt:  # stop the tasks as Ctrl-C stops a local job: KeyboardInterrupt in each
         for ref in running:

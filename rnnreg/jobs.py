@@ -8,11 +8,12 @@ side never builds a training runner to learn what a suite's jobs are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import rnnreg
 from rnnreg.dropout import check_plan_fits
 from rnnreg.errors import RnnregError
-from rnnreg.regularizer import build_regularizer
+from rnnreg.regularizer import built_regularizer
 from rnnreg.results import SCHEMA_VERSION, portable_path
 from rnnreg.suite import RegularizerEntry, Suite
 
@@ -37,6 +38,23 @@ class Job:
     # the config (a tuned job is its own experiment: its own cache key and its own board section)
     tuning: dict | None = None
     study: dict | None = None  # the Optuna study and trial a tuning job belongs to, recorded in its result
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """A job as the runner planned it, carried whole from planning to the executors, the tuner, `reproduce`
+    and the command line: its resolved config, that config's hash (the cache key), the result file's path,
+    and why it runs (None: its finished result stands and is read instead)."""
+
+    job: Job
+    config: dict
+    digest: str
+    path: Path
+    why: str | None
+
+    @property
+    def runs(self) -> bool:
+        return self.why is not None
 
 
 def expand(suite: Suite, plugins) -> list[Job]:
@@ -76,7 +94,7 @@ def torch_version() -> str:
 def config_of(job: Job, plugins, device: str = "cpu") -> dict:
     """The full resolved config of a job on `device`: what its hash, and so its cache key, is made of."""
     task_cls = plugins.tasks.get(job.task).cls
-    regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, plugins.regularizers)
+    regularizer = built_regularizer(job.regularizer.spec, job.regularizer.params, plugins.regularizers)
     try:
         check_plan_fits(regularizer.plan(), job.model.get("cell", "lstm"), job.model.get("num_layers"))
     except RnnregError as exc:

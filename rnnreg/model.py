@@ -97,6 +97,7 @@ def sample_masks(
     weights_hh: list | None = None,
     rates: dict[str, torch.Tensor] | None = None,
     relaxed: bool = False,
+    fits_checked: bool = False,
 ) -> Masks:
     """The masks of one forward pass. `evaluation=True` gives what evaluation applies instead: nothing for
     dropout, zoneout's expectation. A skipped site behaves as at evaluation. `weights_hh` (per layer) are the
@@ -133,7 +134,8 @@ def sample_masks(
         return sample_mask(rule, batch=batch, steps=steps, units=units, gates=gates,
                            device=tokens.device, generator=generator)
 
-    check_plan_fits(plan, cell, num_layers)
+    if not fits_checked:  # a model checked its plan once, when it was built: not again every window
+        check_plan_fits(plan, cell, num_layers)
     masks = Masks()
     live = not evaluation
     embedding_rule = rule_at(plan, "embedding")
@@ -425,7 +427,7 @@ class RNNModel(nn.Module):
                             input_size=self.embed_size, hidden_size=self.hidden_size,
                             num_layers=self.num_layers, skip=skip, generator=generator, evaluation=evaluation,
                             weights_hh=[layer.weight_hh for layer in self.layers],
-                            rates=self.rate_logits(), relaxed=self.training)
+                            rates=self.rate_logits(), relaxed=self.training, fits_checked=True)
 
     def forward(self, tokens, state=None, masks: Masks | None = None, activations: dict | None = None):
         """tokens (batch, steps) → (predictions, state). Pass `masks` to drop; None evaluates: no dropout,

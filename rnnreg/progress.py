@@ -34,11 +34,11 @@ class Reporter:
     job in flight, with elapsed time and ETAs; in a log file, a line per epoch. `workers`: how many jobs
     run at once (their lines are then prefixed with the job's name in a log)."""
 
-    def __init__(self, console: Console, planned: list[tuple], workers: int = 1):
+    def __init__(self, console: Console, planned: list, workers: int = 1):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console, self.workers = console, max(1, workers)
-        self.to_run = sum(1 for *_, why in planned if why)
+        self.to_run = sum(1 for entry in planned if entry.runs)  # PlannedJobs
         self.finished = 0  # jobs with a result: skipped or done
         self.job_seconds: list[float] = []  # wall time of each job this run trained
         self.in_flight: dict[int | None, JobInFlight] = {}  # None: a job run in this process, unnamed

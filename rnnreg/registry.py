@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rnnreg.errors import RnnregError
 
@@ -27,6 +27,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind  # "regularizer", "task" or "observer", used in messages
         self._entries: dict[str, Entry[T]] = {}
+        self.built: dict[tuple, Any] = {}  # what was built from these entries, once (rnnreg.regularizer)
 
     def add(self, cls: T, origin: str) -> None:
         name = getattr(cls, "name", None)

@@ -49,6 +49,18 @@ def is_probability(name: str) -> bool:
     return name == "p" or name.startswith("p_")
 
 
+def param_key(part: str, param: str, composite: bool) -> str:
+    """How a parameter is named outside its regularizer — in `--param`, suites, search spaces and records:
+    `part.param` in a composite (`embedding.p`), the bare name alone."""
+    return f"{part}.{param}" if composite else param
+
+
+def overrides_of(params: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A result's recorded parameters ({part: {param: value}}) as the overrides that build it again."""
+    return {param_key(part, key, len(params) > 1): value for part, values in params.items()
+            for key, value in values.items()}
+
+
 class Regularizer:
     """A regularizer plugin: what it does to an RNN, declared, so that rnnreg can run, draw, tune and check it.
 
@@ -364,6 +376,18 @@ class Composite(Regularizer):
         }, self.parts)
 
 
+def built_regularizer(spec: str, overrides: Mapping[str, Any], registry: Registry[type[Regularizer]]) -> Regularizer:
+    """`build_regularizer`, once per configuration per process: planning, hashing, the fail-fast checks and
+    training a job all use the same object. A regularizer is a declaration — its values and plan never change
+    after it is built (a plugin keeps no state: its trainable rates are rnnreg's) — so sharing it is safe."""
+    import json
+
+    key = (spec, json.dumps(overrides, sort_keys=True, default=str))
+    if key not in registry.built:  # kept with the registry: another load of the plugins builds afresh
+        registry.built[key] = build_regularizer(spec, overrides, registry)
+    return registry.built[key]
+
+
 def build_regularizer(spec: str, overrides: Mapping[str, Any], registry: Registry[type[Regularizer]]) -> Regularizer:
     """Turn `variational+embedding` and `key=value` overrides into one regularizer.
 
@@ -385,7 +409,7 @@ def build_regularizer(spec: str, overrides: Mapping[str, Any], registry: Registr
         if len(owners) > 1:
             raise RnnregError(f"parameter {key!r} is ambiguous in {spec!r}; write {owners[0]}.{key}=... instead")
         if not owners:
-            allowed = sorted(f"{n}.{k}" if len(names) > 1 else k for n in names for k in classes[n].params)
+            allowed = sorted(param_key(n, k, len(names) > 1) for n in names for k in classes[n].params)
             raise RnnregError(f"{spec}: unknown parameter {key!r} (allowed: {', '.join(allowed) or 'none'})")
         routed[owners[0]][key] = value
     parts = [classes[name](**routed[name]) for name in names]

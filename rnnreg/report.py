@@ -37,8 +37,9 @@ from typing import Any
 from rnnreg.errors import RnnregError
 from rnnreg.explain import explain
 from rnnreg.leaderboard import Row, build_rows, use_current_references
-from rnnreg.regularizer import build_regularizer
+from rnnreg.regularizer import build_regularizer, overrides_of
 from rnnreg.rendering import budget_tables, selection_tables, summary_lines, sweeps, task_sections
+from rnnreg.results import slug as results_slug
 
 # Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
@@ -207,10 +208,7 @@ def plot_test_curves(section_rows: list[Row], runs_of: dict[str, list[dict]], ti
 
 def regularizer_from(result: dict, registry):
     """The regularizer a result ran, rebuilt from the parameters it recorded."""
-    params = result["regularizer"].get("params") or {}
-    single = len(params) == 1
-    overrides = {(key if single else f"{part}.{key}"): value
-                 for part, values in params.items() for key, value in values.items()}
+    overrides = overrides_of(result["regularizer"].get("params") or {})
     return build_regularizer(result["regularizer"]["spec"], overrides, registry)
 
 
@@ -423,8 +421,8 @@ def make_folder(folder: Path) -> None:
 
 
 def slug(text: str, limit: int | None = 80) -> str:
-    keep = "".join(c if c.isalnum() else "-" for c in text.lower())
-    return "-".join(part for part in keep.split("-") if part)[:limit]
+    """An anchor or file stem: results.slug (the one rule for names in paths), lower case, cut at `limit`."""
+    return results_slug(text.lower().replace(".", "-").replace("+", "-"))[:limit]
 
 
 def unique_slugs(titles: list[str], limit: int = 80) -> list[str]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnreg.jobs import Job, config_of
+from rnnreg.regularizer import overrides_of
 from rnnreg.results import seedless
 from rnnreg.suite import RegularizerEntry
 
@@ -71,12 +72,7 @@ def job_of(result: dict) -> Job:
     """The job that wrote a result, rebuilt from its recorded config."""
     config = result["config"]
     regularizer = config["regularizer"]
-    parts = regularizer["params"]
-    if len(parts) == 1:
-        params = dict(next(iter(parts.values())))
-    else:  # a composite: every part's parameters, addressed to their part
-        params = {f"{part}.{key}": value for part, values in parts.items() for key, value in values.items()}
-    entry = RegularizerEntry(regularizer["spec"], params, label=regularizer["label"])
+    entry = RegularizerEntry(regularizer["spec"], overrides_of(regularizer["params"]), label=regularizer["label"])
     return Job(config["task"]["name"], entry, config["seed"], dict(config["model"]), dict(config["train"]),
                dict(config["evaluation"]), suite=result.get("suite"), tuning=config.get("tuning"))
 
@@ -173,13 +169,14 @@ def reproduce(committed: list[dict], chosen: list[dict], runner, relative_margin
     try:
         with reporter if reporter is not None else contextlib.nullcontext():
             for entry in planned:  # each job with the committed thread count: it decides the rounding
-                threads = of_job[entry[2]].get("machine", {}).get("torch_threads") or threads_before
+                threads = of_job[entry.digest].get("machine", {}).get("torch_threads") or threads_before
                 torch.set_num_threads(min(threads, os.cpu_count() or threads))
-                runner.run([entry[0]], [entry])
+                runner.run([entry.job], [entry])
     finally:
         torch.set_num_threads(threads_before)
     row_margins = margins(committed, relative_margin)
-    for _, _, digest, path, _ in planned:
-        verdicts.append(compare(of_job[digest], read_result(path), row_margins.get(row_key(of_job[digest]), {}),
-                                relative_margin))
+    for entry in planned:
+        committed_result = of_job[entry.digest]
+        verdicts.append(compare(committed_result, read_result(entry.path),
+                                row_margins.get(row_key(committed_result), {}), relative_margin))
     return sorted(verdicts, key=lambda v: (v.task, v.label, v.seed))

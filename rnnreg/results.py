@@ -142,14 +142,25 @@ def check_result(data: object) -> None:
             raise UnreadableResult(f"has a {key} that differs from its config's (edited after it was written)")
 
 
+_checked: dict[tuple[str, int, int], str] = {}  # (path, mtime ns, size) → the text that passed check_result
+
+
 def read_result(path: Path) -> dict:
+    """One result file, checked (`check_result`) once per process for as long as the file is unchanged: a run
+    looks at a job's file when it plans it, when a worker is about to train it and when it reads it back,
+    and validation is most of a read's cost."""
     try:
-        data = json.loads(Path(path).read_text())
+        stat = os.stat(path)
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        text = Path(path).read_text()
+        data = json.loads(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableResult(f"cannot be read ({exc.__class__.__name__})") from None
     except json.JSONDecodeError as exc:
         raise UnreadableResult(f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    check_result(data)
+    if _checked.get(key) != text:
+        check_result(data)
+        _checked[key] = text
     data["_path"] = str(path)
     return data
 

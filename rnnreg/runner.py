@@ -26,9 +26,9 @@ from rnnreg.allocator import keep_freed_memory
 from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.joblock import JobLock, describe
-from rnnreg.jobs import Job, NotRun, config_of
+from rnnreg.jobs import Job, NotRun, PlannedJob, config_of
 from rnnreg.observer import EpochEnded, JobFinished, JobObservers, JobStarted, LogSpec
-from rnnreg.regularizer import build_regularizer
+from rnnreg.regularizer import built_regularizer
 from rnnreg.results import (
     SCHEMA_VERSION,
     UnreadableResult,
@@ -92,10 +92,10 @@ class Runner:
         digest = config_hash(config)
         return config, digest, result_path(self.results_dir, job.task, job.regularizer.label, job.seed, digest)
 
-    def plan(self, jobs: list[Job]) -> list[tuple]:
-        """(job, config, digest, path, why) per job; `why` is None when its finished result stands, else the
-        reason it runs. Checks the folder and loads every dataset a job needs: a mistake is a one-line error
-        now, not a failed result per job after hours of training the others."""
+    def plan(self, jobs: list[Job]) -> list[PlannedJob]:
+        """A PlannedJob per job (a configuration listed twice runs once); its `why` is None when its finished
+        result stands, else the reason it runs. Checks the folder and loads every dataset a job needs: a
+        mistake is a one-line error now, not a failed result per job after hours of training the others."""
         planned, seen = [], set()
         self._experiments = None  # results written since the last plan count
         for job in jobs:
@@ -108,10 +108,10 @@ class Runner:
             why = self.why_run(path, digest)
             if why == "new" and self.adopt_twin(job, config, digest, path):
                 why = None
-            planned.append((job, config, digest, path, why))
-        for job, *_, why in planned:
-            if why:
-                self.task_data(job.task)
+            planned.append(PlannedJob(job, config, digest, path, why))
+        for entry in planned:
+            if entry.runs:
+                self.task_data(entry.job.task)
         check_results_dir(self.results_dir)
         return planned
 
@@ -163,16 +163,16 @@ class Runner:
             return f"retry: it failed before ({previous.get('error')})"
         return None
 
-    def run(self, jobs: list[Job], planned: list[tuple] | None = None) -> list[dict]:
+    def run(self, jobs: list[Job], planned: list[PlannedJob] | None = None) -> list[dict]:
         planned = planned if planned is not None else self.plan(jobs)
         results = []
-        for index, (job, config, digest, path, why) in enumerate(planned, 1):
-            info = {"index": index, "total": len(planned), "job": job, "path": path, "why": why}
-            if why is None:
+        for index, entry in enumerate(planned, 1):
+            info = {"index": index, "total": len(planned), "job": entry.job, "path": entry.path, "why": entry.why}
+            if not entry.runs:
                 self.report("skip", info)
                 continue
             self.report("start", info)
-            result = self.run_and_write(job, config, digest, path)
+            result = self.run_and_write(entry)
             if isinstance(result, NotRun):
                 self.report("not-run", {**info, "reason": result.reason})
                 continue
@@ -191,11 +191,12 @@ class Runner:
         return Checkpoint(self.results_dir, digest, resume=self.resume,
                           warn=lambda message: self.report("warning", {"message": message}))
 
-    def run_and_write(self, job: Job, config: dict, digest: str, path: Path) -> dict | NotRun:
+    def run_and_write(self, planned: PlannedJob) -> dict | NotRun:
         """Run one job, write its result atomically, then drop its checkpoint (the result supersedes it).
 
         The job's lock is held throughout, so no other process on this results folder trains it at the
         same time; a job another process holds, or finished since this run was planned, is not run."""
+        job, config, digest, path = planned.job, planned.config, planned.digest, planned.path
         lock = JobLock(self.results_dir, digest, job.regularizer.label,
                        warn=lambda message: self.report("warning", {"message": message}))
         holder = lock.acquire()
@@ -252,7 +253,7 @@ class Runner:
             result["task"]["primary_metric"] = task.primary_metric
             result["oracle"] = oracle
             result["reference"] = getattr(task, "published", None)
-            regularizer = build_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
+            regularizer = built_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
             if torch.device(self.device).type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             outcome = train_and_evaluate(

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rnnreg.errors import RnnregError
+from rnnreg.regularizer import is_probability, param_key
 
 if TYPE_CHECKING:
     from rnnreg.registry import Registry
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 
 PROBABILITY_RANGE = (0.0, 0.8)  # the default range of every dropout probability
 LOG_DECADES = 1.0  # other positive floats: default × 10^±1
-
-
-def is_probability(name: str) -> bool:
-    return name == "p" or name.startswith("p_")
 
 
 STRENGTH = "strength"  # the dimension that scales every dropout probability of a regularizer alike
@@ -178,13 +175,13 @@ def space_of(spec: str, registry: Registry[type[Regularizer]], fixed: Mapping[st
     space: dict[str, Dimension] = {}
     for name in names:
         for key, dimension in plugin_space(registry.get(name).cls, f"regularizer {name!r}").items():
-            full = f"{name}.{key}" if len(names) > 1 else key
+            full = param_key(name, key, len(names) > 1)
             space[full] = Dimension(full, dimension.low, dimension.high, dimension.log)
     for key in fixed or {}:  # a parameter the suite entry sets is that entry's definition, not a knob
         part, dot, param = key.rpartition(".")
         if not dot:
             part = next((n for n in names if key in registry.get(n).cls.params), "")
-        space.pop(f"{part}.{param}" if len(names) > 1 else param, None)
+        space.pop(param_key(part, param, len(names) > 1), None)
     for key, raw in (narrowed or {}).items():
         if key not in space and raw is not None:
             raise RnnregError(f"{owner or spec}: tune.space names {key!r}, which {spec!r} does not tune "

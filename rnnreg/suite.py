@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from rnnreg.errors import RnnregError
-from rnnreg.regularizer import Composite, build_regularizer, is_probability
+from rnnreg.regularizer import Composite, built_regularizer, is_probability, param_key
 from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
@@ -143,9 +143,9 @@ def only_labels(suite: Suite, labels: tuple[str, ...]) -> None:
 def probabilities_of(entry: RegularizerEntry, registry) -> dict[str, float]:
     """The dropout probabilities an entry runs with (`part.p` in a composite), defaults included: what a
     dropout scale or a tuned strength multiplies. Loss weights are not among them."""
-    built = build_regularizer(entry.spec, entry.params, registry)
+    built = built_regularizer(entry.spec, entry.params, registry)
     parts = built.parts if isinstance(built, Composite) else [built]
-    return {(f"{part.name}.{key}" if len(parts) > 1 else key): value
+    return {param_key(part.name, key, len(parts) > 1): value
             for part in parts for key, value in part.values.items() if is_probability(key)}
 
 
@@ -163,7 +163,7 @@ def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: boo
     if sweeping:
         value = format_value(scale)  # named as expand_sweep names swept values
         label = f"{label[:-1]},dropout_scale={value}]" if label.endswith("]") else f"{label}[dropout_scale={value}]"
-    build_regularizer(entry.spec, {**kept, **scaled}, registry)  # a scaled probability must still be < 1
+    built_regularizer(entry.spec, {**kept, **scaled}, registry)  # a scaled probability must still be < 1
     return RegularizerEntry(entry.spec, {**kept, **scaled}, label, dict(entry.train), dict(entry.evaluation))
 
 
@@ -302,7 +302,7 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
                 for key, value in train.items():
                     check_setting(plugins.tasks.get(task_name).cls, "train", key, value, f"regularizers[{i}]")
             for reg in expand_sweep(entry["spec"], dict(params), entry.get("label") or ""):
-                build_regularizer(reg.spec, reg.params, plugins.regularizers)
+                built_regularizer(reg.spec, reg.params, plugins.regularizers)
                 reg.train, reg.evaluation = dict(train), dict(own_evaluation)
                 regularizers.append(reg)
         except RnnregError as exc:

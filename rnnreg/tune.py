@@ -38,7 +38,7 @@ from typing import Any
 
 from rnnreg import selection
 from rnnreg.errors import RnnregError
-from rnnreg.jobs import Job, expand
+from rnnreg.jobs import Job, PlannedJob, expand
 from rnnreg.metrics import HIGHER_IS_BETTER
 from rnnreg.results import UnreadableResult, config_hash, portable_path, read_result
 from rnnreg.runner import Runner, check_results_dir
@@ -104,7 +104,7 @@ class Tuner:
     def __init__(self, runner: Runner, suite: Suite, plugins, *, trials: int | None = None, sampler: str = "random",
                  seed: int = 0, storage: str | None = None, final_seeds: int = 5, finalists: int = 3,
                  select_seeds: int = 2, searches: int = 1,
-                 run_jobs: Callable[[list[tuple]], None] | None = None,
+                 run_jobs: Callable[[list[PlannedJob]], None] | None = None,
                  report: Callable[[str], None] = lambda message: None):
         self.optuna = import_optuna()
         from rnnreg import sampling
@@ -123,7 +123,7 @@ class Tuner:
         self.sampler, self.seed, self.searches = sampler, seed, searches
         self.final_seeds, self.finalist_count, self.select_seeds = final_seeds, finalists, select_seeds
         self.storage = storage or default_storage(runner.results_dir)
-        self.run_jobs = run_jobs or (lambda planned: runner.run([p[0] for p in planned], planned))
+        self.run_jobs = run_jobs or (lambda planned: runner.run([entry.job for entry in planned], planned))
         self.report = report
         self.shared = shared_space(suite.tune.get("shared") or {}, suite.source)
         self.strength = strength_space(suite.tune.get("strength"), suite.source)
@@ -272,7 +272,7 @@ class Tuner:
         if not unique:
             return {}
         planned = self.runner.plan(list(unique.values()))
-        to_train = sum(1 for entry in planned if entry[-1])
+        to_train = sum(1 for entry in planned if entry.runs)
         self.report(f"{what}: {len(planned)} to run or read ({to_train} to train)")
         if to_train:
             self.run_jobs(planned)

@@ -150,7 +150,11 @@ def test_the_default_is_one_job_per_core_on_cpu_and_never_more_than_there_are_jo
 
     monkeypatch.delenv("RNNREG_JOBS")
     monkeypatch.setattr(executors, "usable_cores", lambda: 4)
-    planned = [("job", "new")] * 3 + [("done", None)] * 5
+    from pathlib import Path
+
+    from rnnreg.jobs import PlannedJob
+
+    planned = [PlannedJob(None, {}, "", Path("x"), "new")] * 3 + [PlannedJob(None, {}, "", Path("y"), None)] * 5
     assert executors.jobs_at_once(planned, "local", None, "cpu") == 3
     assert executors.jobs_at_once(planned * 2, "local", None, "cpu") == 4
     assert executors.threads_per_job(4) == 1 and executors.threads_per_job(1) == 4

@@ -16,7 +16,7 @@ def test_a_resumed_jobs_eta_counts_only_the_epochs_this_process_ran(monkeypatch)
     monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
     out = io.StringIO()
     job = SimpleNamespace(task="sentiment-scale", regularizer=SimpleNamespace(label="naive"), seed=0, tuning=None)
-    reporter = progress.Reporter(Console(file=out, width=200), [("job", "resumed")])
+    reporter = progress.Reporter(Console(file=out, width=200), [SimpleNamespace(runs=True)])
     reporter("start", {"job": job, "index": 1, "total": 1, "why": "resumes after epoch 98"})
     now[0] = 30.0
     reporter("epoch", {"epoch": 99, "epochs": 250, "valid_rmse": 0.15})

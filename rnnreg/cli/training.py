@@ -3,7 +3,6 @@ Both only parse, check and print; the jobs, the runner and the tuner live in the
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import click
@@ -76,7 +75,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     notes: list[str] = []  # said once everything is checked, so a mistake is still the only line printed
     if specs:
         overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
-        from rnnreg.regularizer import build_regularizer
+        from rnnreg.regularizer import built_regularizer
 
         suite_rows, plan.regularizers = plan.regularizers, []
         for spec in specs:
@@ -87,7 +86,7 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
                 plan.regularizers += own
                 continue
             for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
-                build_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
+                built_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
                 named.append(entry)
     elif params:
         raise RnnregError("--param needs -r SPEC to say which regularizer it sets")
@@ -119,13 +118,12 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     for note in notes:
         stderr.print(note, style="dim")
 
-    from rnnreg.executors import Terminated, interrupt_on_signal, jobs_at_once, run_planned
+    from rnnreg.executors import Terminated, jobs_at_once, run_planned, sigterm_as_interrupt
 
     reporter = Reporter(stderr, planned, jobs_at_once(planned, executor, jobs, runner.device))
     runner.report = reporter
-    previous_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)  # as Ctrl-C: checkpoint kept, one line
     try:
-        with reporter:
+        with sigterm_as_interrupt(), reporter:  # as Ctrl-C: checkpoint kept, one line
             run_planned(runner, planned, executor=executor, jobs=jobs, address=address,
                         plugins_dir=ctx.find_root().obj["plugins_dir"])
     except KeyboardInterrupt as exc:
@@ -134,15 +132,13 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
                      f"{len(planned)} jobs have results in {runner.results_dir}; the job in flight keeps its last "
                      "epoch checkpoint: run the same command again to resume (finished jobs are skipped)")
         ctx.exit(143 if terminated else 130)
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
 
     from rnnreg.results import UnreadableResult, read_result
 
     results, elsewhere = [], 0
-    for *_, path, _ in planned:
+    for planned_job in planned:
         try:
-            results.append(read_result(path))
+            results.append(read_result(planned_job.path))
         except UnreadableResult:  # still training in another process (said above, per job)
             elsewhere += 1
     if elsewhere:
@@ -239,7 +235,7 @@ def tune(ctx, suite, task_names, labels, settings, trials, sampler, sampler_seed
     Trials select on the validation metric only. Rerunning the same command continues the studies: no
     trial is counted twice or lost, finished trials are read back instead of trained."""
     from rnnreg.data import resolve_data_dir
-    from rnnreg.executors import Terminated, interrupt_on_signal, jobs_at_once, run_planned
+    from rnnreg.executors import Terminated, jobs_at_once, run_planned, sigterm_as_interrupt
     from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
     from rnnreg.suite import load_suite, only_labels
@@ -269,16 +265,14 @@ def tune(ctx, suite, task_names, labels, settings, trials, sampler, sampler_seed
     tuner = Tuner(runner, plan, plugins, trials=trials, sampler=sampler, seed=sampler_seed, storage=storage,
                   final_seeds=final_seeds, finalists=finalists, select_seeds=select_seeds, searches=searches,
                   run_jobs=run_jobs, report=lambda message: stderr.print(message))
-    previous_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)
     try:
-        outcome = tuner.run()
+        with sigterm_as_interrupt():
+            outcome = tuner.run()
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         stderr.print(f"[yellow]{'terminated' if terminated else 'interrupted'}[/yellow]: the studies in "
                      f"{tuner.storage_label()} keep every told trial; run the same command again to continue")
         ctx.exit(143 if terminated else 130)
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
     per_trial = max(0.0, outcome.tuner_seconds - outcome.open_seconds) / max(1, outcome.trials_run)
     stderr.print(f"{len(outcome.studies)} studies in {tuner.storage_label()}: {outcome.trials_run} trials told this "
                  f"run; the tuner's own time {outcome.tuner_seconds:.2f} s: {outcome.open_seconds:.2f} s opening the "
