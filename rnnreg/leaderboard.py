@@ -18,8 +18,8 @@ few, and the t-interval is the exact one for normal seed noise, where a bootstra
 Within a section each row is compared with the best row by a paired t-test on the validation metric over
 the seeds both have: seeds pair rows (same initial weights and data order for every regularizer), which
 removes the seed's own effect. Not Wilcoxon: with 5 pairs its smallest two-sided p is 0.0625, so it could
-never call a difference at 0.05. A row the test cannot separate from the best (p ≥ 0.05) is ranked "≈1":
-not a tie, only not separated at this n.
+never call a difference at 0.05. A row the test cannot separate from the best (p ≥ 0.05) is marked "≈" beside
+its rank by mean: not a tie, only not separated at this n.
 "Δ vs none" gets its own paired t-interval. With one seed these are null: differences are untested.
 """
 
@@ -249,7 +249,7 @@ class Row(TypedDict, total=False):
     rank: int
     tied_with_best: bool | None
     p_value_vs_best: float | None
-    rank_label: str  # "1", "≈1" (not separated from the best), "2", …, or "–"
+    rank_label: str  # the rank by mean, "2 ≈" when the paired test cannot separate it from the best; "–"
     _by_seed: dict[str, dict[int, float]]  # for the paired statistics; not rendered
     _params: dict  # for sweep grids; not rendered
 
@@ -407,8 +407,8 @@ def rank_key(row: dict) -> tuple:
 
 def standing_in_section(ranked: list[dict]) -> list[dict]:
     """For rows in rank order: rank, the paired test against the section's best on the validation metric,
-    and the label shown. "≈1": the best row and every row a paired test cannot separate from it (not a tie:
-    unseparated at this n)."""
+    and the label shown: the rank by mean, with "≈" beside it for every row a paired test cannot separate from
+    the best (not a tie: unseparated at this n)."""
     positions: dict[tuple, int] = defaultdict(int)
     best: dict[tuple, dict] = {}
     standings: list[dict] = []
@@ -428,13 +428,13 @@ def standing_in_section(ranked: list[dict]) -> list[dict]:
                 if p is not None:
                     standing["p_value_vs_best"], standing["tied_with_best"] = p, p >= ALPHA
         standings.append(standing)
-    tied: dict[tuple, int] = defaultdict(int)
-    for row, standing in zip(ranked, standings, strict=True):
-        tied[(row["task"], row["section"])] += bool(standing["tied_with_best"])
-    for row, standing in zip(ranked, standings, strict=True):
-        shared = tied[(row["task"], row["section"])] > 1
-        standing["rank_label"] = ("≈1" if shared else "1") if standing["tied_with_best"] else (
-            str(standing["rank"]) if "rank" in standing else "–")
+    for standing in standings:
+        # The rank by mean, always; "≈" its own mark: a row the paired test cannot separate from the best.
+        # (A rank copied from the best, "≈1", printed "≈1" under a separated "5" whenever a noisier row
+        # below it escaped the test.)
+        rank = standing.get("rank")
+        standing["rank_label"] = "–" if rank is None else (
+            f"{rank} ≈" if standing["tied_with_best"] and rank > 1 else str(rank))
     return standings
 
 

@@ -128,8 +128,8 @@ def task_sections(rows: list[Row]) -> list[Section]:
         better = "higher" if HIGHER_IS_BETTER.get(metric) else "lower"
         caption = f"{metric.capitalize()} ({better} is better), ranked by validation"
         if any(r["n"] > 1 for r in section_rows):
-            caption += ("; ± is the 95 % t-interval over the n seeds; ≈1 marks rows not separated from the best "
-                        "(paired t-test over shared seeds, p ≥ 0.05; not a tie)")
+            caption += ("; ± is the 95 % t-interval over the n seeds; ≈ beside a rank marks a row not separated from "
+                        "the best (paired t-test over shared seeds, p ≥ 0.05; not a tie)")
         else:
             caption += "; 1 seed: differences untested"
         cells = [table_cells(r) for r in section_rows]
@@ -211,7 +211,7 @@ def summary_lines(rows: list[Row], min_seeds: int = 3) -> list[str]:
         valid = best["metrics"][f"valid_{metric}"]
         text = (f"**{task} · {section}**: {best['regularizer']}, valid {metric} "
                 f"{fmt_stat(valid, best['n'], digits)} (n {best['n']})")
-        level = [r["regularizer"] for r in ranked[1:] if r["rank_label"] == "≈1"]
+        level = [r["regularizer"] for r in ranked[1:] if r["tied_with_best"]]
         if level:
             text += f"; not separated from it: {', '.join(level)}"
         if best.get("delta_vs_none") is not None and best["spec"] != "none":

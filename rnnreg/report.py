@@ -487,8 +487,8 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
 
     body = [f"<h1>rnnreg report</h1><p>{len(results)} result files from <code>{html.escape(str(results_dir))}</code>"
             + (f"; {left_out} failed validation, left out" if left_out else "") + ". Numbers as in "
-            "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>≈1</em> marks rows "
-            "not separated from the best by a paired t-test (p ≥ 0.05; not a tie).</p>"]
+            "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>≈</em> beside a rank "
+            "marks rows not separated from the best by a paired t-test (p ≥ 0.05; not a tie).</p>"]
     tables = task_sections(rows)
     anchors = unique_slugs([table.title for table in tables])
     anchor_of = dict(zip((table.title for table in tables), anchors, strict=True))

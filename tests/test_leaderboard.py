@@ -204,8 +204,9 @@ def test_a_known_tie_shares_the_first_rank():
     rows = by_label(build_rows(seeds_of("a", [40.0, 45.0, 50.0, 42.0, 47.0])
                                + seeds_of("b", [41.0, 44.0, 51.5, 41.0, 47.5])))
     assert rows["b"]["tied_with_best"] is True and rows["b"]["p_value_vs_best"] > 0.05
-    assert rows["a"]["rank_label"] == rows["b"]["rank_label"] == "≈1"
-    assert "| ≈1 | a | 5 |" in render_markdown(list(rows.values()))
+    assert rows["a"]["rank_label"] == "1" and rows["b"]["rank_label"] == "2 ≈"  # rank by mean, then the mark
+    assert "| 1 | a | 5 |" in render_markdown(list(rows.values())) and "| 2 ≈ | b | 5 |" in render_markdown(
+        list(rows.values()))
 
 
 def test_delta_vs_none_has_its_own_paired_interval():
