@@ -132,6 +132,10 @@ def task_sections(rows: list[Row]) -> list[Section]:
                         "the best (paired t-test over shared seeds, p ≥ 0.05; not a tie)")
         else:
             caption += "; 1 seed: differences untested"
+        short = short_studies(section_rows)
+        if short:
+            caption += ("; fewer readable search trials than the budget for " + ", ".join(short)
+                        + " (a refused or missing trial is trained again by rerunning `rnnreg tune`)")
         cells = [table_cells(r) for r in section_rows]
         oracle = next((r["oracle"] for r in section_rows if r["oracle"]), None)
         if oracle:
@@ -220,6 +224,17 @@ def summary_lines(rows: list[Row], min_seeds: int = 3) -> list[str]:
             text += f"; test {metric} vs none {best['delta_vs_none']:+.{digits}f}{interval}"
         lines.append(f"- {text}")
     return lines
+
+
+def short_studies(section_rows: list[Row]) -> list[str]:
+    """"zoneout (31 of 32)" for each tuned regularizer whose study holds fewer readable trials than its budget:
+    a tuned section never shrinks silently."""
+    found = {}
+    for row in section_rows:
+        budget = row.get("budget") or {}
+        if budget.get("budget") and budget["trials"] < budget["budget"]:
+            found[row["regularizer"].split(" (")[0]] = f"{budget['trials']} of {budget['budget']}"
+    return [f"{label} ({count})" for label, count in found.items()]
 
 
 def budget_tables(rows: list[Row]):

@@ -162,6 +162,8 @@ def test_a_refused_trial_is_trained_again_and_each_driver_counts_what_it_told(tm
     trials = {r["regularizer"].split(" (")[0]: sum(s["trials"] for s in r["selection"]["searches"])
               for r in json.loads(board.stdout)}
     assert trials["naive"] == 7 and trials["variational"] == 8  # the board says what it could read
+    markdown = CliRunner().invoke(cli, ["leaderboard", str(results), "--format", "markdown"]).stdout
+    assert "fewer readable search trials than the budget for naive (7 of 8)" in markdown  # under the heading
     again = tune(tmp_path, results)
     assert "references and trials: 1 to run or read (1 to train)" in again.stderr
     assert "0 trials told this run" in again.stderr  # the study already held it: this driver told nothing
