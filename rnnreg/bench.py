@@ -29,9 +29,9 @@ from rnnreg.allocator import keep_freed_memory
 from rnnreg.allocator import state as allocator_state
 from rnnreg.dropout import plan_fits
 from rnnreg.fastloop import StepGEMM
+from rnnreg.machine import git_commit
 from rnnreg.model import GATES, RNNModel, detach_state
 from rnnreg.regularizer import build_regularizer
-from rnnreg.results import git_commit
 from rnnreg.suite import RegularizerEntry
 from rnnreg.trainer import forward_with_penalty, make_optimizer
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnreg import claims as cl
+from rnnreg import claimtable, rendering
 from rnnreg import leaderboard as lb
-from rnnreg import rendering
 from rnnreg.results import write_text_atomic
 
 TITLE = "rnnreg leaderboard"
@@ -34,7 +33,7 @@ def board_markdown(rows: list[lb.Row], claim_rows: list[dict], *, files: int, sr
                  "± 95 % interval), the rows a paired t-test cannot separate from it, and its test difference "
                  "from `none` with its paired 95 % interval.\n\n" + "\n".join(summary) + "\n")
     text = rendering.render_markdown(rows, TITLE).replace("\n", "\n\n" + note, 1)
-    return text + ("\n" + cl.render_markdown(claim_rows) if claim_rows else "")
+    return text + ("\n" + claimtable.render_markdown(claim_rows) if claim_rows else "")
 
 
 def readme_with_answer(readme: Path, rows: list[lb.Row], claim_rows: list[dict], board: Path) -> str:

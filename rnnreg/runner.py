@@ -27,15 +27,13 @@ from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.joblock import JobLock, describe
 from rnnreg.jobs import Job, NotRun, PlannedJob, config_of
+from rnnreg.machine import git_commit, git_dirty, machine_info
 from rnnreg.observer import EpochEnded, JobFinished, JobObservers, JobStarted, LogSpec
 from rnnreg.regularizer import built_regularizer
 from rnnreg.results import (
     SCHEMA_VERSION,
     UnreadableResult,
     config_hash,
-    git_commit,
-    git_dirty,
-    machine_info,
     portable_path,
     read_result,
     read_results,

@@ -3,7 +3,8 @@ inconclusive, with the test and n."""
 
 import pytest
 
-from rnnreg.claims import check, claim_cells, evaluate_all, fmt_numbers, parse_claim
+from rnnreg.claims import check, evaluate_all, parse_claim
+from rnnreg.claimtable import claim_cells, fmt_numbers
 from rnnreg.errors import RnnregError
 
 

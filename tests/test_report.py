@@ -87,8 +87,8 @@ def parse(text: str) -> Page:
 
 
 def test_the_curves_plot_the_result_files_numbers(results_dir):
+    from rnnreg.figures import plot_curves, pyplot
     from rnnreg.leaderboard import build_rows
-    from rnnreg.report import plot_curves, pyplot
 
     results, _ = read_results(results_dir)
     rows = [r for r in build_rows(results) if r["task"] == "synthetic-lm"]
@@ -180,8 +180,8 @@ SENTIMENT_250 = ROOT / "benchmarks" / "results" / "sentiment-scale-lstm"  # Gal'
 
 
 def test_the_test_curves_plot_each_regularizers_test_split_per_epoch_and_its_mc_number():
+    from rnnreg.figures import plot_test_curves, pyplot
     from rnnreg.leaderboard import build_rows
-    from rnnreg.report import plot_test_curves, pyplot
 
     results, _ = read_results(SENTIMENT_250)
     rows = build_rows(results)
@@ -258,14 +258,14 @@ def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
 
 
 def test_the_sweep_plots_each_cells_mean(results_dir):
+    from rnnreg.figures import plot_sweep, pyplot
     from rnnreg.leaderboard import build_rows
     from rnnreg.rendering import sweeps
-    from rnnreg.report import plot_sweep, pyplot
 
     results, _ = read_results(results_dir)
     [sweep] = list(sweeps(build_rows(results)))
     fig = plot_sweep(sweep)
-    from rnnreg.report import MARKERS
+    from rnnreg.figures import MARKERS
 
     lines = [line for line in fig.axes[0].lines if line.get_marker() in MARKERS]  # not the error bars' caps
     assert len(lines) == len(sweep.down_values)

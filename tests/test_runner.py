@@ -146,11 +146,11 @@ def test_missing_data_fails_before_any_job_runs(plugins, tmp_path):
 
 
 def test_results_carry_the_commit_the_process_started_on_not_one_made_while_it_ran(plugins, tmp_path, monkeypatch):
-    from rnnreg import results
+    from rnnreg import machine
 
     runner = Runner(plugins, tmp_path)
-    loaded = results.git_commit()
-    monkeypatch.setattr(results, "git", lambda *args: "f" * 40 + "\n")  # a commit made during the run
+    loaded = machine.git_commit()
+    monkeypatch.setattr(machine, "git", lambda *args: "f" * 40 + "\n")  # a commit made during the run
     [result] = runner.run(expand(suite(plugins, ["none"]), plugins))
     assert result["git_commit"] == loaded and loaded != "f" * 40
 

@@ -85,6 +85,7 @@ def leaderboard(ctx, results_dir, fmt, write_to, check_file, readme, columns, wi
 def claims(ctx, results_dir, fmt):
     """Check every claim of the suites whose results are in RESULTS_DIR: holds, contradicted or inconclusive."""
     from rnnreg import claims as cl
+    from rnnreg import claimtable
 
     folder = existing_results_dir(results_dir)
     results, _ = read_checked_results(folder)
@@ -92,10 +93,10 @@ def claims(ctx, results_dir, fmt):
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
     elif fmt == "markdown":
-        click.echo(cl.render_markdown(rows))
+        click.echo(claimtable.render_markdown(rows))
     elif rows:
-        table = [dict(zip(cl.CLAIM_COLUMNS, cl.claim_cells(r), strict=True)) for r in rows]
-        print_rows(table, list(cl.CLAIM_COLUMNS), "table", "claims")
+        table = [dict(zip(claimtable.CLAIM_COLUMNS, claimtable.claim_cells(r), strict=True)) for r in rows]
+        print_rows(table, list(claimtable.CLAIM_COLUMNS), "table", "claims")
     if not rows:
         stderr.print(f"no claims: none of the suites whose results are in {folder} states any")
 
@@ -207,7 +208,8 @@ def plot_curves_command(ctx, results_dir, task, section, test_split, output):
     """Learning curves of every regularizer on one task: validation and training metric per epoch, or with
     --test the test metric per epoch."""
     from rnnreg import leaderboard as lb
-    from rnnreg.report import make_folder, plot_curves, plot_test_curves, pyplot
+    from rnnreg.figures import plot_curves, plot_test_curves, pyplot
+    from rnnreg.report import make_folder
 
     results, _ = read_checked_results(existing_results_dir(results_dir))
     rows = [r for r in lb.build_rows(results) if r["task"] == task]
