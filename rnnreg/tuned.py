@@ -75,7 +75,7 @@ class TunedStudy:
     by_key: dict[str, dict[int, dict]] = field(default_factory=lambda: defaultdict(dict))  # key → seed → result
     finals: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # key → final results
 
-    def candidates(self, search: Search, first_seed: int) -> list[tuple[Candidate, str]]:
+    def candidates(self, search: Search) -> list[tuple[Candidate, str]]:
         found = []
         if self.reference is not None:
             found.append((Candidate(REFERENCE, valid_value(self.reference)), experiment_key(self.reference)))
@@ -147,7 +147,7 @@ def decide(study: TunedStudy) -> None:
         return
     first_seed = study.reference["seed"]
     for search in study.searches:
-        pool = study.candidates(search, first_seed)
+        pool = study.candidates(search)
         keys = {c.key: key for c, key in pool}
         shortlist = finalists([c for c, _ in pool], study.finalist_count, study.higher_is_better)
         rechecked = []
@@ -236,14 +236,16 @@ def stability(studies: list[TunedStudy], replicates: int = BOOTSTRAP_REPLICATES,
     sign = -1.0 if ready[0].higher_is_better else 1.0
     order = sorted((s.label for s in ready),
                    key=lambda label: sign * float(next(mean_outcome(s) for s in ready if s.label == label) or 0.0))
+    # Each search's numbers once (the files' configs are not re-read per replicate): the reference's and the
+    # trials' first-seed values, the chosen candidate's, and its final seeds'.
+    numbers = {study.label: [searched(study, search) for search in study.searches if outcome(study, search) is not None]
+               for study in ready}
     wins: dict[str, int] = defaultdict(int)
     top3: dict[str, int] = defaultdict(int)
     cuts: dict[int, int] = defaultdict(int)
     for _ in range(replicates):
-        scores = {}
-        for study in ready:
-            searches = [s for s in study.searches if outcome(study, s) is not None]
-            scores[study.label] = sign * resampled_outcome(study, rng.choice(searches), rng)
+        scores = {label: sign * resampled_outcome(rng.choice(searches), rng, sign)
+                  for label, searches in numbers.items()}
         ties = {label: rng.random() for label in scores}  # equal outcomes: no label wins by its name
         ranked = sorted(scores, key=lambda label: (scores[label], ties[label]))
         wins[ranked[0]] += 1
@@ -255,16 +257,24 @@ def stability(studies: list[TunedStudy], replicates: int = BOOTSTRAP_REPLICATES,
                       for s in ready}, order, {k: cuts[k] / replicates for k in range(1, len(order))}, replicates)
 
 
-def resampled_outcome(study: TunedStudy, search: Search, rng: random.Random) -> float:
-    finals = study.final_values(search.chosen_key)
-    final_mean = statistics.fmean(rng.choice(finals) for _ in finals)
+def searched(study: TunedStudy, search: Search) -> tuple[list[float], list[float], float, list[float]]:
+    """(the reference's first-seed value, if any; the trials'; the chosen candidate's; its finals')."""
+    pool = study.candidates(search)
+    reference = [float(c.first) for c, _ in pool if c.key == REFERENCE and c.first is not None]
+    trials = [float(c.first) for c, _ in pool if c.key != REFERENCE and c.first is not None]
     assert search.chosen is not None and search.chosen.first is not None
-    pool = [c for c, _ in study.candidates(search, 0)]
-    reference = [c for c in pool if c.key == REFERENCE and c.first is not None]
-    trials = [c for c in pool if c.key != REFERENCE and c.first is not None]
+    return reference, trials, float(search.chosen.first), study.final_values(search.chosen_key)
+
+
+def resampled_outcome(numbers: tuple[list[float], list[float], float, list[float]], rng: random.Random,
+                      sign: float) -> float:
+    """One replicate of one search: its trials and finals resampled, the best candidate re-selected on its
+    first seed, and that value less the chosen candidate's first-seed optimism."""
+    reference, trials, chosen_first, finals = numbers
+    final_mean = statistics.fmean(rng.choice(finals) for _ in finals)
     drawn = reference + [rng.choice(trials) for _ in trials]
-    best = min(drawn, key=lambda c: (-1.0 if study.higher_is_better else 1.0) * float(c.first or 0.0))
-    return float(best.first or 0.0) - float(search.chosen.first) + final_mean
+    best = min(drawn, key=lambda value: sign * value)
+    return best - chosen_first + final_mean
 
 
 def importance(study: TunedStudy) -> dict[str, float] | None:
