@@ -356,3 +356,69 @@ def parse_suite(raw: Any, source: str, plugins) -> Suite:
         raise RnnregError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
     return Suite(raw.get("name") or Path(source).stem, source, seeds, evaluation, tasks, regularizers, claims,
                  scales, {"space": space, "shared": tune.get("shared") or {}, "strength": tune.get("strength")})
+
+
+# --- what the command line asks of a suite (`run`, `tune`): decided here, below the CLI, which only parses --
+
+
+def choose_regularizers(plan: Suite, plugins, specs: tuple[str, ...], overrides: dict, run_all: bool) -> list[str]:
+    """`-r SPEC` (with `--param` overrides, a list of values sweeps) and `--all` applied to `plan`: a `-r`
+    naming one of the suite's labels runs that row as the suite wrote it (its parameters, overrides and
+    scale); any other spec is a new row of the plugin, at the suite's dropout scale; `--all` adds every
+    registered regularizer the list lacks. Every new row is built now, so a mistake is one line before
+    training. Returns the notes to print once everything is checked."""
+    named: list[RegularizerEntry] = []
+    notes: list[str] = []
+    if specs:
+        suite_rows, plan.regularizers = plan.regularizers, []
+        for spec in specs:
+            own = [] if overrides else rows_labelled(suite_rows, spec)
+            if own:
+                if own != plugin_rows(spec, plan, plugins):
+                    notes.append(f"-r {spec} runs the suite's row: " + "; ".join(map(describe_row, own)))
+                plan.regularizers += own
+                continue
+            for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
+                built_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
+                named.append(entry)
+    if run_all:
+        listed = {entry.label for entry in plan.regularizers + named}
+        named += [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
+    scaled = apply_dropout_scale(named, plan.dropout_scale, plugins.regularizers)  # as the suite's own entries
+    if scaled != named:
+        notes.append(f"dropout_scale {plan.dropout_scale} of suite {plan.name!r} applies to the regularizers "
+                     "named here too")
+    plan.regularizers += scaled
+    return notes
+
+
+def plugin_rows(spec: str, plan, plugins) -> list | None:
+    """What `-r SPEC` would be without the suite's row of that label: the plugin's defaults, at the suite's scale."""
+    try:
+        return apply_dropout_scale([RegularizerEntry(spec)], plan.dropout_scale, plugins.regularizers)
+    except RnnregError:  # the label is not a spec (a suite's own name for a row)
+        return None
+
+
+def describe_row(row) -> str:
+    """`variational (p_input=0.5, p_recurrent=0.5)`: a suite entry as the line that says which one runs."""
+    params = ", ".join(f"{key}={format_value(value)}" for key, value in sorted(row.params.items()))
+    return f"{row.label} ({params or 'plugin defaults'})"
+
+
+def choose_tasks(plan, plugins, task_names: tuple[str, ...]) -> None:
+    """`-t TASK`: run these tasks (with the suite's overrides where it has them) instead of the suite's."""
+    if task_names:
+        for name in task_names:
+            plugins.tasks.get(name)
+        plan.tasks = {name: plan.tasks.get(name, {"model": {}, "train": {}}) for name in task_names}
+
+
+def override_settings(plan, plugins, settings: dict) -> None:
+    """`--set SECTION.KEY=VALUE` ({key: value}): every task of the plan gets the setting, checked against its
+    type."""
+    for key, value in settings.items():
+        section, _, name = key.partition(".")
+        for task_name, overrides in plan.tasks.items():
+            task_cls = plugins.tasks.get(task_name).cls
+            overrides.setdefault(section, {})[name] = check_setting(task_cls, section, name, value, "--set")

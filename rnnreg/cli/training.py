@@ -64,43 +64,20 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
     from rnnreg.jobs import expand
     from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
-    from rnnreg.suite import RegularizerEntry, apply_dropout_scale, expand_sweep, load_suite, rows_labelled
+    from rnnreg.suite import choose_regularizers, choose_tasks, load_suite, override_settings
 
     # Everything below up to `runner.plan` only checks and resolves: a mistake stops here, before training.
     plugins = get_plugins(ctx)
     wanted_columns = parse_columns(columns)
     plan = load_suite(suite, plugins)
     choose_tasks(plan, plugins, task_names)
-    named: list[RegularizerEntry] = []  # what the command line adds to the suite's list or puts in its place
-    notes: list[str] = []  # said once everything is checked, so a mistake is still the only line printed
-    if specs:
-        overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
-        from rnnreg.regularizer import built_regularizer
-
-        suite_rows, plan.regularizers = plan.regularizers, []
-        for spec in specs:
-            own = [] if overrides else rows_labelled(suite_rows, spec)
-            if own:  # the suite's row by its label: its parameters, overrides and scale, as the suite ran it
-                if own != plugin_rows(spec, plan, plugins):
-                    notes.append(f"-r {spec} runs the suite's row: " + "; ".join(map(describe_row, own)))
-                plan.regularizers += own
-                continue
-            for entry in expand_sweep(spec, dict(overrides)):  # p=0,0.5 → one job per value
-                built_regularizer(entry.spec, entry.params, plugins.regularizers)  # fail now, in one line
-                named.append(entry)
-    elif params:
+    if params and not specs:
         raise RnnregError("--param needs -r SPEC to say which regularizer it sets")
-    if run_all:
-        listed = {entry.label for entry in plan.regularizers + named}
-        named += [RegularizerEntry(name) for name in plugins.regularizers.names() if name not in listed]
-    scaled = apply_dropout_scale(named, plan.dropout_scale, plugins.regularizers)  # as the suite's own entries
-    if scaled != named:
-        notes.append(f"dropout_scale {plan.dropout_scale} of suite {plan.name!r} applies to the regularizers "
-                     "named here too")
-    plan.regularizers += scaled
+    overrides = {key: sweep_values(value) for key, value in parse_assignments(params, "--param").items()}
+    notes = choose_regularizers(plan, plugins, specs, overrides, run_all)  # said once everything is checked
     if seeds:
         plan.seeds = list(range(seeds))
-    override_settings(plan, plugins, settings)
+    override_settings(plan, plugins, parse_assignments(settings, "--set"))
 
     if executor == "ray":
         from rnnreg.executors import import_ray
@@ -152,43 +129,6 @@ def run(ctx, run_all, specs, task_names, suite, seeds, params, settings, device,
         ctx.exit(1)
 
 
-def plugin_rows(spec: str, plan, plugins) -> list | None:
-    """What `-r SPEC` would be without the suite's row of that label: the plugin's defaults, at the suite's scale."""
-    from rnnreg.suite import RegularizerEntry, apply_dropout_scale
-
-    try:
-        return apply_dropout_scale([RegularizerEntry(spec)], plan.dropout_scale, plugins.regularizers)
-    except RnnregError:  # the label is not a spec (a suite's own name for a row)
-        return None
-
-
-def describe_row(row) -> str:
-    """`variational (p_input=0.5, p_recurrent=0.5)`: a suite entry as the line that says which one runs."""
-    from rnnreg.suite import format_value
-
-    params = ", ".join(f"{key}={format_value(value)}" for key, value in sorted(row.params.items()))
-    return f"{row.label} ({params or 'plugin defaults'})"
-
-
-def choose_tasks(plan, plugins, task_names: tuple[str, ...]) -> None:
-    """`-t TASK`: run these tasks (with the suite's overrides where it has them) instead of the suite's."""
-    if task_names:
-        for name in task_names:
-            plugins.tasks.get(name)
-        plan.tasks = {name: plan.tasks.get(name, {"model": {}, "train": {}}) for name in task_names}
-
-
-def override_settings(plan, plugins, settings: tuple[str, ...]) -> None:
-    """`--set SECTION.KEY=VALUE`: every task of the plan gets the setting, checked against its type."""
-    from rnnreg.settings import check_setting
-
-    for key, value in parse_assignments(settings, "--set").items():
-        section, _, name = key.partition(".")
-        for task_name, overrides in plan.tasks.items():
-            task_cls = plugins.tasks.get(task_name).cls
-            overrides.setdefault(section, {})[name] = check_setting(task_cls, section, name, value, "--set")
-
-
 @cli.command()
 @click.option("--suite", default=None, metavar="FILE|NAME", help="Suite whose regularizers to tune [default: quick].")
 @click.option("-t", "--task", "task_names", multiple=True, metavar="TASK", help="Tune on this task (repeatable).")
@@ -238,14 +178,14 @@ def tune(ctx, suite, task_names, labels, settings, trials, sampler, sampler_seed
     from rnnreg.executors import Terminated, jobs_at_once, run_planned, sigterm_as_interrupt
     from rnnreg.progress import Reporter
     from rnnreg.runner import Runner, resolve_device
-    from rnnreg.suite import load_suite, only_labels
+    from rnnreg.suite import choose_tasks, load_suite, only_labels, override_settings
     from rnnreg.tune import Tuner
 
     plugins = get_plugins(ctx)
     plan = load_suite(suite, plugins)
     only_labels(plan, labels)
     choose_tasks(plan, plugins, task_names)
-    override_settings(plan, plugins, settings)
+    override_settings(plan, plugins, parse_assignments(settings, "--set"))
     if executor == "ray":
         from rnnreg.executors import import_ray
 
