@@ -42,7 +42,7 @@ from rnnreg.figures import (
     plot_test_curves,
     pyplot,
 )
-from rnnreg.leaderboard import build_rows, use_current_references
+from rnnreg.leaderboard import Row, build_rows, use_current_references
 from rnnreg.regularizer import build_regularizer, overrides_of
 from rnnreg.rendering import budget_tables, selection_tables, summary_lines, sweeps, task_sections
 from rnnreg.results import slug as results_slug
@@ -109,161 +109,201 @@ figcaption { font-size: 0.8rem; color: #333; }
 """
 
 
+class Images:
+    """The site's images folder: a figure saved there under a name, closed, and its relative path returned."""
+
+    def __init__(self, out_dir: Path):
+        self.folder = out_dir / "images"
+        make_folder(self.folder)
+        self.plt = pyplot()
+
+    def save(self, fig, name: str) -> str:
+        fig.savefig(self.folder / name, dpi=90)
+        self.plt.close(fig)
+        return f"images/{name}"
+
+
 def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir: Path, plugins, *,
                  speed_dir: Path | None = None, claims: list[dict] | None = None,
                  progress=lambda message: None) -> Path:
     """Build the site in `out_dir` from the valid results read from `results_dir` (`left_out` files failed
-    validation); returns the index path."""
-    plt = pyplot()
+    validation); returns the index path. The page, top to bottom: the opening (the answer and the summary),
+    the contents, a section per board section, speed, claims."""
     if not results:
         raise RnnregError(f"no readable result files in {str(results_dir)!r}")
     use_current_references(results, plugins.tasks)
     rows = build_rows(results)
-    by_path = {r["_path"]: r for r in results}
-    images = out_dir / "images"
-    make_folder(images)
-
-    def save(fig, name: str) -> str:
-        fig.savefig(images / name, dpi=90)
-        plt.close(fig)
-        return f"images/{name}"
-
-    body = [f"<h1>rnnreg report</h1><p>{len(results)} result files from <code>{html.escape(str(results_dir))}</code>"
-            + (f"; {left_out} failed validation, left out" if left_out else "") + ". Numbers as in "
-            "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>≈</em> beside a rank "
-            "marks rows not separated from the best by a paired t-test (p ≥ 0.05; not a tie).</p>"]
+    images = Images(out_dir)
     tables = task_sections(rows)
     anchors = unique_slugs([table.title for table in tables])
-    anchor_of = dict(zip((table.title for table in tables), anchors, strict=True))
+    toc = [f"<li><a href='#{anchor}'>{html.escape(table.title)}</a></li>" for table, anchor in zip(tables, anchors,
+                                                                                                     strict=True)]
+    sections = []
+    by_path = {r["_path"]: r for r in results}
+    masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
+    for table, anchor in zip(tables, anchors, strict=True):
+        progress(f"section {table.title}")
+        sections.append(section_html(table, anchor, rows, by_path, images, plugins, masks_drawn))
+    speed, speed_toc = speed_html(speed_dir, images)
+    claims_part = claims_html(claims or [])
+    toc += speed_toc + (["<li><a href='#claims'>claims</a></li>"] if claims else [])
+    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>rnnreg report</title>"
+            f"<style>{STYLE}</style></head><body>"
+            + opening_html(results_dir, len(results), left_out, rows, claims or [], dict(zip(
+                (table.title for table in tables), anchors, strict=True)))
+            + "<nav><ul>" + "".join(toc) + "</ul></nav>" + "".join(sections) + speed + claims_part + "</body></html>")
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def opening_html(results_dir: Path, files: int, left_out: int, rows: list[Row], claims: list[dict],
+                 anchor_of: dict[str, str]) -> str:
+    """What the page says first: where the numbers come from, the generated answer, the summary."""
     from rnnreg.answer import answer_lines, as_html
 
-    answer = answer_lines(rows, claims or [], anchor_of=lambda title: anchor_of.get(title, slug(title)))
+    text = (f"<h1>rnnreg report</h1><p>{files} result files from <code>{html.escape(str(results_dir))}</code>"
+            + (f"; {left_out} failed validation, left out" if left_out else "") + ". Numbers as in "
+            "<code>rnnreg leaderboard</code>: mean over seeds, ± the 95 % t-interval; <em>≈</em> beside a rank "
+            "marks rows not separated from the best by a paired t-test (p ≥ 0.05; not a tie).</p>")
+    answer = answer_lines(rows, claims, anchor_of=lambda title: anchor_of.get(title, slug(title)))
     if answer:  # the answer first, as on the board and in the README
-        body[0] += ("<section id='answer'><h2>Which regularizer should my LSTM use?</h2><p>What these results can "
-                    "answer so far, each with a link to its evidence (generated from them).</p><ul>"
-                    + "".join(as_html(line) for line in answer) + "</ul></section>")
+        text += ("<section id='answer'><h2>Which regularizer should my LSTM use?</h2><p>What these results can "
+                 "answer so far, each with a link to its evidence (generated from them).</p><ul>"
+                 + "".join(as_html(line) for line in answer) + "</ul></section>")
     summary = summary_lines(rows)
     if summary:
         items = "".join("<li>" + re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(line[2:])) + "</li>"
                         for line in summary)
-        body[0] += ("<section id='summary'><h2>Summary</h2><p>Per section with at least 3 seeds: the best "
-                    "regularizer by validation, the rows a paired t-test cannot separate from it, and its test "
-                    f"difference from <code>none</code> with its paired 95 % interval.</p><ul>{items}</ul></section>")
-    toc: list[str] = []
-    masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
-    grids = [*selection_tables(rows), *budget_tables(rows)]
-    for table, anchor in zip(tables, anchors, strict=True):
-        task, section, title, caption, names, cells = (table.task, table.name, table.title, table.caption,
-                                                        table.header, table.cells)
-        toc.append(f"<li><a href='#{anchor}'>{html.escape(title)}</a></li>")
-        section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
-        progress(f"section {title}")
-        body.append(f"<section id='{anchor}'><h2>{html.escape(title)}</h2>")
-        body.append(html_table(names, cells, caption))
-        for _, _, grid_caption, grid_header, grid in (g for g in grids if g[:2] == (task, section)):
-            body.append(html_table(grid_header, grid, grid_caption))
-        runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if p in by_path and by_path[p]["status"] == "ok"]
-                   for r in section_rows}
-        if any(r["n"] for r in section_rows):
-            fig, _ = plot_curves(section_rows, runs_of, title)
-            seeds = sorted({r["n"] for r in section_rows if r["n"]})
-            panels = len([r for r in section_rows if r["n"]])
-            alt = (f"Learning curves on {title}: one panel per regularizer ({panels}), "
-                   f"validation {section_rows[0]['primary_metric']} (solid) and training metric (dashed) per epoch, "
-                   f"mean over {', '.join(map(str, seeds))} seed(s) with a min–max band")
-            body.append(figure_html(save(fig, f"curves-{anchor}.png"), alt,
-                                    "Learning curves: a solid line that turns upward while the dashed one keeps "
-                                    "falling is overfitting.", wide=panels > 4))
-            drawn = plot_test_curves(section_rows, runs_of, title)
-            if drawn is not None:
-                fig, test_data = drawn
-                alt = (f"Test {section_rows[0]['primary_metric']} per epoch on {title}: one line per regularizer "
-                       f"({len(test_data)}), mean over {', '.join(map(str, seeds))} seed(s) with a min–max band; "
-                       "open markers: the MC-dropout test number after the last epoch")
-                body.append(figure_html(save(fig, f"testcurves-{anchor}.png"), alt,
-                                        "Test curves, as in the paper's sentiment figure: every regularizer on one "
-                                        "axis, so who overfits, when, and where each ends can be read together."))
-        if any((r.get("budget") or {}).get("curve") for r in section_rows):
-            alt = (f"Budget curves on {title}: expected best validation {section_rows[0]['primary_metric']} after n "
-                   "random-search trials, one line per tuned regularizer, band one standard deviation")
-            body.append(figure_html(save(plot_budget(section_rows, title), f"budget-{anchor}.png"), alt,
-                                    "Budget curves (Dodge et al. 2019): the best a search of n trials can expect. "
-                                    "Where lines cross, the ranking depends on the tuning budget."))
-        if any((r.get("selection") or {}).get("rank1") is not None for r in section_rows):
-            alt = (f"Rank probabilities on {title}: for each tuned regularizer, P(rank 1) and P(top 3) under the "
-                   "bootstrap over its searches, trials and final seeds; dotted line at 0.9")
-            body.append(figure_html(save(plot_rank_probabilities(section_rows), f"ranks-{anchor}.png"), alt,
-                                    "How stable the tuned ranking is: only an order whose probability passes the "
-                                    "dotted 0.9 line is stated as an answer."))
-        if any(r.get("learned_rates") for r in section_rows):
-            keys = sorted({k for r in section_rows for k in r.get("learned_rates") or {}})
-            alt = (f"Learned dropout rates per epoch on {title}: one panel per regularizer that learns its rates, a "
-                   f"line per site and layer ({', '.join(keys)}), mean over seeds with a min–max band")
-            body.append(figure_html(save(plot_learned_rates(section_rows, runs_of), f"rates-{anchor}.png"), alt,
-                                    "Learned dropout rates (Concrete dropout): where training moves each site's p "
-                                    "from its starting value."))
-        body.append("<h3>What each regularizer does (one sequence, first layer)</h3><div class='masks'>")
-        for row in section_rows:
-            runs = runs_of.get(row["regularizer"]) or [by_path[p] for p in row["files"] if p in by_path]
-            if not runs:
-                continue
-            key = json.dumps(runs[0]["regularizer"].get("params"), sort_keys=True) + runs[0]["regularizer"]["spec"]
-            cell = runs[0].get("config", {}).get("model", {}).get("cell", "lstm")
-            if (key, cell) not in masks_drawn:
-                try:
-                    regularizer = regularizer_from(runs[0], plugins.regularizers)
-                    picture = explain(regularizer, steps=8, units=16, tokens="the dog and the cat".split(), cell=cell)
-                except RnnregError as exc:  # a plugin not installed here: say so instead of a picture
-                    masks_drawn[key, cell] = (None, str(exc))
-                else:
-                    name = f"masks-{slug(row['regularizer'])}-{len(masks_drawn)}.png"
-                    masks_drawn[key, cell] = (save(plot_masks(picture), name), mask_alt(picture))
-            src, alt = masks_drawn[key, cell]
-            if src is None:
-                body.append(f"<p>{html.escape(row['regularizer'])}: no picture ({html.escape(alt)})</p>")
-            else:
-                body.append(figure_html(src, alt, row["regularizer"]))
-        body.append("</div>")
-        for sweep in sweeps(rows):
-            if (sweep.task, sweep.section) == (task, section):
-                alt = (f"Sweep of {sweep.spec} on {sweep.task}: validation metric against {sweep.across}, one line per "
-                       f"{sweep.down} value, error bars the 95 % interval over seeds")
-                src = save(plot_sweep(sweep), f"sweep-{anchor}-{slug(sweep.spec)}.png")
-                body.append("<h3>Sweep</h3>" + figure_html(src, alt, alt))
-        body.append("</section>")
+        text += ("<section id='summary'><h2>Summary</h2><p>Per section with at least 3 seeds: the best "
+                 "regularizer by validation, the rows a paired t-test cannot separate from it, and its test "
+                 f"difference from <code>none</code> with its paired 95 % interval.</p><ul>{items}</ul></section>")
+    return text
 
+
+def section_html(table, anchor: str, rows: list[Row], by_path: dict[str, dict], images: Images, plugins,
+                 masks_drawn: dict) -> str:
+    """One board section: its table and tuned tables, then its figures, mask pictures and sweeps."""
+    task, section, title = table.task, table.name, table.title
+    section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
+    body = [f"<section id='{anchor}'><h2>{html.escape(title)}</h2>", html_table(table.header, table.cells,
+                                                                               table.caption)]
+    for _, _, grid_caption, grid_header, grid in (g for g in [*selection_tables(rows), *budget_tables(rows)]
+                                                   if g[:2] == (task, section)):
+        body.append(html_table(grid_header, grid, grid_caption))
+    runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if p in by_path and by_path[p]["status"] == "ok"]
+               for r in section_rows}
+    body += section_figures(section_rows, runs_of, title, anchor, images)
+    body.append("<h3>What each regularizer does (one sequence, first layer)</h3><div class='masks'>")
+    for row in section_rows:
+        body.append(mask_picture(row, runs_of, by_path, images, plugins, masks_drawn))
+    body.append("</div>")
+    for sweep in sweeps(rows):
+        if (sweep.task, sweep.section) == (task, section):
+            alt = (f"Sweep of {sweep.spec} on {sweep.task}: validation metric against {sweep.across}, one line per "
+                   f"{sweep.down} value, error bars the 95 % interval over seeds")
+            src = images.save(plot_sweep(sweep), f"sweep-{anchor}-{slug(sweep.spec)}.png")
+            body.append("<h3>Sweep</h3>" + figure_html(src, alt, alt))
+    return "".join(body) + "</section>"
+
+
+def section_figures(section_rows: list[Row], runs_of: dict, title: str, anchor: str, images: Images) -> list[str]:
+    """A section's figures, each where its data exists: learning and test curves, budget curves, rank
+    probabilities, learned rates."""
+    body = []
+    metric = section_rows[0]["primary_metric"]
+    if any(r["n"] for r in section_rows):
+        fig, _ = plot_curves(section_rows, runs_of, title)
+        seeds = sorted({r["n"] for r in section_rows if r["n"]})
+        panels = len([r for r in section_rows if r["n"]])
+        alt = (f"Learning curves on {title}: one panel per regularizer ({panels}), validation {metric} (solid) and "
+               f"training metric (dashed) per epoch, mean over {', '.join(map(str, seeds))} seed(s) with a "
+               "min–max band")
+        body.append(figure_html(images.save(fig, f"curves-{anchor}.png"), alt,
+                                "Learning curves: a solid line that turns upward while the dashed one keeps "
+                                "falling is overfitting.", wide=panels > 4))
+        drawn = plot_test_curves(section_rows, runs_of, title)
+        if drawn is not None:
+            fig, test_data = drawn
+            alt = (f"Test {metric} per epoch on {title}: one line per regularizer ({len(test_data)}), mean over "
+                   f"{', '.join(map(str, seeds))} seed(s) with a min–max band; open markers: the MC-dropout test "
+                   "number after the last epoch")
+            body.append(figure_html(images.save(fig, f"testcurves-{anchor}.png"), alt,
+                                    "Test curves, as in the paper's sentiment figure: every regularizer on one "
+                                    "axis, so who overfits, when, and where each ends can be read together."))
+    if any((r.get("budget") or {}).get("curve") for r in section_rows):
+        alt = (f"Budget curves on {title}: expected best validation {metric} after n random-search trials, one "
+               "line per tuned regularizer, band one standard deviation; beside it the same against CPU time")
+        body.append(figure_html(images.save(plot_budget(section_rows, title), f"budget-{anchor}.png"), alt,
+                                "Budget curves (Dodge et al. 2019): the best a search of n trials can expect. "
+                                "Where lines cross, the ranking depends on the tuning budget."))
+    if any((r.get("selection") or {}).get("rank1") is not None for r in section_rows):
+        alt = (f"Rank probabilities on {title}: for each tuned regularizer, P(rank 1) and P(top 3) under the "
+               "bootstrap over its searches, trials and final seeds; dotted line at 0.9")
+        body.append(figure_html(images.save(plot_rank_probabilities(section_rows), f"ranks-{anchor}.png"), alt,
+                                "How stable the tuned ranking is: only an order whose probability passes the "
+                                "dotted 0.9 line is stated as an answer."))
+    if any(r.get("learned_rates") for r in section_rows):
+        keys = sorted({k for r in section_rows for k in r.get("learned_rates") or {}})
+        alt = (f"Learned dropout rates per epoch on {title}: one panel per regularizer that learns its rates, a "
+               f"line per site and layer ({', '.join(keys)}), mean over seeds with a min–max band")
+        body.append(figure_html(images.save(plot_learned_rates(section_rows, runs_of), f"rates-{anchor}.png"), alt,
+                                "Learned dropout rates (Concrete dropout): where training moves each site's p "
+                                "from its starting value."))
+    return body
+
+
+def mask_picture(row: Row, runs_of: dict, by_path: dict[str, dict], images: Images, plugins,
+                 masks_drawn: dict) -> str:
+    """What one row's regularizer does to a sequence (drawn once per configuration and cell)."""
+    runs = runs_of.get(row["regularizer"]) or [by_path[p] for p in row["files"] if p in by_path]
+    if not runs:
+        return ""
+    key = json.dumps(runs[0]["regularizer"].get("params"), sort_keys=True) + runs[0]["regularizer"]["spec"]
+    cell = runs[0].get("config", {}).get("model", {}).get("cell", "lstm")
+    if (key, cell) not in masks_drawn:
+        try:
+            regularizer = regularizer_from(runs[0], plugins.regularizers)
+            picture = explain(regularizer, steps=8, units=16, tokens="the dog and the cat".split(), cell=cell)
+        except RnnregError as exc:  # a plugin not installed here: say so instead of a picture
+            masks_drawn[key, cell] = (None, str(exc))
+        else:
+            name = f"masks-{slug(row['regularizer'])}-{len(masks_drawn)}.png"
+            masks_drawn[key, cell] = (images.save(plot_masks(picture), name), mask_alt(picture))
+    src, alt = masks_drawn[key, cell]
+    if src is None:
+        return f"<p>{html.escape(row['regularizer'])}: no picture ({html.escape(alt)})</p>"
+    return figure_html(src, alt, row["regularizer"])
+
+
+def speed_html(speed_dir: Path | None, images: Images) -> tuple[str, list[str]]:
+    """The speed section from `rnnreg bench` files (another measurement kept beside them, reading-scale.json,
+    is named instead of drawn), and its contents entry."""
     speed_files = sorted(Path(speed_dir).glob("*.json")) if speed_dir and Path(speed_dir).is_dir() else []
-    # The figures draw `rnnreg bench` files; another measurement kept beside them (reading-scale.json) is
-    # named in the section instead of drawn.
+    if not speed_files:
+        return "", []
     benches = {path: json.loads(path.read_text()) for path in speed_files}
     others = [path.name for path, report in benches.items() if not BENCH_KEYS <= set(report)]
-    if speed_files:
-        toc.append("<li><a href='#speed'>speed</a></li>")
-        body.append("<section id='speed'><h2>Speed</h2>")
-        if others:
-            body.append(f"<p>Also measured, not drawn here: {html.escape(', '.join(others))} (see the speed "
-                        "folder's README).</p>")
-        for path, report in benches.items():
-            if path.name in others:
-                continue
-            alt = (f"Training tokens per second for {len(report['rows'])} rows ({report['cell']} {report['shape']} "
-                   f"shape, {report['device']}), with the fused reference and the GEMM limit as vertical lines")
-            body.append(figure_html(save(plot_speed(report), f"speed-{slug(path.stem)}.png"), alt, path.name))
-        body.append("</section>")
+    body = ["<section id='speed'><h2>Speed</h2>"]
+    if others:
+        body.append(f"<p>Also measured, not drawn here: {html.escape(', '.join(others))} (see the speed "
+                    "folder's README).</p>")
+    for path, report in benches.items():
+        if path.name in others:
+            continue
+        alt = (f"Training tokens per second for {len(report['rows'])} rows ({report['cell']} {report['shape']} "
+               f"shape, {report['device']}), with the fused reference and the GEMM limit as vertical lines")
+        body.append(figure_html(images.save(plot_speed(report), f"speed-{slug(path.stem)}.png"), alt, path.name))
+    return "".join(body) + "</section>", ["<li><a href='#speed'>speed</a></li>"]
 
-    if claims:
-        toc.append("<li><a href='#claims'>claims</a></li>")
-        from rnnreg.claimtable import CLAIM_COLUMNS, claim_cells
 
-        body.append("<section id='claims'><h2>Claims</h2>"
-                    + html_table(list(CLAIM_COLUMNS), [claim_cells(c) for c in claims],
-                                 "What each suite claims about its results, tested on them (rnnreg claims).")
-                    + "</section>")
+def claims_html(claims: list[dict]) -> str:
+    if not claims:
+        return ""
+    from rnnreg.claimtable import CLAIM_COLUMNS, claim_cells
 
-    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>rnnreg report</title>"
-            f"<style>{STYLE}</style></head><body>" + body[0] + "<nav><ul>" + "".join(toc) + "</ul></nav>"
-            + "".join(body[1:]) + "</body></html>")
-    index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    return ("<section id='claims'><h2>Claims</h2>"
+            + html_table(list(CLAIM_COLUMNS), [claim_cells(c) for c in claims],
+                         "What each suite claims about its results, tested on them (rnnreg claims).")
+            + "</section>")
