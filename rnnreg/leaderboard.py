@@ -34,6 +34,7 @@ from typing import TypedDict, cast
 from rnnreg.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC
 from rnnreg.results import canonical_json
 from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
+from rnnreg.tuned import role_of
 
 SPLITS = ("valid", "test", "train")
 
@@ -166,9 +167,7 @@ def tuning_name(tuning: dict | None) -> str:
     return f"tuned: {draws} trials + the default{rechecked}"
 
 
-def tuning_role(result: dict) -> str | None:
-    """"trial" (one point of an `rnnreg tune` search), "final" (a best configuration retrained) or None."""
-    return ((result.get("config") or {}).get("tuning") or {}).get("role")
+tuning_role = role_of  # a result's role in `rnnreg tune` (rnnreg.tuned), or None
 
 
 def budget_key(result: dict) -> tuple:

@@ -36,7 +36,6 @@ from rnnreg.searchspace import Dimension
 
 SAMPLERS = ("random", "qmc", "grid", "tpe", "gp")
 INDEPENDENT = ("random", "qmc", "grid")  # samplers that do not learn from results: every trial asked at once
-ESTIMABLE = ("random", "qmc")  # draws the expected-best curve may be computed from
 
 
 def unit_draw(*key: object) -> float:

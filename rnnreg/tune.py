@@ -44,6 +44,7 @@ from rnnreg.results import UnreadableResult, config_hash, portable_path, read_re
 from rnnreg.runner import Runner, check_results_dir
 from rnnreg.searchspace import STRENGTH, Dimension, shared_space, space_of, strength_space
 from rnnreg.suite import RegularizerEntry, Suite, scale_dropout
+from rnnreg.tuned import valid_value
 
 DEFAULT_STORAGE_FILE = "studies.sqlite3"
 
@@ -297,14 +298,9 @@ class Tuner:
         self.tuner_seconds += time.perf_counter() - clock
         return trial.number, dict(trial.params)
 
-    def value_of(self, result: dict) -> float | None:
-        if result["status"] != "ok":
-            return None
-        return result["metrics"][f"valid_{result['task']['primary_metric']}"]["value"]
-
     def tell(self, study: Study, number: int, result: dict) -> None:
         clock = time.perf_counter()
-        value = self.value_of(result)
+        value = valid_value(result)
         if value is not None:
             study.handle.tell(number, value, skip_if_finished=True)
         else:
@@ -380,7 +376,7 @@ class Tuner:
         found = []
         for key, job in jobs:
             result = self.result_of(job)
-            found.append((selection.Candidate(key, self.value_of(result) if result else None), job))
+            found.append((selection.Candidate(key, valid_value(result) if result else None), job))
         return found
 
     def decide(self, studies: list[Study]) -> list[Decision]:
@@ -400,7 +396,7 @@ class Tuner:
         decisions = []
         for study, higher, chosen, jobs in shortlists:
             rechecked = [replace(c, rechecks=tuple(
-                self.value_of(r) if (r := self.result_of(self.recheck_job(jobs[c.key], seed))) else None
+                valid_value(r) if (r := self.result_of(self.recheck_job(jobs[c.key], seed))) else None
                 for seed in seeds)) for c in chosen]
             best = selection.winner(rechecked, higher)
             decision = Decision(study, rechecked, best)

@@ -31,6 +31,7 @@ EDGE_SHARE = 0.05  # a chosen value within 5 % of its range's width from an edge
 
 
 def role_of(result: dict) -> str | None:
+    """A result's `rnnreg tune` role — "trial", "reference", "recheck", "final" — or None (not a tuning job)."""
     return ((result.get("config") or {}).get("tuning") or {}).get("role")
 
 
