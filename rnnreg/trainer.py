@@ -1,4 +1,4 @@
-"""Training and evaluation, one function per task kind.
+"""Training and evaluation: one epoch loop (`fit`) and, per task kind, how an epoch trains and a split is scored.
 
 Language models follow Zaremba et al. (2014): truncated BPTT with the hidden state carried across
 batches, the loss summed over the steps of a window and averaged over the batch, SGD whose learning rate
@@ -34,6 +34,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +79,15 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
+@dataclass(frozen=True)
+class Trained:
+    """What one training epoch reports: its mean task loss, the tokens it trained on, its mean penalty."""
+
+    loss: float
+    tokens: int
+    penalty: float | None
+
+
 # --- language modelling ---------------------------------------------------------------------------
 
 
@@ -102,10 +112,10 @@ def mc_skip(mc_embedding: bool) -> tuple[str, ...]:
     return () if mc_embedding else ("embedding",)
 
 
-def mc_splits(eval_cfg: dict, splits: dict) -> list[tuple]:
-    """(name, data) of the splits that get MC passes: `evaluation.mc_splits`, by default valid and test."""
+def mc_splits(eval_cfg: dict) -> list[str]:
+    """The splits that get MC passes: `evaluation.mc_splits`, by default valid and test (valid first)."""
     chosen = eval_cfg.get("mc_splits", ("valid", "test"))
-    return [(name, data) for name, data in splits.items() if name in chosen]  # valid first, as before the key
+    return [name for name in ("valid", "test") if name in chosen]
 
 
 def mc_progress(progress: Progress, split: str, passes: int) -> Callable[[float], None]:
@@ -142,6 +152,17 @@ def decay_weights(model, cfg: dict) -> None:
             param.mul_(1.0 - wd)
 
 
+def step_on(model, optimizer, loss: torch.Tensor, cfg: dict, epoch: int, step: int, clip: float) -> None:
+    """One optimizer step on `loss`: refused when it is not finite, the gradient's norm clipped to `clip`,
+    then decoupled weight decay where asked for."""
+    check_finite(loss, epoch, step)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.weights(), clip)
+    optimizer.step()
+    decay_weights(model, cfg)
+
+
 def forward_with_penalty(model, x, state, regularizer):
     """A training forward pass: (outputs, state, penalty or None). Activations are kept only when some
     part of the regularizer has a penalty."""
@@ -163,13 +184,8 @@ def lm_train_epoch(model, streams, cfg, optimizer, epoch, regularizer=None) -> t
         # As in Zaremba et al.'s code: summed over the BPTT steps, averaged over the batch. This sets
         # the scale of the gradient, so lr 1 and clip 5 mean what they meant there.
         task_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / y.shape[0]
-        loss = task_loss if penalty is None else task_loss + penalty * y.shape[1]
-        check_finite(loss, epoch, step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.weights(), cfg["clip"])
-        optimizer.step()
-        decay_weights(model, cfg)
+        step_on(model, optimizer, task_loss if penalty is None else task_loss + penalty * y.shape[1], cfg, epoch,
+                step, cfg["clip"])
         state = detach_state(state)
         total += task_loss.item() * y.shape[0]
         tokens += y.numel()
@@ -223,55 +239,38 @@ def passes_per_call(plan: dict, skip: tuple, mc_samples: int, batch: int, logits
     return max(1, min(mc_samples, MC_MAX_ROWS // batch, MC_MAX_LOGITS // max(1, batch * logits_per_row)))
 
 
-def train_language_model(model, data: LMData, cfg: dict, eval_cfg: dict, device, progress: Progress, regularizer=None,
-                         checkpoint: Checkpoint | None = None):
-    train = batchify(data.train, cfg["batch_size"], device)
-    model.training_examples = data.train.numel()  # tokens: the loss is a per-token mean
-    eval_batch = eval_cfg.get("batch_size", 10)
-    valid, test = batchify(data.valid, eval_batch, device), batchify(data.test, eval_batch, device)
-    optimizer = make_optimizer("language-model", model, cfg)
-    state = EpochState(checkpoint, model, optimizer, device)
-    first_epoch = state.resume()
-    curves, train_speed, eval_speed = state.curves, state.train_speed, state.eval_speed
-    cost = TrainingCost()
-    for epoch in range(first_epoch, cfg["epochs"] + 1):
-        lr = lm_learning_rate(cfg, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        sync(device)
-        start = time.perf_counter()
-        cost.begin()
-        train_loss, tokens, penalty = lm_train_epoch(model, train, cfg, optimizer, epoch, regularizer)
-        sync(device)
-        cost.end(tokens)
-        train_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        valid_ppl = lm_perplexity(model, valid, cfg["bptt"])
-        sync(device)
-        eval_seconds = time.perf_counter() - start
-        train_speed.append(tokens / train_seconds)
-        eval_speed.append(valid.numel() / eval_seconds)
-        curves.append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
-                       "train_perplexity_dropout": safe_exp(train_loss),
-                       "valid_perplexity": valid_ppl, "seconds": train_seconds + eval_seconds}
-                      | ({"train_penalty": penalty} if penalty is not None else {})
-                      | ({"test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
-                         if eval_cfg.get("curve_test") else {})
-                      | learned_p(model))
-        state.end_epoch(epoch)
-        progress({"epoch": epoch, "epochs": cfg["epochs"], "valid_perplexity": valid_ppl, "curve": curves[-1]})
+class LanguageModelling:
+    """A language-model task as the epoch loop sees it: SGD on BPTT windows with the learning-rate schedule,
+    perplexity per split (a split's streams cut for evaluation once)."""
 
-    metrics = {"valid_perplexity": curves[-1]["valid_perplexity"],
-               "test_perplexity": lm_perplexity(model, test, cfg["bptt"])}
-    if eval_cfg.get("train_metric", True):
-        metrics["train_perplexity"] = lm_perplexity(model, batchify(data.train, eval_batch, device), cfg["bptt"])
-    n = eval_cfg.get("mc_samples", 0)
-    if n and has_mc_sites(model.plan, eval_cfg):
-        for split, streams in mc_splits(eval_cfg, {"valid": valid, "test": test}):
-            metrics[f"{split}_perplexity_mc"] = lm_perplexity(model, streams, cfg["bptt"], n,
-                                                              eval_cfg.get("mc_embedding", False),
-                                                              mc_progress(progress, split, n))
-    return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}, cost
+    kind, metric = "language-model", "perplexity"
+    order_rng = None  # the data order is fixed: nothing beyond torch's generator to checkpoint
+
+    def __init__(self, model: RNNModel, data: LMData, cfg: dict, eval_cfg: dict, device):
+        self.model, self.data, self.cfg, self.eval_cfg, self.device = model, data, cfg, eval_cfg, device
+        self.train_streams = batchify(data.train, cfg["batch_size"], device)
+        model.training_examples = data.train.numel()  # tokens: the loss is a per-token mean
+        self.eval_batch = eval_cfg.get("batch_size", 10)
+        self.streams = {"valid": batchify(data.valid, self.eval_batch, device),
+                        "test": batchify(data.test, self.eval_batch, device)}
+
+    def learning_rate(self, epoch: int) -> float:
+        return lm_learning_rate(self.cfg, epoch)
+
+    def train_epoch(self, optimizer, epoch: int, regularizer) -> Trained:
+        return Trained(*lm_train_epoch(self.model, self.train_streams, self.cfg, optimizer, epoch, regularizer))
+
+    def loss_in_curve(self, loss: float) -> dict:
+        return {"train_perplexity_dropout": safe_exp(loss)}
+
+    def split_tokens(self, split: str) -> int:
+        return self.streams[split].numel()
+
+    def evaluate(self, split: str, mc_samples: int = 0, on_pass=None) -> float:
+        if split == "train" and split not in self.streams:  # cut for evaluation only when asked for
+            self.streams["train"] = batchify(self.data.train, self.eval_batch, self.device)
+        return lm_perplexity(self.model, self.streams[split], self.cfg["bptt"], mc_samples,
+                             self.eval_cfg.get("mc_embedding", False), on_pass)
 
 
 # --- sequence classification and regression -------------------------------------------------------
@@ -320,69 +319,107 @@ def target_standardization(kind: str, train_targets: torch.Tensor, cfg: dict) ->
     return train_targets.mean().item(), train_targets.std().item()
 
 
-def train_sequence_model(model, kind, data: SequenceData, cfg, eval_cfg, device, seed, progress: Progress,
-                         regularizer=None, checkpoint: Checkpoint | None = None):
-    (xtr, ytr), (xva, yva), (xte, yte) = ((x.to(device), y.to(device)) for x, y in (data.train, data.valid, data.test))
-    metric = "error" if kind == "classification" else "rmse"
-    scale = target_standardization(kind, ytr, cfg)
-    ytr_fit = (ytr - scale[0]) / scale[1] if kind == "regression" else ytr
-    model.training_examples = len(xtr)  # sequences: the loss is a per-sequence mean
-    optimizer = make_optimizer(kind, model, cfg)
-    order_rng = torch.Generator().manual_seed(seed)
-    batch, eval_batch = cfg["batch_size"], eval_cfg.get("batch_size", 256)
+def sequence_train_epoch(model, kind, tokens, targets, cfg, optimizer, epoch, order_rng,
+                         regularizer=None) -> tuple[float, int, float | None]:
+    """One epoch of Adam over minibatches in a fresh order drawn from `order_rng`: (mean task loss per
+    sequence, tokens trained on, mean penalty per sequence or None)."""
+    model.train()
+    batch, total, penalty_sum = cfg["batch_size"], 0.0, None
+    order = torch.randperm(len(tokens), generator=order_rng).to(tokens.device)
+    for step, i in enumerate(range(0, len(order), batch)):
+        idx = order[i : i + batch]
+        out, _, penalty = forward_with_penalty(model, tokens[idx], None, regularizer)
+        task_loss = sequence_loss(kind, out, targets[idx])
+        step_on(model, optimizer, task_loss if penalty is None else task_loss + penalty, cfg, epoch, step,
+                cfg.get("clip", 5.0))
+        total += task_loss.item() * len(idx)
+        if penalty is not None:
+            penalty_sum = (penalty_sum or 0.0) + penalty.item() * len(idx)
+    return total / len(tokens), tokens.numel(), (None if penalty_sum is None else penalty_sum / len(tokens))
 
-    def evaluate(x, y, mc_samples=0, on_pass=None):
-        return sequence_metric(model, kind, x, y, eval_batch, mc_samples, eval_cfg.get("mc_embedding", False), scale,
-                               on_pass)
 
-    state = EpochState(checkpoint, model, optimizer, device, order_rng)
+class SequenceModelling:
+    """A classification or regression task as the epoch loop sees it: Adam on shuffled minibatches (the
+    order drawn from the seed's own generator, checkpointed with the model), error or RMSE per split; a
+    regression model trains on standardised targets and is scored in the targets' own units."""
+
+    def __init__(self, model: RNNModel, kind: str, data: SequenceData, cfg: dict, eval_cfg: dict, device, seed: int):
+        self.model, self.kind, self.cfg, self.eval_cfg = model, kind, cfg, eval_cfg  # kind: classification, regression
+        self.metric = "error" if kind == "classification" else "rmse"
+        self.splits = {name: (x.to(device), y.to(device))
+                       for name, (x, y) in (("train", data.train), ("valid", data.valid), ("test", data.test))}
+        xtr, ytr = self.splits["train"]
+        self.scale = target_standardization(kind, ytr, cfg)
+        self.fit_targets = (ytr - self.scale[0]) / self.scale[1] if kind == "regression" else ytr
+        model.training_examples = len(xtr)  # sequences: the loss is a per-sequence mean
+        self.order_rng = torch.Generator().manual_seed(seed)
+        self.eval_batch = eval_cfg.get("batch_size", 256)
+
+    def learning_rate(self, epoch: int) -> float:
+        return self.cfg["lr"]  # Adam's, constant
+
+    def train_epoch(self, optimizer, epoch: int, regularizer) -> Trained:
+        return Trained(*sequence_train_epoch(self.model, self.kind, self.splits["train"][0], self.fit_targets,
+                                             self.cfg, optimizer, epoch, self.order_rng, regularizer))
+
+    def loss_in_curve(self, loss: float) -> dict:
+        return {}
+
+    def split_tokens(self, split: str) -> int:
+        return self.splits[split][0].numel()
+
+    def evaluate(self, split: str, mc_samples: int = 0, on_pass=None) -> float:
+        x, y = self.splits[split]
+        return sequence_metric(self.model, self.kind, x, y, self.eval_batch, mc_samples,
+                               self.eval_cfg.get("mc_embedding", False), self.scale, on_pass)
+
+
+# --- the epoch loop both kinds share ---------------------------------------------------------------
+
+
+def fit(training: LanguageModelling | SequenceModelling, model: RNNModel, cfg: dict, eval_cfg: dict, device,
+        progress: Progress, regularizer=None, checkpoint: Checkpoint | None = None):
+    """Train for `cfg["epochs"]` epochs (resuming after the checkpoint's last one), validating after each,
+    then evaluate: (metrics, curves, speed, cost). The training says how an epoch trains and how a split
+    is scored; the schedule, timing, curves, checkpoints and final metrics are the same for every training."""
+    optimizer = make_optimizer(training.kind, model, cfg)
+    state = EpochState(checkpoint, model, optimizer, device, training.order_rng)
     first_epoch = state.resume()
     curves, train_speed, eval_speed = state.curves, state.train_speed, state.eval_speed
     cost = TrainingCost()
+    valid_name, test_name = f"valid_{training.metric}", f"test_{training.metric}"
     for epoch in range(first_epoch, cfg["epochs"] + 1):
-        model.train()
+        lr = training.learning_rate(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         sync(device)
-        start, total, penalty_sum = time.perf_counter(), 0.0, None
+        start = time.perf_counter()
         cost.begin()
-        order = torch.randperm(len(xtr), generator=order_rng).to(device)
-        for step, i in enumerate(range(0, len(order), batch)):
-            idx = order[i : i + batch]
-            out, _, penalty = forward_with_penalty(model, xtr[idx], None, regularizer)
-            task_loss = sequence_loss(kind, out, ytr_fit[idx])
-            loss = task_loss if penalty is None else task_loss + penalty
-            check_finite(loss, epoch, step)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.weights(), cfg.get("clip", 5.0))
-            optimizer.step()
-            decay_weights(model, cfg)
-            total += task_loss.item() * len(idx)
-            if penalty is not None:
-                penalty_sum = (penalty_sum or 0.0) + penalty.item() * len(idx)
+        trained = training.train_epoch(optimizer, epoch, regularizer)
         sync(device)
-        cost.end(xtr.numel())
+        cost.end(trained.tokens)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        valid_value = evaluate(xva, yva)
+        valid_value = training.evaluate("valid")
         sync(device)
         eval_seconds = time.perf_counter() - start
-        train_speed.append(xtr.numel() / train_seconds)
-        eval_speed.append(xva.numel() / eval_seconds)
-        curves.append({"epoch": epoch, "lr": cfg["lr"], "train_loss": total / len(xtr),
-                       f"valid_{metric}": valid_value, "seconds": train_seconds + eval_seconds}
-                      | ({"train_penalty": penalty_sum / len(xtr)} if penalty_sum is not None else {})
-                      | ({f"test_{metric}": evaluate(xte, yte)} if eval_cfg.get("curve_test") else {})
+        train_speed.append(trained.tokens / train_seconds)
+        eval_speed.append(training.split_tokens("valid") / eval_seconds)
+        curves.append({"epoch": epoch, "lr": lr, "train_loss": trained.loss} | training.loss_in_curve(trained.loss)
+                      | {valid_name: valid_value, "seconds": train_seconds + eval_seconds}
+                      | ({"train_penalty": trained.penalty} if trained.penalty is not None else {})
+                      | ({test_name: training.evaluate("test")} if eval_cfg.get("curve_test") else {})
                       | learned_p(model))
         state.end_epoch(epoch)
-        progress({"epoch": epoch, "epochs": cfg["epochs"], f"valid_{metric}": valid_value, "curve": curves[-1]})
+        progress({"epoch": epoch, "epochs": cfg["epochs"], valid_name: valid_value, "curve": curves[-1]})
 
-    metrics = {f"valid_{metric}": curves[-1][f"valid_{metric}"], f"test_{metric}": evaluate(xte, yte)}
+    metrics = {valid_name: curves[-1][valid_name], test_name: training.evaluate("test")}
     if eval_cfg.get("train_metric", True):
-        metrics[f"train_{metric}"] = evaluate(xtr, ytr)
+        metrics[f"train_{training.metric}"] = training.evaluate("train")
     n = eval_cfg.get("mc_samples", 0)
     if n and has_mc_sites(model.plan, eval_cfg):
-        for split, (x, y) in mc_splits(eval_cfg, {"valid": (xva, yva), "test": (xte, yte)}):
-            metrics[f"{split}_{metric}_mc"] = evaluate(x, y, n, mc_progress(progress, split, n))
+        for split in mc_splits(eval_cfg):
+            metrics[f"{split}_{training.metric}_mc"] = training.evaluate(split, n, mc_progress(progress, split, n))
     return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}, cost
 
 
@@ -393,12 +430,9 @@ def train_and_evaluate(task, data, regularizer, model_cfg, train_cfg, eval_cfg, 
     cpu_start = time.process_time()
     torch.manual_seed(seed)
     model = build_model(task, data, model_cfg, regularizer.plan()).to(device)
-    if task.kind == "language-model":
-        metrics, curves, speed, cost = train_language_model(model, data, train_cfg, eval_cfg, device, progress,
-                                                            regularizer, checkpoint)
-    else:
-        metrics, curves, speed, cost = train_sequence_model(model, task.kind, data, train_cfg, eval_cfg, device, seed,
-                                                            progress, regularizer, checkpoint)
+    training = (LanguageModelling(model, data, train_cfg, eval_cfg, device) if task.kind == "language-model"
+                else SequenceModelling(model, task.kind, data, train_cfg, eval_cfg, device, seed))
+    metrics, curves, speed, cost = fit(training, model, train_cfg, eval_cfg, device, progress, regularizer, checkpoint)
     return {"metrics": metrics, "curves": curves, "speed": speed, "cost": cost.record(time.process_time() - cpu_start),
             "parameters": sum(p.numel() for p in model.parameters())} | learned_rates(model)
 

@@ -149,7 +149,8 @@ def test_regression_trains_on_standardised_targets(monkeypatch):
     data = SequenceData((x, y), (x[:4], y[:4]), (x[:4], y[:4]), 10, num_outputs=1)
     model = RNNModel(10, 4, 1, 1, readout="last")
     cfg = {"epochs": 1, "batch_size": 16, "lr": 0.01, "standardize_targets": True}
-    trainer.train_sequence_model(model, "regression", data, cfg, {}, "cpu", 0, lambda info: None)
+    training = trainer.SequenceModelling(model, "regression", data, cfg, {}, "cpu", 0)
+    trainer.fit(training, model, cfg, {}, "cpu", lambda info: None)
     fitted = torch.cat(seen)
     assert fitted.mean().item() == pytest.approx(0.0, abs=1e-6) and fitted.std().item() == pytest.approx(1.0, rel=1e-5)
 
