@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rnnreg.metrics import metric_name
+
 REAL_TASKS = ("ptb", "wikitext-2", "sentiment-scale", "sentiment-polarity")
 START, END = "<!-- rnnreg:answer -->", "<!-- /rnnreg:answer -->"
 
@@ -86,7 +88,7 @@ def real_text_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], s
                           key=lambda r: r["rank"])
             if len(mine) < 2:
                 continue
-            metric = f"valid_{mine[0]['primary_metric']}"
+            metric = metric_name(mine[0]["primary_metric"])
             digits = 2 if mine[0]["primary_metric"] == "perplexity" else 3
             order = ", ".join(f"{r['regularizer']} {r['metrics'][metric]['mean']:.{digits}f}" for r in mine)
             seeds = sorted({r["n"] for r in mine})

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnnreg.errors import RnnregError
+from rnnreg.metrics import Result
 from rnnreg.overfitting import overfit_margin
 from rnnreg.significance import ALPHA, holm, one_sample_p_value, paired, seeds_for_power, t_interval
 
@@ -99,8 +100,7 @@ def values_by_seed(results: list[dict], label: str, metric: str) -> dict[int, fl
 
 def overfit_margin_of(result: dict) -> float | None:
     """rnnreg.overfitting's margin of a result's validation curve (its primary metric, lower is better)."""
-    metric = f"valid_{result['task'].get('primary_metric', 'perplexity')}"
-    return overfit_margin([epoch[metric] for epoch in result.get("curves", []) if metric in epoch])
+    return overfit_margin(Result(result).curve("valid"))
 
 
 def margin_by_seed(results: list[dict], label: str) -> dict[int, float]:

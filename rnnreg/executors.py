@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-import rnnreg
 from rnnreg.errors import RnnregError
-from rnnreg.results import SCHEMA_VERSION, write_atomic
+from rnnreg.metrics import MetricName
+from rnnreg.results import write_atomic
 
 RAY_RETRIES = 2
 
@@ -190,7 +190,7 @@ def run_job(spec: WorkerSpec, planned, index: int | None = None):
                 return
             label = job_name(_worker_job[0])  # a Ray task: one line per epoch on stderr
             if event == "epoch":
-                metric = next(((k, v) for k, v in info.items() if k.startswith("valid_")), None)
+                metric = next(((k, v) for k, v in info.items() if MetricName.parse(k).split == "valid"), None)
                 shown = f": {metric[0]} {metric[1]:.4g}" if metric else ""
                 print(f"  [{label}] epoch {info['epoch']}/{info['epochs']}{shown}", flush=True)
             elif event == "warning":
@@ -209,12 +209,8 @@ def run_job(spec: WorkerSpec, planned, index: int | None = None):
 
 def failed_result(planned, error: str) -> dict:
     """The result of a job whose worker never came back (killed, out of memory, retries spent)."""
-    job, config = planned.job, planned.config
-    return {"schema_version": SCHEMA_VERSION, "rnnreg_version": rnnreg.__version__, "config": config,
-            "config_hash": planned.digest, "task": dict(config["task"]), "regularizer": config["regularizer"],
-            "seed": job.seed, "suite": job.suite, **({"study": job.study} if job.study else {}),
-            "status": "failed", "error": error,
-            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return planned.result_header() | {"status": "failed", "error": error,
+                                      "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 def run_planned(runner, planned: list, *, executor: str = "local", jobs: int | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 
 from rnnreg.errors import RnnregError
 from rnnreg.leaderboard import Row
+from rnnreg.metrics import metric_name
 
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -55,7 +56,8 @@ def floor_lines(section_rows: list[Row], metric: str) -> tuple[str, list[float]]
         if metric in oracle.get("valid", {}):
             return "oracle floor", [oracle["valid"][metric]]
     for row in section_rows:
-        published = [v[f"valid_{metric}"] for v in (row.get("reference") or {}).values() if f"valid_{metric}" in v]
+        name = metric_name(metric)
+        published = [v[name] for v in (row.get("reference") or {}).values() if name in v]
         if published:
             return "published validation results (see the table)", sorted(published)
     return None
@@ -78,7 +80,7 @@ def plot_curves(section_rows: list[Row], runs_of: dict[str, list[dict]], title: 
     twins: list = []  # training loss axes (classifiers): one shared scale, labelled on the right column
     for index, (ax, row) in enumerate(zip(axes.flat, rows, strict=False)):
         runs = runs_of[row["regularizer"]]
-        valid, train = curve_series(runs, f"valid_{metric}"), curve_series(runs, train_key)
+        valid, train = curve_series(runs, metric_name(metric)), curve_series(runs, train_key)
         data[row["regularizer"]] = {"valid": valid, "train": train, "n": row["n"]}
         ax.plot(valid["epoch"], valid["mean"], color=PALETTE[0], marker=MARKERS[0], markersize=3,
                 label=f"validation {metric}")
@@ -140,7 +142,8 @@ def plot_test_curves(section_rows: list[Row], runs_of: dict[str, list[dict]], ti
     runs with `evaluation.curve_test` record a test curve; returns None when none did, else (figure, data)."""
     plt = pyplot()
     metric = section_rows[0]["primary_metric"]
-    drawn = [(row, curve_series(runs_of[row["regularizer"]], f"test_{metric}")) for row in section_rows if row["n"]]
+    test = metric_name(metric, "test")
+    drawn = [(row, curve_series(runs_of[row["regularizer"]], test)) for row in section_rows if row["n"]]
     drawn = [(row, series) for row, series in drawn if series["epoch"]]
     if not drawn:
         return None
@@ -152,7 +155,7 @@ def plot_test_curves(section_rows: list[Row], runs_of: dict[str, list[dict]], ti
                 markevery=max(1, len(series["epoch"]) // 10), linestyle=LINESTYLES[k % len(LINESTYLES)],
                 label=f"{row['regularizer']} (n={row['n']})")
         ax.fill_between(series["epoch"], series["min"], series["max"], color=color, alpha=0.15, linewidth=0)
-        mc = (row["metrics"].get(f"test_{metric}_mc") or {}).get("mean")
+        mc = (row["metrics"].get(metric_name(metric, "test", mc=True)) or {}).get("mean")
         if mc is not None:  # the number the paper reports: MC dropout after training
             ax.plot([series["epoch"][-1]], [mc], color=color, marker=marker, markersize=8, markerfacecolor="none",
                     linestyle="none")
@@ -241,7 +244,7 @@ def plot_sweep(sweep):
     fig, ax = plt.subplots(figsize=(5, 3.2))
     xs = list(range(len(sweep.across_values)))
     for k, down in enumerate(sweep.down_values):
-        stats = [sweep.cell[down, a]["metrics"].get(f"valid_{metric}") or {} for a in sweep.across_values]
+        stats = [sweep.cell[down, a]["metrics"].get(metric_name(metric)) or {} for a in sweep.across_values]
         means = [s.get("mean") for s in stats]
         low = [m - s["ci_low"] if s.get("ci_low") is not None else 0 for m, s in zip(means, stats, strict=True)]
         high = [s["ci_high"] - m if s.get("ci_high") is not None else 0 for m, s in zip(means, stats, strict=True)]

@@ -56,6 +56,14 @@ class PlannedJob:
     def runs(self) -> bool:
         return self.why is not None
 
+    def result_header(self) -> dict:
+        """What every result of this job holds, trained or failed: its config and hash, what they name, and
+        the code's release."""
+        return {"schema_version": SCHEMA_VERSION, "rnnreg_version": rnnreg.__version__, "config": self.config,
+                "config_hash": self.digest, "task": dict(self.config["task"]),
+                "regularizer": self.config["regularizer"], "seed": self.job.seed, "suite": self.job.suite,
+                **({"study": self.job.study} if self.job.study is not None else {})}
+
 
 def expand(suite: Suite, plugins) -> list[Job]:
     jobs = []

@@ -31,7 +31,7 @@ import statistics
 from collections import defaultdict
 from typing import TypedDict, cast
 
-from rnnreg.metrics import HIGHER_IS_BETTER, PRIMARY_METRIC
+from rnnreg.metrics import MetricName, Result, metric_name, primary_metric_of
 from rnnreg.results import canonical_json
 from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
 from rnnreg.tuned import role_of
@@ -185,8 +185,8 @@ def budgets(trials: list[dict]) -> dict[tuple, dict]:
     found = {}
     for key, runs in grouped.items():
         ok = [r for r in runs if r["status"] == "ok"]
-        metric = f"valid_{runs[0]['task'].get('primary_metric') or PRIMARY_METRIC[runs[0]['task']['kind']]}"
-        values = [r["metrics"][metric]["value"] for r in ok]
+        metric = Result(runs[0]).name("valid")
+        values = [value for r in ok if (value := Result(r).value("valid")) is not None]
         tuning = runs[0]["config"]["tuning"]
         searches = {r["config"]["tuning"].get("sampler_seed") for r in runs}
         costs = [r["cost"]["cpu_seconds_train"] + r["cost"]["cpu_seconds_evaluate"] for r in ok
@@ -197,7 +197,7 @@ def budgets(trials: list[dict]) -> dict[tuple, dict]:
                                                  if any((r.get("study") or {}).get("params") for r in runs) else 1),
                       "sampler": tuning.get("sampler"),
                       "cpu_seconds": statistics.fmean(costs) if costs else None,  # a trial's, without stalls
-                      "curve": budget_curve(values, not HIGHER_IS_BETTER[metric.split("_")[1]]) if values else []}
+                      "curve": budget_curve(values, not MetricName.parse(metric).higher_is_better) if values else []}
     return found
 
 
@@ -350,7 +350,7 @@ def failed_studies(studies, sections: dict, section_names: dict) -> list[dict]:
         row = make_row(study.task, section, study.label, runs)
         row.update(status="failed", errors=[f"{failed}/{total} candidates failed; the first: {reason}"], n=0,
                    budget={"trials": study.valid_trials(), "budget": study.budget * len(study.searches),
-                           "failed": failed, "metric": f"valid_{row['primary_metric']}", "curve": []})
+                           "failed": failed, "metric": metric_name(row["primary_metric"]), "curve": []})
         rows.append(row)
     return rows
 
@@ -386,7 +386,7 @@ def attach_selection(drafts: list[dict], studies, sections: dict, section_names:
 
 def delta_vs_none(row: dict, base: dict | None) -> dict:
     """Difference from the section's `none` on the test primary metric, with its paired interval."""
-    test_key = f"test_{row['primary_metric']}"
+    test_key = metric_name(row["primary_metric"], "test")
     if base is None or test_key not in base["metrics"] or test_key not in row["metrics"]:
         return {"delta_vs_none": None, "delta_vs_none_ci_low": None, "delta_vs_none_ci_high": None}
     ours, theirs = paired(row["_by_seed"].get(test_key, {}), base["_by_seed"].get(test_key, {}))
@@ -396,7 +396,7 @@ def delta_vs_none(row: dict, base: dict | None) -> dict:
 
 
 def rank_key(row: dict) -> tuple:
-    key = f"valid_{row['primary_metric']}"
+    key = metric_name(row["primary_metric"])
     if key not in row["metrics"]:
         return (row["task"], row["section"], 1, 0.0, row["regularizer"])
     value = row["metrics"][key]["mean"]
@@ -414,7 +414,7 @@ def standing_in_section(ranked: list[dict]) -> list[dict]:
     for row in ranked:
         section = (row["task"], row["section"])
         standing: dict = {"tied_with_best": None, "p_value_vs_best": None}
-        valid_key = f"valid_{row['primary_metric']}"
+        valid_key = metric_name(row["primary_metric"])
         if row["n"] and valid_key in row["metrics"]:
             positions[section] += 1
             standing["rank"] = positions[section]
@@ -445,12 +445,11 @@ def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
     runs = list(newest.values())
     ok = [r for r in runs if r["status"] == "ok"]
     failed = [r for r in runs if r["status"] != "ok"]
-    kind = runs[0]["task"].get("kind", "language-model")
-    primary = runs[0]["task"].get("primary_metric") or PRIMARY_METRIC[kind]
+    primary = primary_metric_of(runs[0])
     names = sorted({name for r in ok for name in r["metrics"]})
     by_seed = {name: {r["seed"]: r["metrics"][name]["value"] for r in ok if name in r["metrics"]} for name in names}
     mc_counts = sorted({r.get("mc_samples") or r.get("config", {}).get("evaluation", {}).get("mc_samples")
-                        for r in ok if any(n.endswith("_mc") for n in r["metrics"])} - {None})
+                        for r in ok if Result(r).has_mc} - {None})
     rate_keys = sorted({key for r in ok for key in r.get("learned_rates") or {}}, key=natural_key)
     finals = {key: [r["learned_rates"][key] for r in ok if key in r.get("learned_rates", {})] for key in rate_keys}
     # Only rows that learn rates have the key: every other row's JSON stays as it was.

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Column
 
 from rnnreg.jobs import job_name
+from rnnreg.metrics import Result
 
 
 @dataclass
@@ -118,8 +119,8 @@ class Reporter:
             result = info["result"]
             self.job_seconds.append(result.get("wall_seconds") or time.perf_counter() - job.start)
             if result["status"] == "ok":
-                primary = f"valid_{result['task']['primary_metric']}"
-                self.console.print(f"{label}: {primary} {result['metrics'][primary]['value']:.4g} "
+                view = Result(result)
+                self.console.print(f"{label}: {view.name()} {view.value():.4g} "
                                    f"({result['wall_seconds']:.1f}s)")
             else:
                 self.console.print(f"{label}: [red]failed[/red]: {escape(str(result['error']))}")

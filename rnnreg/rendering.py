@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rnnreg import NUMERICS_VERSION
 from rnnreg.leaderboard import Row, natural_key
-from rnnreg.metrics import HIGHER_IS_BETTER
+from rnnreg.metrics import HIGHER_IS_BETTER, metric_name
 from rnnreg.results import canonical_json
 from rnnreg.tables import markdown_table
 
@@ -50,10 +50,10 @@ def table_cells(row: Row) -> list[str]:
         delta_cell = f"{delta:+.{digits}f} ± {half:.{digits}f}"
     else:
         delta_cell = "–" if delta is None else f"{delta:+.{digits}f}"
-    stat = lambda key: fmt_stat(m.get(key), row["n"], digits)  # noqa: E731  (one-line helper)
+    stat = lambda split, mc=False: fmt_stat(m.get(metric_name(metric, split, mc)), row["n"], digits)  # noqa: E731
     return [
-        row["rank_label"], name, str(row["n"]), stat(f"valid_{metric}"), stat(f"test_{metric}"), delta_cell,
-        stat(f"train_{metric}"), stat(f"valid_{metric}_mc"), stat(f"test_{metric}_mc"),
+        row["rank_label"], name, str(row["n"]), stat("valid"), stat("test"), delta_cell,
+        stat("train"), stat("valid", True), stat("test", True),
         fmt((row["train_tokens_per_s"] or {}).get("mean"), 0), fmt((row["eval_tokens_per_s"] or {}).get("mean"), 0),
         fmt(row["wall_seconds"]["mean"], 1), f"{row['parameters']:,}" if row["parameters"] else "–",
     ]
@@ -197,7 +197,8 @@ def sweep_grids(rows: list[Row]):
         caption = (f"{sweep.spec} sweep on {where}: valid {metric} (mean ± 95 % interval), {sweep.down} down, "
                    f"{sweep.across} across")
         header = [f"{sweep.down} \\ {sweep.across}"] + [str(v) for v in sweep.across_values]
-        cells = [[str(d)] + [fmt_stat(sweep.cell[d, a]["metrics"].get(f"valid_{metric}"), sweep.cell[d, a]["n"], digits)
+        valid = metric_name(metric)
+        cells = [[str(d)] + [fmt_stat(sweep.cell[d, a]["metrics"].get(valid), sweep.cell[d, a]["n"], digits)
                              for a in sweep.across_values] for d in sweep.down_values]
         yield sweep.task, sweep.section, caption, header, cells
 
@@ -212,7 +213,7 @@ def summary_lines(rows: list[Row], min_seeds: int = 3) -> list[str]:
             continue
         best, metric = ranked[0], ranked[0]["primary_metric"]
         digits = 2 if metric == "perplexity" else 4
-        valid = best["metrics"][f"valid_{metric}"]
+        valid = best["metrics"][metric_name(metric)]
         text = (f"**{task} · {section}**: {best['regularizer']}, valid {metric} "
                 f"{fmt_stat(valid, best['n'], digits)} (n {best['n']})")
         level = [r["regularizer"] for r in ranked[1:] if r["tied_with_best"]]

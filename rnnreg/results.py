@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rnnreg.metrics import Result
+
 SCHEMA_VERSION = 1
 DEFAULT_RESULTS_DIR = "rnnreg-results"
 RESULTS_DIR_ENV = "RNNREG_RESULTS_DIR"
@@ -129,8 +131,8 @@ def check_result(data: object) -> None:
         if not math.isfinite(entry["value"]):
             raise UnreadableResult(f"fails the result schema at metrics.{name}.value: {entry['value']!r} is not "
                                    "a finite number")
-    if data["status"] == "ok" and f"valid_{data['task']['primary_metric']}" not in data["metrics"]:
-        raise UnreadableResult(f"has no metrics.valid_{data['task']['primary_metric']}, the task's primary metric")
+    if data["status"] == "ok" and Result(data).value() is None:
+        raise UnreadableResult(f"has no metrics.{Result(data).name()}, the task's primary metric")
     config = data["config"]
     if config_hash(config) != data["config_hash"]:
         raise UnreadableResult("has a config_hash that does not match its config (edited after it was written)")

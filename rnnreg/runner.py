@@ -21,17 +21,16 @@ from pathlib import Path
 
 import torch
 
-import rnnreg
 from rnnreg.allocator import keep_freed_memory
 from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
 from rnnreg.joblock import JobLock, describe
 from rnnreg.jobs import Job, NotRun, PlannedJob, config_of
 from rnnreg.machine import git_commit, git_dirty, machine_info
+from rnnreg.metrics import MetricName
 from rnnreg.observer import EpochEnded, JobFinished, JobObservers, JobStarted, LogSpec
 from rnnreg.regularizer import built_regularizer
 from rnnreg.results import (
-    SCHEMA_VERSION,
     UnreadableResult,
     config_hash,
     portable_path,
@@ -40,7 +39,6 @@ from rnnreg.results import (
     result_path,
     write_atomic,
 )
-from rnnreg.tasks.base import HIGHER_IS_BETTER
 from rnnreg.trainer import train_and_evaluate
 
 
@@ -194,7 +192,7 @@ class Runner:
 
         The job's lock is held throughout, so no other process on this results folder trains it at the
         same time; a job another process holds, or finished since this run was planned, is not run."""
-        job, config, digest, path = planned.job, planned.config, planned.digest, planned.path
+        job, digest, path = planned.job, planned.digest, planned.path
         lock = JobLock(self.results_dir, digest, job.regularizer.label,
                        warn=lambda message: self.report("warning", {"message": message}))
         holder = lock.acquire()
@@ -204,74 +202,43 @@ class Runner:
             if not self.force and self.why_run(path, digest) is None:
                 return NotRun("finished by another process meanwhile, skipped")
             checkpoint = self.checkpoint_of(digest)
-            result = self.run_one(job, config, digest, checkpoint)
+            result = self.run_one(planned, checkpoint)
             write_atomic(path, result)
             checkpoint.remove()
             return result
         finally:
             lock.release()
 
-    def run_one(self, job: Job, config: dict, digest: str, checkpoint: Checkpoint | None = None) -> dict:
-        started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    def run_one(self, planned: PlannedJob, checkpoint: Checkpoint | None = None) -> dict:
+        """Train and evaluate one planned job: its result, "ok" or "failed" with the reason (never raises for
+        the job's own failure: a broken plugin or a diverging loss must not stop the others)."""
+        job, clock = planned.job, time.perf_counter()
         # Each training step's large tensors reuse the last step's pages (rnnreg/allocator.py); set before
         # the machine record, which says how malloc treats freed memory.
         keep_freed_memory()
-        result = {
-            "schema_version": SCHEMA_VERSION,
-            "rnnreg_version": rnnreg.__version__,
+        result = planned.result_header() | {
             "torch_version": torch.__version__,
             "git_commit": git_commit(),
             "git_dirty": git_dirty(),
             "machine": machine_info(self.device) | {"device_requested": self.device_requested},
-            "config": config,
-            "config_hash": digest,
-            "task": dict(config["task"]),
-            "regularizer": config["regularizer"],
-            "seed": job.seed,
-            "suite": job.suite,
-            "started_at": started.isoformat(timespec="seconds"),
+            "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        if job.study is not None:
-            result["study"] = job.study
         observers = JobObservers(self.observers, self.plugins.observers,
                                  warn=lambda message: self.report("warning", {"message": message}))
         run_name = f"{job.task}/{job.regularizer.label}/seed {job.seed}"
-        observers.emit("job_started", JobStarted(run_name, digest, job.task, job.regularizer.label, job.seed,
-                                                 self.device, config))
+        observers.emit("job_started", JobStarted(run_name, planned.digest, job.task, job.regularizer.label, job.seed,
+                                                 self.device, planned.config))
 
         def progress(info: dict) -> None:
             if "mc_split" in info:  # MC passes after the last epoch: the display's business, not the observers'
                 self.report("evaluating", info)
                 return
-            observers.emit("epoch_ended", EpochEnded(run_name, digest, info["epoch"], info["epochs"], info["curve"]))
+            observers.emit("epoch_ended", EpochEnded(run_name, planned.digest, info["epoch"], info["epochs"],
+                                                     info["curve"]))
             self.report("epoch", {key: value for key, value in info.items() if key != "curve"})
 
         try:
-            task, data, oracle = self.task_data(job.task)
-            result["task"]["primary_metric"] = task.primary_metric
-            result["oracle"] = oracle
-            result["reference"] = getattr(task, "published", None)
-            regularizer = built_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
-            if torch.device(self.device).type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-            outcome = train_and_evaluate(
-                task, data, regularizer, job.model, job.train, job.evaluation, job.seed, self.device,
-                progress=progress, checkpoint=checkpoint,
-            )
-            result.update(status="ok", error=None, curves=outcome["curves"], speed=outcome["speed"],
-                          cost=outcome["cost"], parameters=outcome["parameters"])
-            if "learned_rates" in outcome:  # Concrete dropout's final p per site and layer
-                result["learned_rates"] = outcome["learned_rates"]
-            result["metrics"] = {
-                name: {"value": value, "higher_is_better": HIGHER_IS_BETTER[name.split("_")[1]]}
-                for name, value in outcome["metrics"].items()
-            }
-            # Every MC number carries its number of passes (few passes bias perplexity upward).
-            result["mc_samples"] = job.evaluation.get("mc_samples", 0) if any(
-                name.endswith("_mc") for name in outcome["metrics"]) else None
-            for name, entry in result["metrics"].items():
-                if name.endswith("_mc"):
-                    entry["mc_samples"] = result["mc_samples"]
+            self.train(job, result, progress, checkpoint)
         except Diverged as exc:
             result.update(status="failed", error=f"diverged: {exc}")
         except RnnregError as exc:  # e.g. missing data: the job cannot run, say why
@@ -288,11 +255,42 @@ class Runner:
         result.update(peak_memory(self.device))
         if observers:
             metrics = {name: entry["value"] for name, entry in result.get("metrics", {}).items()}
-            observers.emit("job_finished", JobFinished(run_name, digest, result["status"], metrics,
+            observers.emit("job_finished", JobFinished(run_name, planned.digest, result["status"], metrics,
                                                        result.get("error"), result))
             result["observers"] = observers.status  # whether each observer saw the whole job
             result["observer_seconds"] = observers.seconds  # what watching cost it
         return result
+
+    def train(self, job: Job, result: dict, progress: Callable[[dict], None], checkpoint: Checkpoint | None) -> None:
+        """Train one job and add to its `result` what the task says (its primary metric, the oracle's and the
+        papers' numbers: kept when training fails), then the curves, speed, cost and metrics."""
+        task, data, oracle = self.task_data(job.task)
+        result["task"]["primary_metric"] = task.primary_metric
+        result.update(oracle=oracle, reference=getattr(task, "published", None))
+        regularizer = built_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
+        if torch.device(self.device).type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        outcome = train_and_evaluate(task, data, regularizer, job.model, job.train, job.evaluation, job.seed,
+                                     self.device, progress=progress, checkpoint=checkpoint)
+        # Few MC passes bias perplexity upward: every MC number says how many it averaged.
+        mc_samples = job.evaluation.get("mc_samples", 0) if any(
+            MetricName.parse(name).mc for name in outcome["metrics"]) else None
+        result.update(status="ok", error=None, curves=outcome["curves"], speed=outcome["speed"], cost=outcome["cost"],
+                      parameters=outcome["parameters"], metrics=metrics_record(outcome["metrics"], mc_samples),
+                      mc_samples=mc_samples)
+        if "learned_rates" in outcome:  # Concrete dropout's final p per site and layer
+            result["learned_rates"] = outcome["learned_rates"]
+
+
+def metrics_record(metrics: dict[str, float], mc_samples: int | None) -> dict[str, dict]:
+    """A result's `metrics`: each value with its direction, and an MC value with its number of passes."""
+    record: dict[str, dict] = {}
+    for name, value in metrics.items():
+        parsed = MetricName.parse(name)
+        record[name] = {"value": value, "higher_is_better": parsed.higher_is_better}
+        if parsed.mc:
+            record[name]["mc_samples"] = mc_samples
+    return record
 
 
 def experiment_digest(config: dict) -> str:

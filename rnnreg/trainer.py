@@ -43,6 +43,7 @@ from rnnreg.checkpoint import Checkpoint, EpochState
 from rnnreg.dropout import site_rules
 from rnnreg.errors import Diverged
 from rnnreg.learned import WithRates
+from rnnreg.metrics import metric_name
 from rnnreg.model import RNNModel, detach_state
 from rnnreg.regularizer import total_penalty
 from rnnreg.tasks.base import LMData, SequenceData
@@ -387,7 +388,7 @@ def fit(training: LanguageModelling | SequenceModelling, model: RNNModel, cfg: d
     first_epoch = state.resume()
     curves, train_speed, eval_speed = state.curves, state.train_speed, state.eval_speed
     cost = TrainingCost()
-    valid_name, test_name = f"valid_{training.metric}", f"test_{training.metric}"
+    valid_name, test_name = metric_name(training.metric), metric_name(training.metric, "test")
     for epoch in range(first_epoch, cfg["epochs"] + 1):
         lr = training.learning_rate(epoch)
         for group in optimizer.param_groups:
@@ -415,11 +416,12 @@ def fit(training: LanguageModelling | SequenceModelling, model: RNNModel, cfg: d
 
     metrics = {valid_name: curves[-1][valid_name], test_name: training.evaluate("test")}
     if eval_cfg.get("train_metric", True):
-        metrics[f"train_{training.metric}"] = training.evaluate("train")
+        metrics[metric_name(training.metric, "train")] = training.evaluate("train")
     n = eval_cfg.get("mc_samples", 0)
     if n and has_mc_sites(model.plan, eval_cfg):
         for split in mc_splits(eval_cfg):
-            metrics[f"{split}_{training.metric}_mc"] = training.evaluate(split, n, mc_progress(progress, split, n))
+            metrics[metric_name(training.metric, split, mc=True)] = training.evaluate(split, n,
+                                                                                  mc_progress(progress, split, n))
     return metrics, curves, {"train_tokens_per_s": spread(train_speed), "eval_tokens_per_s": spread(eval_speed)}, cost
 
 

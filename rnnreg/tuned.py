@@ -20,7 +20,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from rnnreg.metrics import HIGHER_IS_BETTER
+from rnnreg.metrics import HIGHER_IS_BETTER, Result
 from rnnreg.results import canonical_json, chosen
 from rnnreg.selection import REFERENCE, Candidate, finalists, optimism, winner
 
@@ -41,10 +41,7 @@ def experiment_key(result: dict) -> str:
 
 
 def valid_value(result: dict) -> float | None:
-    if result.get("status") != "ok":
-        return None
-    entry = result["metrics"].get(f"valid_{result['task']['primary_metric']}")
-    return None if entry is None else entry["value"]
+    return Result(result).value("valid")
 
 
 @dataclass
