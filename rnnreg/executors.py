@@ -202,7 +202,8 @@ def run_job(spec: WorkerSpec, planned, index: int | None = None):
                                 observers=spec.observers, report=report)
     _in_job = True
     try:
-        return _worker_runner.run_and_write(planned)
+        # The driver kept its regularizer: a worker builds its own (once per configuration).
+        return _worker_runner.run_and_write(planned.in_this_process(_worker_runner.plugins))
     finally:
         _in_job = False
 

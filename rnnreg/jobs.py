@@ -7,13 +7,13 @@ side never builds a training runner to learn what a suite's jobs are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import rnnreg
 from rnnreg.dropout import check_plan_fits
 from rnnreg.errors import RnnregError
-from rnnreg.regularizer import built_regularizer
+from rnnreg.regularizer import Regularizer, built_regularizer
 from rnnreg.results import SCHEMA_VERSION, portable_path
 from rnnreg.suite import RegularizerEntry, Suite
 
@@ -44,13 +44,27 @@ class Job:
 class PlannedJob:
     """A job as the runner planned it, carried whole from planning to the executors, the tuner, `reproduce`
     and the command line: its resolved config, that config's hash (the cache key), the result file's path,
-    and why it runs (None: its finished result stands and is read instead)."""
+    why it runs (None: its finished result stands and is read instead) and the regularizer it trains with.
+
+    The regularizer stays in the process that built it: a worker process gets the job without it and builds
+    its own (`in_this_process`), so a plugin loaded from a folder never has to be pickled by reference."""
 
     job: Job
     config: dict
     digest: str
     path: Path
     why: str | None
+    regularizer: Regularizer | None = field(default=None, compare=False, repr=False)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "regularizer": None}
+
+    def in_this_process(self, plugins) -> PlannedJob:
+        """This job with its regularizer built here (once per configuration per process)."""
+        if self.regularizer is not None:
+            return self
+        entry = self.job.regularizer
+        return replace(self, regularizer=built_regularizer(entry.spec, entry.params, plugins.regularizers))
 
     @property
     def runs(self) -> bool:

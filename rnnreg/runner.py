@@ -29,7 +29,6 @@ from rnnreg.jobs import Job, NotRun, PlannedJob, config_of
 from rnnreg.machine import git_commit, git_dirty, machine_info
 from rnnreg.metrics import MetricName
 from rnnreg.observer import EpochEnded, JobFinished, JobObservers, JobStarted, LogSpec
-from rnnreg.regularizer import built_regularizer
 from rnnreg.results import (
     UnreadableResult,
     config_hash,
@@ -104,7 +103,7 @@ class Runner:
             why = self.why_run(path, digest)
             if why == "new" and self.adopt_twin(job, config, digest, path):
                 why = None
-            planned.append(PlannedJob(job, config, digest, path, why))
+            planned.append(PlannedJob(job, config, digest, path, why).in_this_process(self.plugins))
         for entry in planned:
             if entry.runs:
                 self.task_data(entry.job.task)
@@ -238,7 +237,7 @@ class Runner:
             self.report("epoch", {key: value for key, value in info.items() if key != "curve"})
 
         try:
-            self.train(job, result, progress, checkpoint)
+            self.train(planned, result, progress, checkpoint)
         except Diverged as exc:
             result.update(status="failed", error=f"diverged: {exc}")
         except RnnregError as exc:  # e.g. missing data: the job cannot run, say why
@@ -261,13 +260,14 @@ class Runner:
             result["observer_seconds"] = observers.seconds  # what watching cost it
         return result
 
-    def train(self, job: Job, result: dict, progress: Callable[[dict], None], checkpoint: Checkpoint | None) -> None:
+    def train(self, planned: PlannedJob, result: dict, progress: Callable[[dict], None],
+              checkpoint: Checkpoint | None) -> None:
         """Train one job and add to its `result` what the task says (its primary metric, the oracle's and the
         papers' numbers: kept when training fails), then the curves, speed, cost and metrics."""
+        job, regularizer = planned.job, planned.regularizer
         task, data, oracle = self.task_data(job.task)
         result["task"]["primary_metric"] = task.primary_metric
         result.update(oracle=oracle, reference=getattr(task, "published", None))
-        regularizer = built_regularizer(job.regularizer.spec, job.regularizer.params, self.plugins.regularizers)
         if torch.device(self.device).type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         outcome = train_and_evaluate(task, data, regularizer, job.model, job.train, job.evaluation, job.seed,
