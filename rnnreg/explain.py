@@ -18,7 +18,14 @@ import torch
 from rnnreg.dropout import SITE_HELP, SITES, rule_at, rules_of, site_rules
 from rnnreg.learned import logit, rate_key
 from rnnreg.model import GATES, sample_masks
-from rnnreg.regularizer import penalty_arguments
+from rnnreg.regularizer import build_regularizer, overrides_of, penalty_arguments
+
+
+def explain_result(result: dict, registry, **picture) -> dict:
+    """`explain`'s picture of the regularizer a result ran, rebuilt from the parameters it recorded (an
+    RnnregError when its plugin is not installed here)."""
+    overrides = overrides_of(result["regularizer"].get("params") or {})
+    return explain(build_regularizer(result["regularizer"]["spec"], overrides, registry), **picture)
 
 
 def explain(regularizer, *, steps: int, units: int, tokens: list[str], cell: str = "lstm", seed: int = 0,

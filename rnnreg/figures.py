@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 import textwrap
+from dataclasses import dataclass
 from typing import Any
 
 from rnnreg.errors import RnnregError
@@ -376,3 +377,74 @@ def plot_speed(report: dict):
 
 
 # --- the site -----------------------------------------------------------------------------------------
+
+
+# --- what a page places: a figure with its words ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A drawn figure and what a page says about it: the stem of its file name, its alt text (what it shows
+    and for how many seeds) and its caption (how to read it)."""
+
+    fig: Any
+    stem: str
+    alt: str
+    caption: str
+    wide: bool = False  # many panels: a phone scrolls it sideways instead of shrinking it
+
+
+def section_figures(section_rows: list[Row], runs_of: dict[str, list[dict]], title: str) -> list[Figure]:
+    """A section's figures, each where its data exists, with what the page says about it: learning and test
+    curves, budget curves, rank probabilities, learned rates."""
+    drawn = []
+    metric = section_rows[0]["primary_metric"]
+    if any(r["n"] for r in section_rows):
+        fig, _ = plot_curves(section_rows, runs_of, title)
+        seeds = sorted({r["n"] for r in section_rows if r["n"]})
+        panels = len([r for r in section_rows if r["n"]])
+        alt = (f"Learning curves on {title}: one panel per regularizer ({panels}), validation {metric} (solid) and "
+               f"training metric (dashed) per epoch, mean over {', '.join(map(str, seeds))} seed(s) with a "
+               "min–max band")
+        drawn.append(Figure(fig, "curves", alt, "Learning curves: a solid line that turns upward while the dashed one "
+                            "keeps falling is overfitting.", wide=panels > 4))
+        test = plot_test_curves(section_rows, runs_of, title)
+        if test is not None:
+            fig, test_data = test
+            alt = (f"Test {metric} per epoch on {title}: one line per regularizer ({len(test_data)}), mean over "
+                   f"{', '.join(map(str, seeds))} seed(s) with a min–max band; open markers: the MC-dropout test "
+                   "number after the last epoch")
+            drawn.append(Figure(fig, "testcurves", alt, "Test curves, as in the paper's sentiment figure: every "
+                                "regularizer on one axis, so who overfits, when, and where each ends can be read "
+                                "together."))
+    if any((r.get("budget") or {}).get("curve") for r in section_rows):
+        alt = (f"Budget curves on {title}: expected best validation {metric} after n random-search trials, one "
+               "line per tuned regularizer, band one standard deviation; beside it the same against CPU time")
+        drawn.append(Figure(plot_budget(section_rows, title), "budget", alt,
+                            "Budget curves (Dodge et al. 2019): the best a search of n trials can expect. "
+                            "Where lines cross, the ranking depends on the tuning budget."))
+    if any((r.get("selection") or {}).get("rank1") is not None for r in section_rows):
+        alt = (f"Rank probabilities on {title}: for each tuned regularizer, P(rank 1) and P(top 3) under the "
+               "bootstrap over its searches, trials and final seeds; dotted line at 0.9")
+        drawn.append(Figure(plot_rank_probabilities(section_rows), "ranks", alt,
+                            "How stable the tuned ranking is: only an order whose probability passes the "
+                            "dotted 0.9 line is stated as an answer."))
+    if any(r.get("learned_rates") for r in section_rows):
+        keys = sorted({k for r in section_rows for k in r.get("learned_rates") or {}})
+        alt = (f"Learned dropout rates per epoch on {title}: one panel per regularizer that learns its rates, a "
+               f"line per site and layer ({', '.join(keys)}), mean over seeds with a min–max band")
+        drawn.append(Figure(plot_learned_rates(section_rows, runs_of), "rates", alt,
+                            "Learned dropout rates (Concrete dropout): where training moves each site's p "
+                            "from its starting value."))
+    return drawn
+
+
+def sweep_figure(sweep) -> Figure:
+    alt = (f"Sweep of {sweep.spec} on {sweep.task}: validation metric against {sweep.across}, one line per "
+           f"{sweep.down} value, error bars the 95 % interval over seeds")
+    return Figure(plot_sweep(sweep), "sweep", alt, alt)
+
+
+def mask_figure(picture: dict, label: str) -> Figure:
+    """What one regularizer does to a sequence (rnnreg.explain's picture), drawn."""
+    return Figure(plot_masks(picture), "masks", mask_alt(picture), label)

@@ -28,31 +28,11 @@ import re
 from pathlib import Path
 
 from rnnreg.errors import RnnregError
-from rnnreg.explain import explain
-from rnnreg.figures import (
-    BENCH_KEYS,
-    mask_alt,
-    plot_budget,
-    plot_curves,
-    plot_learned_rates,
-    plot_masks,
-    plot_rank_probabilities,
-    plot_speed,
-    plot_sweep,
-    plot_test_curves,
-    pyplot,
-)
+from rnnreg.explain import explain_result
+from rnnreg.figures import BENCH_KEYS, Figure, mask_figure, plot_speed, pyplot, section_figures, sweep_figure
 from rnnreg.leaderboard import Row, build_rows, use_current_references
-from rnnreg.regularizer import build_regularizer, overrides_of
 from rnnreg.rendering import budget_tables, selection_tables, summary_lines, sweeps, task_sections
 from rnnreg.results import slug as results_slug
-
-
-# Okabe & Ito's colour-blind-safe palette, and markers that tell series apart without colour.
-def regularizer_from(result: dict, registry):
-    """The regularizer a result ran, rebuilt from the parameters it recorded."""
-    overrides = overrides_of(result["regularizer"].get("params") or {})
-    return build_regularizer(result["regularizer"]["spec"], overrides, registry)
 
 
 def make_folder(folder: Path) -> None:
@@ -122,6 +102,10 @@ class Images:
         self.plt.close(fig)
         return f"images/{name}"
 
+    def place(self, figure: Figure, name: str) -> str:
+        """The figure saved as `name`, in its place on the page with its alt text and caption."""
+        return figure_html(self.save(figure.fig, name), figure.alt, figure.caption, figure.wide)
+
 
 def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir: Path, plugins, *,
                  speed_dir: Path | None = None, claims: list[dict] | None = None,
@@ -135,6 +119,9 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
     rows = build_rows(results)
     images = Images(out_dir)
     tables = task_sections(rows)
+    # Everything the sections show beside their table, computed once and handed to each section.
+    grids = [*selection_tables(rows), *budget_tables(rows)]
+    section_sweeps = list(sweeps(rows))
     anchors = unique_slugs([table.title for table in tables])
     toc = [f"<li><a href='#{anchor}'>{html.escape(table.title)}</a></li>" for table, anchor in zip(tables, anchors,
                                                                                                      strict=True)]
@@ -143,7 +130,10 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
     masks_drawn: dict[tuple, tuple[str | None, str]] = {}  # (params, cell) → (image, alt text or why none)
     for table, anchor in zip(tables, anchors, strict=True):
         progress(f"section {table.title}")
-        sections.append(section_html(table, anchor, rows, by_path, images, plugins, masks_drawn))
+        mine = (table.task, table.name)
+        sections.append(section_html(table, anchor, rows, [g for g in grids if g[:2] == mine],
+                                     [s for s in section_sweeps if (s.task, s.section) == mine],
+                                     by_path, images, plugins, masks_drawn))
     speed, speed_toc = speed_html(speed_dir, images)
     claims_part = claims_html(claims or [])
     toc += speed_toc + (["<li><a href='#claims'>claims</a></li>"] if claims else [])
@@ -182,76 +172,26 @@ def opening_html(results_dir: Path, files: int, left_out: int, rows: list[Row], 
     return text
 
 
-def section_html(table, anchor: str, rows: list[Row], by_path: dict[str, dict], images: Images, plugins,
-                 masks_drawn: dict) -> str:
-    """One board section: its table and tuned tables, then its figures, mask pictures and sweeps."""
+def section_html(table, anchor: str, rows: list[Row], grids: list[tuple], section_sweeps: list,
+                 by_path: dict[str, dict], images: Images, plugins, masks_drawn: dict) -> str:
+    """One board section: its table and tuned tables (`grids`), then its figures, mask pictures and sweeps."""
     task, section, title = table.task, table.name, table.title
     section_rows = [r for r in rows if r["task"] == task and r["section"] == section]
     body = [f"<section id='{anchor}'><h2>{html.escape(title)}</h2>", html_table(table.header, table.cells,
                                                                                table.caption)]
-    for _, _, grid_caption, grid_header, grid in (g for g in [*selection_tables(rows), *budget_tables(rows)]
-                                                   if g[:2] == (task, section)):
+    for _, _, grid_caption, grid_header, grid in grids:
         body.append(html_table(grid_header, grid, grid_caption))
     runs_of = {r["regularizer"]: [by_path[p] for p in r["files"] if p in by_path and by_path[p]["status"] == "ok"]
                for r in section_rows}
-    body += section_figures(section_rows, runs_of, title, anchor, images)
+    body += [images.place(figure, f"{figure.stem}-{anchor}.png") for figure in section_figures(section_rows, runs_of,
+                                                                                                  title)]
     body.append("<h3>What each regularizer does (one sequence, first layer)</h3><div class='masks'>")
     for row in section_rows:
         body.append(mask_picture(row, runs_of, by_path, images, plugins, masks_drawn))
     body.append("</div>")
-    for sweep in sweeps(rows):
-        if (sweep.task, sweep.section) == (task, section):
-            alt = (f"Sweep of {sweep.spec} on {sweep.task}: validation metric against {sweep.across}, one line per "
-                   f"{sweep.down} value, error bars the 95 % interval over seeds")
-            src = images.save(plot_sweep(sweep), f"sweep-{anchor}-{slug(sweep.spec)}.png")
-            body.append("<h3>Sweep</h3>" + figure_html(src, alt, alt))
+    for sweep in section_sweeps:
+        body.append("<h3>Sweep</h3>" + images.place(sweep_figure(sweep), f"sweep-{anchor}-{slug(sweep.spec)}.png"))
     return "".join(body) + "</section>"
-
-
-def section_figures(section_rows: list[Row], runs_of: dict, title: str, anchor: str, images: Images) -> list[str]:
-    """A section's figures, each where its data exists: learning and test curves, budget curves, rank
-    probabilities, learned rates."""
-    body = []
-    metric = section_rows[0]["primary_metric"]
-    if any(r["n"] for r in section_rows):
-        fig, _ = plot_curves(section_rows, runs_of, title)
-        seeds = sorted({r["n"] for r in section_rows if r["n"]})
-        panels = len([r for r in section_rows if r["n"]])
-        alt = (f"Learning curves on {title}: one panel per regularizer ({panels}), validation {metric} (solid) and "
-               f"training metric (dashed) per epoch, mean over {', '.join(map(str, seeds))} seed(s) with a "
-               "min–max band")
-        body.append(figure_html(images.save(fig, f"curves-{anchor}.png"), alt,
-                                "Learning curves: a solid line that turns upward while the dashed one keeps "
-                                "falling is overfitting.", wide=panels > 4))
-        drawn = plot_test_curves(section_rows, runs_of, title)
-        if drawn is not None:
-            fig, test_data = drawn
-            alt = (f"Test {metric} per epoch on {title}: one line per regularizer ({len(test_data)}), mean over "
-                   f"{', '.join(map(str, seeds))} seed(s) with a min–max band; open markers: the MC-dropout test "
-                   "number after the last epoch")
-            body.append(figure_html(images.save(fig, f"testcurves-{anchor}.png"), alt,
-                                    "Test curves, as in the paper's sentiment figure: every regularizer on one "
-                                    "axis, so who overfits, when, and where each ends can be read together."))
-    if any((r.get("budget") or {}).get("curve") for r in section_rows):
-        alt = (f"Budget curves on {title}: expected best validation {metric} after n random-search trials, one "
-               "line per tuned regularizer, band one standard deviation; beside it the same against CPU time")
-        body.append(figure_html(images.save(plot_budget(section_rows, title), f"budget-{anchor}.png"), alt,
-                                "Budget curves (Dodge et al. 2019): the best a search of n trials can expect. "
-                                "Where lines cross, the ranking depends on the tuning budget."))
-    if any((r.get("selection") or {}).get("rank1") is not None for r in section_rows):
-        alt = (f"Rank probabilities on {title}: for each tuned regularizer, P(rank 1) and P(top 3) under the "
-               "bootstrap over its searches, trials and final seeds; dotted line at 0.9")
-        body.append(figure_html(images.save(plot_rank_probabilities(section_rows), f"ranks-{anchor}.png"), alt,
-                                "How stable the tuned ranking is: only an order whose probability passes the "
-                                "dotted 0.9 line is stated as an answer."))
-    if any(r.get("learned_rates") for r in section_rows):
-        keys = sorted({k for r in section_rows for k in r.get("learned_rates") or {}})
-        alt = (f"Learned dropout rates per epoch on {title}: one panel per regularizer that learns its rates, a "
-               f"line per site and layer ({', '.join(keys)}), mean over seeds with a min–max band")
-        body.append(figure_html(images.save(plot_learned_rates(section_rows, runs_of), f"rates-{anchor}.png"), alt,
-                                "Learned dropout rates (Concrete dropout): where training moves each site's p "
-                                "from its starting value."))
-    return body
 
 
 def mask_picture(row: Row, runs_of: dict, by_path: dict[str, dict], images: Images, plugins,
@@ -264,13 +204,14 @@ def mask_picture(row: Row, runs_of: dict, by_path: dict[str, dict], images: Imag
     cell = runs[0].get("config", {}).get("model", {}).get("cell", "lstm")
     if (key, cell) not in masks_drawn:
         try:
-            regularizer = regularizer_from(runs[0], plugins.regularizers)
-            picture = explain(regularizer, steps=8, units=16, tokens="the dog and the cat".split(), cell=cell)
+            picture = explain_result(runs[0], plugins.regularizers, steps=8, units=16,
+                                     tokens="the dog and the cat".split(), cell=cell)
         except RnnregError as exc:  # a plugin not installed here: say so instead of a picture
             masks_drawn[key, cell] = (None, str(exc))
         else:
-            name = f"masks-{slug(row['regularizer'])}-{len(masks_drawn)}.png"
-            masks_drawn[key, cell] = (images.save(plot_masks(picture), name), mask_alt(picture))
+            figure = mask_figure(picture, row["regularizer"])
+            name = f"{figure.stem}-{slug(row['regularizer'])}-{len(masks_drawn)}.png"
+            masks_drawn[key, cell] = (images.save(figure.fig, name), figure.alt)
     src, alt = masks_drawn[key, cell]
     if src is None:
         return f"<p>{html.escape(row['regularizer'])}: no picture ({html.escape(alt)})</p>"
