@@ -18,7 +18,8 @@ import torch
 from rnnreg.dropout import SITE_HELP, SITES, rule_at, rules_of, site_rules
 from rnnreg.learned import logit, rate_key
 from rnnreg.model import GATES, sample_masks
-from rnnreg.regularizer import build_regularizer, overrides_of, penalty_arguments
+from rnnreg.params import overrides_of
+from rnnreg.regularizer import build_regularizer, penalty_arguments
 
 
 def explain_result(result: dict, registry, **picture) -> dict:

@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # torch is imported by the functions running a penalty: loadi
     import torch
 from rnnreg.dropout import PlanValue, check_plan
 from rnnreg.errors import RnnregError
+from rnnreg.params import is_probability, param_key
 from rnnreg.registry import check_declares_only
+from rnnreg.searchspace import plugin_space
 
 if TYPE_CHECKING:
     from rnnreg.registry import Registry
@@ -43,22 +45,6 @@ ACTIVATIONS = {
     "learned_rates": "a list of rnnreg.learned.LearnedRate: each trained dropout rate p (with its gradient), "
                      "the weight its mask meets and the units it covers (Concrete dropout's KL term)",
 }
-
-
-def is_probability(name: str) -> bool:
-    return name == "p" or name.startswith("p_")
-
-
-def param_key(part: str, param: str, composite: bool) -> str:
-    """How a parameter is named outside its regularizer — in `--param`, suites, search spaces and records:
-    `part.param` in a composite (`embedding.p`), the bare name alone."""
-    return f"{part}.{param}" if composite else param
-
-
-def overrides_of(params: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A result's recorded parameters ({part: {param: value}}) as the overrides that build it again."""
-    return {param_key(part, key, len(params) > 1): value for part, values in params.items()
-            for key, value in values.items()}
 
 
 class Regularizer:
@@ -193,8 +179,6 @@ def check_regularizer_class(cls: object, origin: str) -> None:
                               f"({', '.join(cls.params) or 'none'})")
     if cls.penalty is not None:
         check_penalty_signature(cls.penalty, where)
-    from rnnreg.searchspace import plugin_space
-
     plugin_space(cls, where)  # a bad search range is a load error, like a bad plan
     try:
         check_params(name, cls.params, cls.choices, cls.params)  # the defaults obey the rules too

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnreg.jobs import Job, config_of
-from rnnreg.regularizer import overrides_of
+from rnnreg.params import overrides_of
 from rnnreg.results import seedless
 from rnnreg.suite import RegularizerEntry
 

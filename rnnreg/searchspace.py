@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rnnreg.errors import RnnregError
-from rnnreg.regularizer import is_probability, param_key
+from rnnreg.params import is_probability, param_key
 
 if TYPE_CHECKING:
     from rnnreg.registry import Registry

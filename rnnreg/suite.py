@@ -31,7 +31,8 @@ from typing import Any
 import yaml
 
 from rnnreg.errors import RnnregError
-from rnnreg.regularizer import Composite, built_regularizer, is_probability, param_key
+from rnnreg.params import is_probability, param_key
+from rnnreg.regularizer import Composite, built_regularizer
 from rnnreg.settings import check_setting
 
 DEFAULT_SUITE = "quick"
