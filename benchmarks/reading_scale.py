@@ -29,7 +29,7 @@ TEMPLATES = ROOT / "benchmarks" / "results" / "quick"
 
 
 def write_results(folder: Path, count: int) -> None:
-    from rnnreg.results import config_hash
+    from rnnreg.identity import config_hash
 
     templates = [json.loads(p.read_text()) for p in sorted(TEMPLATES.rglob("*__seed0__*.json"))]
     jitter = random.Random(0)

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rnnreg.errors import RnnregError
+from rnnreg.identity import chosen, seedless
 from rnnreg.jobs import config_of, expand
-from rnnreg.results import CHECKOUT, chosen, seedless
+from rnnreg.storage import CHECKOUT
 from rnnreg.suite import load_suite
 
 
@@ -71,7 +72,7 @@ def untuned_part(config: dict, shared: list | tuple = ()) -> str:
 def tuned_finals(results: list[dict], suite_name: str, configs: list[dict]) -> set[str]:
     """Config hashes of the results `rnnreg tune` retrained from suite `suite_name`'s studies whose untuned
     part matches one of the suite's jobs as it stands (another task setting never counts; another torch, device
-    or numerics release does: see `results.chosen`) — of one tuning group only, so the finals of a 4-trial and
+    or numerics release does: see `identity.chosen`) — of one tuning group only, so the finals of a 4-trial and
     a 16-trial study never meet in one claim: the group whose finals cover the most of the suite's rows, then
     the one with the larger budget."""
     by_group: dict[str, set[str]] = {}

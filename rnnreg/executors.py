@@ -31,7 +31,7 @@ import torch
 
 from rnnreg.errors import RnnregError
 from rnnreg.metrics import MetricName
-from rnnreg.results import write_atomic
+from rnnreg.storage import write_atomic
 
 RAY_RETRIES = 2
 

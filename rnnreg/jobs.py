@@ -14,7 +14,8 @@ import rnnreg
 from rnnreg.dropout import check_plan_fits
 from rnnreg.errors import RnnregError
 from rnnreg.regularizer import Regularizer, built_regularizer
-from rnnreg.results import SCHEMA_VERSION, portable_path
+from rnnreg.results import SCHEMA_VERSION
+from rnnreg.storage import portable_path
 from rnnreg.suite import RegularizerEntry, Suite
 
 

@@ -31,8 +31,8 @@ import statistics
 from collections import defaultdict
 from typing import TypedDict, cast
 
+from rnnreg.identity import canonical_json
 from rnnreg.metrics import MetricName, Result, metric_name, primary_metric_of
-from rnnreg.results import canonical_json
 from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
 from rnnreg.tuned import role_of
 

@@ -12,9 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from rnnreg import NUMERICS_VERSION
+from rnnreg.identity import canonical_json
 from rnnreg.leaderboard import Row, natural_key
 from rnnreg.metrics import HIGHER_IS_BETTER, metric_name
-from rnnreg.results import canonical_json
 from rnnreg.tables import markdown_table
 
 # Every column, in order; the terminal shows the essential ones first and adds the others while they fit.

@@ -32,7 +32,7 @@ from rnnreg.explain import explain_result
 from rnnreg.figures import BENCH_KEYS, Figure, mask_figure, plot_speed, pyplot, section_figures, sweep_figure
 from rnnreg.leaderboard import Row, build_rows, use_current_references
 from rnnreg.rendering import budget_tables, selection_tables, summary_lines, sweeps, task_sections
-from rnnreg.results import slug as results_slug
+from rnnreg.storage import slug as results_slug
 
 
 def make_folder(folder: Path) -> None:
@@ -44,7 +44,7 @@ def make_folder(folder: Path) -> None:
 
 
 def slug(text: str, limit: int | None = 80) -> str:
-    """An anchor or file stem: results.slug (the one rule for names in paths), lower case, cut at `limit`."""
+    """An anchor or file stem: storage.slug (the one rule for names in paths), lower case, cut at `limit`."""
     return results_slug(text.lower().replace(".", "-").replace("+", "-"))[:limit]
 
 

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnreg.identity import seedless
 from rnnreg.jobs import Job, config_of
 from rnnreg.params import overrides_of
-from rnnreg.results import seedless
 from rnnreg.suite import RegularizerEntry
 
 IDENTICAL, WITHIN, DIFFERENT, NOT_COMPARABLE = "identical", "within", "different", "not comparable"

@@ -1,9 +1,6 @@
-"""Result files: one JSON file per job, written atomically, named by the hash of the full config.
-
-A job's config hash covers everything that can change its numbers: the resolved task, model, training
-and evaluation settings, the regularizer's spec, parameters and versions, the seed, the device type, and
-the versions of rnnreg's numerics and of torch. A rerun finds the file by that hash and skips the job; nothing is
-keyed on hand-picked fields, so a stale result is never mistaken for a fresh one.
+"""Reading result files: each checked against the result schema and its own config hash before anything
+uses it, a verdict remembered per file (in this process, and in the folder's index while the file is
+unchanged). What a result is and its hash: rnnreg.identity; naming and writing files: rnnreg.storage.
 """
 
 from __future__ import annotations
@@ -13,85 +10,15 @@ import hashlib
 import json
 import math
 import os
-import re
-import tempfile
 from pathlib import Path
-from typing import Any
 
+from rnnreg.identity import config_hash
 from rnnreg.metrics import Result
+from rnnreg.storage import write_text_atomic
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULTS_DIR = "rnnreg-results"
 RESULTS_DIR_ENV = "RNNREG_RESULTS_DIR"
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def config_hash(config: dict) -> str:
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
-
-
-# What the environment decided rather than the user: rnnreg's numerics release and torch's build
-# (`versions`) and the device type. They stay in the config hash, the cache key (another build or device
-# rounds differently, so its result is its own file), but not in a result's identity.
-ENVIRONMENT_KEYS = ("versions", "device")
-
-
-def chosen(config: dict) -> dict:
-    """What the user chose in a job's config — task and its version, regularizer, parameters and plugin
-    versions, model, training, evaluation, seed, tuning — without what the environment decided. Results
-    with the same chosen config are the same experiment whichever torch, device or release wrote them: this
-    is what ties a result to a suite's job and its claims."""
-    return {key: value for key, value in config.items() if key not in ENVIRONMENT_KEYS}
-
-
-def seedless(config: dict) -> str:
-    """A job's chosen configuration (see `chosen`) without its seed, as canonical JSON: what the seeds of
-    one row share, wherever they ran."""
-    return canonical_json({key: value for key, value in chosen(config).items() if key != "seed"})
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")
-
-
-MAX_NAME = 96  # characters of a label in a file name: every filesystem takes 255 bytes, with room to spare
-
-
-def safe_name(text: str) -> str:
-    """`text` as a file name part: unsafe characters replaced (slug), and a long one cut, with a short hash
-    of the whole so that two long labels never share a name. Decided when a job is planned, before any
-    training, so a label no filesystem takes cannot fail a finished job."""
-    name = slug(text) or "-"
-    if len(name) <= MAX_NAME:
-        return name
-    return f"{name[:MAX_NAME - 13]}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-def result_path(results_dir: Path, task: str, label: str, seed: int, digest: str) -> Path:
-    return results_dir / safe_name(task) / f"{safe_name(label)}__seed{seed}__{digest[:12]}.json"
-
-
-def write_atomic(path: Path, payload: dict) -> None:
-    """Write JSON so that readers see either no file or the whole file, never half of one."""
-    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are shared like any other tool's files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class UnreadableResult(Exception):
@@ -247,15 +174,3 @@ def reader_identity() -> str:
     return digest.hexdigest()[:16]
 
 
-CHECKOUT = Path(__file__).resolve().parents[1]  # rnnreg's repository, when it runs from a checkout
-
-
-def portable_path(path: str | None) -> str | None:
-    """A path as a result file records it: relative to rnnreg's repository when it lies inside it (the
-    committed results must not carry one machine's absolute paths), else as given."""
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(CHECKOUT))
-    except ValueError:
-        return path

@@ -24,20 +24,14 @@ import torch
 from rnnreg.allocator import keep_freed_memory
 from rnnreg.checkpoint import Checkpoint
 from rnnreg.errors import Diverged, RnnregError
+from rnnreg.identity import config_hash
 from rnnreg.joblock import JobLock, describe
 from rnnreg.jobs import Job, NotRun, PlannedJob, config_of
 from rnnreg.machine import git_commit, git_dirty, machine_info
 from rnnreg.metrics import MetricName
 from rnnreg.observer import EpochEnded, JobFinished, JobObservers, JobStarted, LogSpec
-from rnnreg.results import (
-    UnreadableResult,
-    config_hash,
-    portable_path,
-    read_result,
-    read_results,
-    result_path,
-    write_atomic,
-)
+from rnnreg.results import UnreadableResult, read_result, read_results
+from rnnreg.storage import portable_path, result_path, write_atomic
 from rnnreg.trainer import train_and_evaluate
 
 

@@ -38,11 +38,13 @@ from typing import Any
 
 from rnnreg import selection
 from rnnreg.errors import RnnregError
+from rnnreg.identity import config_hash
 from rnnreg.jobs import Job, PlannedJob, expand
 from rnnreg.metrics import HIGHER_IS_BETTER
-from rnnreg.results import UnreadableResult, config_hash, portable_path, read_result
+from rnnreg.results import UnreadableResult, read_result
 from rnnreg.runner import Runner, check_results_dir
 from rnnreg.searchspace import STRENGTH, Dimension, shared_space, space_of, strength_space
+from rnnreg.storage import portable_path
 from rnnreg.suite import RegularizerEntry, Suite, scale_dropout
 from rnnreg.tuned import valid_value
 

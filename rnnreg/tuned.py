@@ -20,8 +20,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from rnnreg.identity import canonical_json, chosen
 from rnnreg.metrics import HIGHER_IS_BETTER, Result
-from rnnreg.results import canonical_json, chosen
 from rnnreg.selection import REFERENCE, Candidate, finalists, optimism, winner
 
 BOOTSTRAP_REPLICATES = 2000

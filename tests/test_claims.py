@@ -141,8 +141,8 @@ def test_a_tuned_suites_claims_are_about_its_tuned_rows(tmp_path, plugins):
     import copy
 
     from rnnreg.claimscope import suites_with_claims
+    from rnnreg.identity import config_hash
     from rnnreg.jobs import config_of, expand
-    from rnnreg.results import config_hash
     from rnnreg.suite import load_suite
 
     path = tmp_path / "tuned.yaml"
@@ -175,8 +175,8 @@ def test_a_suites_claims_count_every_seed_of_its_jobs(tmp_path, plugins):
     import copy
 
     from rnnreg.claimscope import suites_with_claims
+    from rnnreg.identity import config_hash
     from rnnreg.jobs import config_of, expand
-    from rnnreg.results import config_hash
     from rnnreg.suite import load_suite
 
     path = tmp_path / "small.yaml"

@@ -8,7 +8,8 @@ import pytest
 
 from rnnreg.claims import evaluate_all
 from rnnreg.claimscope import suites_with_claims
-from rnnreg.results import chosen, config_hash, read_results
+from rnnreg.identity import chosen, config_hash
+from rnnreg.results import read_results
 
 COMMITTED = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 

@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from rnnreg.cli import cli
+from rnnreg.identity import config_hash
 from rnnreg.leaderboard import build_rows
 from rnnreg.rendering import render_csv, render_json, render_markdown
-from rnnreg.results import config_hash, result_path, write_atomic
+from rnnreg.storage import result_path, write_atomic
 
 
 def result(label, seed, valid, test=None, status="ok", spec=None, finished="2026-01-01T00:00:00", config=None):

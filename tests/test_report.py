@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnnreg.cli import cli
-from rnnreg.results import config_hash, read_results
+from rnnreg.identity import config_hash
+from rnnreg.results import read_results
 
 pytest.importorskip("matplotlib", reason='the report needs matplotlib: pip install -e ".[report]"')
 

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnnreg.cli import cli
-from rnnreg.results import UnreadableResult, check_result, config_hash, read_results
+from rnnreg.identity import config_hash
+from rnnreg.results import UnreadableResult, check_result, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "benchmarks" / "results" / "quick" / "synthetic-lm"
