@@ -55,12 +55,19 @@ def write_text_atomic(path: Path, text: str) -> None:
 CHECKOUT = Path(__file__).resolve().parents[1]  # rnnreg's repository, when it runs from a checkout
 
 
+def repository_of(path: Path) -> Path | None:
+    """The root of the git work tree holding `path` (a worktree's `.git` is a file), if any."""
+    return next((folder for folder in (path, *path.parents) if (folder / ".git").exists()), None)
+
+
 def portable_path(path: str | None) -> str | None:
-    """A path as a result file records it: relative to rnnreg's repository when it lies inside it (the
-    committed results must not carry one machine's absolute paths), else as given."""
+    """A path as a result file records it: relative to the git repository that holds it, or to rnnreg's,
+    else as given. Committed results must not carry one machine's absolute paths — also when the code that
+    wrote them ran from another checkout (a study driven from a `git worktree` writing into the main one)."""
     if path is None:
         return None
-    try:
-        return str(Path(path).resolve().relative_to(CHECKOUT))
-    except ValueError:
-        return path
+    resolved = Path(path).resolve()
+    for root in (repository_of(resolved), CHECKOUT):
+        if root is not None and resolved.is_relative_to(root):
+            return str(resolved.relative_to(root))
+    return path

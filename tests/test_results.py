@@ -192,3 +192,17 @@ def test_the_index_never_serves_a_stale_row(tmp_path):
     (results / ".rnnreg-index").write_text("{not json")
     assert board() == {"variational": first["variational"]}
     assert json.loads((results / ".rnnreg-index").read_text())["files"]  # rebuilt
+
+
+def test_a_path_is_recorded_relative_to_the_repository_holding_it_whichever_checkout_wrote_it(tmp_path):
+    """A study driven from a worktree writes into another checkout's results: no absolute path is kept."""
+    from rnnreg.storage import portable_path
+
+    repo = tmp_path / "elsewhere"
+    (repo / "benchmarks" / "results").mkdir(parents=True)
+    (repo / ".git").write_text("gitdir: /somewhere/.git/worktrees/elsewhere\n")  # a worktree's .git is a file
+    target = repo / "benchmarks" / "results" / "studies.sqlite3"
+    assert portable_path(str(target)) == "benchmarks/results/studies.sqlite3"
+    outside = tmp_path / "plain" / "file.json"
+    assert portable_path(str(outside)) == str(outside)  # no repository: as given
+    assert portable_path(None) is None
