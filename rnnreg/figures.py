@@ -323,6 +323,30 @@ def plot_rank_probabilities(section_rows: list[Row]):
     return fig
 
 
+def plot_search_curve(section_rows: list[Row]):
+    """A one-dimensional grid search (a strength search) per tuned regularizer: validation against the
+    grid's points, seed 0, the chosen point drawn filled."""
+    plt = pyplot()
+    curved = list({r["regularizer"].split(" (")[0]: r for r in section_rows
+                   if (r.get("selection") or {}).get("curve")}.items())
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for k, (label, row) in enumerate(curved):
+        curve = row["selection"]["curve"]
+        known = [(p, v) for p, v in curve["points"] if v is not None]
+        color, marker = PALETTE[k % len(PALETTE)], MARKERS[k % len(MARKERS)]
+        ax.plot([p for p, _ in known], [v for _, v in known], color=color, marker=marker, markerfacecolor="white",
+                linestyle=LINESTYLES[k % len(LINESTYLES)], label=label)
+        chosen = [(p, v) for p, v in known if p in curve["chosen"]]
+        ax.plot([p for p, _ in chosen], [v for _, v in chosen], color=color, marker=marker, markersize=9,
+                linestyle="none")
+    dimension = curved[0][1]["selection"]["curve"]["dimension"]
+    ax.set_xlabel(f"{dimension} (1: the entry as written)", fontsize=8)
+    ax.set_ylabel(f"validation {curved[0][1]['primary_metric']} (seed 0)", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def plot_learned_rates(section_rows: list[Row], runs_of: dict[str, list[dict]]):
     """Each learned dropout rate (Concrete dropout) per epoch: a panel per regularizer that learns rates, a
     line per site.layer, mean over seeds with a min–max band."""
@@ -429,6 +453,14 @@ def section_figures(section_rows: list[Row], runs_of: dict[str, list[dict]], tit
         drawn.append(Figure(plot_rank_probabilities(section_rows), "ranks", alt,
                             "How stable the tuned ranking is: only an order whose probability passes the "
                             "dotted 0.9 line is stated as an answer."))
+    if any((r.get("selection") or {}).get("curve") for r in section_rows):
+        dimension = next(r for r in section_rows if (r.get("selection") or {}).get("curve"))["selection"]["curve"][
+            "dimension"]
+        alt = (f"The {dimension} search on {title}: validation {metric} at each grid point, one line per tuned "
+               "regularizer, seed 0; a filled marker at the point chosen")
+        drawn.append(Figure(plot_search_curve(section_rows), "searchcurve", alt,
+                            f"Each method at its own {dimension}: where its curve bottoms out is what it was "
+                            "tuned to; a minimum at the grid's edge asks for a wider grid."))
     if any(r.get("learned_rates") for r in section_rows):
         keys = sorted({k for r in section_rows for k in r.get("learned_rates") or {}})
         alt = (f"Learned dropout rates per epoch on {title}: one panel per regularizer that learns its rates, a "

@@ -359,7 +359,7 @@ def attach_selection(drafts: list[dict], studies, sections: dict, section_names:
     """Each tuned row gets its regularizer's selection record (`selection`): per search what won (the
     default or a trial) and the tuned outcome, the selection's optimism, edge flags, the trials each study
     holds against its budget, and the section's rank probabilities (rnnreg.tuned)."""
-    from rnnreg.tuned import edge_flags, importance, outcome, search_optimism, stability
+    from rnnreg.tuned import edge_flags, importance, outcome, search_curve, search_optimism, stability
 
     by_section: dict[tuple[str, str], list] = defaultdict(list)
     for study in studies:
@@ -378,6 +378,9 @@ def attach_selection(drafts: list[dict], studies, sections: dict, section_names:
                 **ranking.probabilities.get(study.label, {"rank1": None, "top3": None}),
                 "groups": ranking.groups(), "replicates": ranking.replicates,
             }
+            curve = search_curve(study)
+            if curve is not None:  # a one-dimensional grid (a strength search): its curve, point by point
+                record["curve"] = curve
             for row in drafts:
                 if row["task"] == task and row["section"] == section and row["regularizer"].split(" (")[0] == \
                         study.label:

@@ -273,7 +273,8 @@ def budget_tables(rows: list[Row]):
                 cost = mine.get("cpu_seconds")
                 n = min(len(curve), int(total * cheapest / cost)) if cost else 0
                 line += [fmt(cost, 1) if cost else "–",
-                         f"{fmt(curve[n]['mean'], digits)} (n {n})" if n in curve else "–"]
+                         f"{fmt(curve[n]['mean'], digits)} (n {n})" if n in curve
+                         else "not one trial" if cost and n == 0 else "–"]
             cells.append(line)
         yield task, section, caption, header, cells
 
@@ -323,6 +324,35 @@ def selection_tables(rows: list[Row]):
         yield task, section, caption, header, cells
 
 
+def search_curve_tables(rows: list[Row]):
+    """Per tuned section whose rows were chosen on a one-dimensional grid (a strength search): the validation
+    number at each grid point (seed 0), per regularizer, the chosen point marked."""
+    for task, section in section_keys(rows):
+        curved = {r["regularizer"].split(" (")[0]: r for r in rows if r["task"] == task and r["section"] == section
+                  and (r.get("selection") or {}).get("curve")}
+        if not curved:
+            continue
+        first = next(iter(curved.values()))
+        dimension = first["selection"]["curve"]["dimension"]
+        digits = 2 if first["primary_metric"] == "perplexity" else 4
+        points = sorted({p for r in curved.values() for p, _ in r["selection"]["curve"]["points"]})
+        caption = (f"The {dimension} search on {task}: validation {first['primary_metric']} at each point of the grid "
+                   f"(seed 0; {dimension} 1 is the entry as written), * the point chosen on validation")
+        header = ["regularizer"] + [f"{dimension} {p:g}" for p in points]
+        cells = []
+        for label, row in curved.items():
+            curve = row["selection"]["curve"]
+            value = dict((p, v) for p, v in curve["points"])
+            cells.append([label] + [("–" if value.get(p) is None else fmt(value[p], digits))
+                                    + ("*" if p in curve["chosen"] else "") for p in points])
+        yield task, section, caption, header, cells
+
+
+def tuned_grids(rows: list[Row]) -> list[tuple]:
+    """A tuned section's tables beside its rows: how they were chosen, a strength search's curve, budgets."""
+    return [*selection_tables(rows), *search_curve_tables(rows), *budget_tables(rows)]
+
+
 def learned_rate_tables(rows: list[Row]):
     """Per section with learned dropout rates (Concrete dropout): (task, section, caption, header, cells) of
     each rate's final value, per site and layer."""
@@ -346,8 +376,7 @@ def filled(section: Section, columns: list[int] | range) -> list[int]:
 
 def render_markdown(rows: list[Row], title: str = "") -> str:
     out = [f"# {title}\n"] if title else []
-    grids = (list(sweep_grids(rows)) + list(selection_tables(rows)) + list(budget_tables(rows))
-             + list(learned_rate_tables(rows)))
+    grids = [*sweep_grids(rows), *tuned_grids(rows), *learned_rate_tables(rows)]
     for section in task_sections(rows):
         out.append(f"## {section.title}\n\n{section.caption}.\n")
         shown = filled(section, range(len(COLUMNS)))
@@ -438,8 +467,7 @@ def render_rich(rows: list[Row], console, columns: list[str] | None = None, wide
         for row in section.cells:
             table.add_row(*(Text(row[i]) for i in shown))  # labels like variational[untied=true] are not markup
         console.print(table)
-    for _, _, caption, header, cells in [*sweep_grids(rows), *selection_tables(rows), *budget_tables(rows),
-                                         *learned_rate_tables(rows)]:
+    for _, _, caption, header, cells in [*sweep_grids(rows), *tuned_grids(rows), *learned_rate_tables(rows)]:
         table = Table(title=caption, title_justify="left")
         for name in header:
             table.add_column(name, justify="right")

@@ -31,7 +31,7 @@ from rnnreg.errors import RnnregError
 from rnnreg.explain import explain_result
 from rnnreg.figures import BENCH_KEYS, Figure, mask_figure, plot_speed, pyplot, section_figures, sweep_figure
 from rnnreg.leaderboard import Row, build_rows, use_current_references
-from rnnreg.rendering import budget_tables, selection_tables, summary_lines, sweeps, task_sections
+from rnnreg.rendering import summary_lines, sweeps, task_sections, tuned_grids
 from rnnreg.storage import slug as results_slug
 
 
@@ -120,7 +120,7 @@ def write_report(results_dir: Path, results: list[dict], left_out: int, out_dir:
     images = Images(out_dir)
     tables = task_sections(rows)
     # Everything the sections show beside their table, computed once and handed to each section.
-    grids = [*selection_tables(rows), *budget_tables(rows)]
+    grids = tuned_grids(rows)
     section_sweeps = list(sweeps(rows))
     anchors = unique_slugs([table.title for table in tables])
     toc = [f"<li><a href='#{anchor}'>{html.escape(table.title)}</a></li>" for table, anchor in zip(tables, anchors,

@@ -197,6 +197,37 @@ def edge_flags(study: TunedStudy) -> list[str]:
     return sorted(set(flags))
 
 
+def search_curve(study: TunedStudy) -> dict | None:
+    """A one-dimensional grid search read as a curve (a strength search): the dimension, each grid point's
+    seed-0 validation number in order — the reference at its own point (strength 1: the entry as written) —
+    and the point each search chose. None for any other search."""
+    from rnnreg.params import overrides_of
+    from rnnreg.searchspace import STRENGTH
+
+    spaces = [search.space for search in study.searches if search.space]
+    if not spaces or any(len(space) != 1 or not isinstance(next(iter(space.values())), dict) for space in spaces):
+        return None
+    dimension = next(iter(spaces[0]))
+    value_of: dict[str, float] = {}  # candidate name → its point
+    if study.reference is not None:
+        own = 1.0 if dimension == STRENGTH else overrides_of(study.reference["regularizer"].get("params") or {}).get(
+            dimension)
+        if isinstance(own, (int, float)):
+            value_of[REFERENCE] = float(own)
+    points: dict[float, float | None] = {}
+    for search in study.searches:
+        for number, trial in search.trials.items():
+            point = ((trial.get("study") or {}).get("params") or {}).get(dimension)
+            if isinstance(point, (int, float)):
+                value_of[f"trial {number}"] = float(point)
+                points.setdefault(float(point), valid_value(trial))
+    if REFERENCE in value_of and study.reference is not None:
+        points.setdefault(value_of[REFERENCE], valid_value(study.reference))
+    chosen_points = [value_of.get(search.chosen.key) if search.chosen else None for search in study.searches]
+    return {"dimension": dimension, "points": [[point, points[point]] for point in sorted(points)],
+            "chosen": chosen_points}
+
+
 @dataclass
 class Stability:
     """How a tuned section's ranking holds up under the bootstrap: per regularizer P(rank 1) and P(top 3);

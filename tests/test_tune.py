@@ -357,3 +357,35 @@ def test_a_tuning_job_whose_experiment_already_ran_is_read_not_trained(tmp_path)
     untuned = next(r for r in files if "tuning" not in r["config"])
     at_half = next(r for r in files if (r.get("study") or {}).get("params") == {"strength": 0.5})
     assert at_half["metrics"] == untuned["metrics"] and at_half["reused"]["config_hash"] == untuned["config_hash"]
+
+
+def test_a_strength_search_is_shown_as_a_curve_per_method_with_the_chosen_point(tmp_path):
+    """The board's table and the report's figure of a strength grid: each point's seed-0 validation number,
+    the reference at strength 1, and the point chosen on validation marked."""
+    from rnnreg.figures import section_figures
+    from rnnreg.leaderboard import build_rows
+    from rnnreg.rendering import render_markdown
+    from rnnreg.results import read_results
+
+    results = tmp_path / "r"
+    path = tmp_path / "grid.yaml"
+    path.write_text(SUITE.replace("EPOCHS", "1").replace("[none, naive, variational]", "[naive, variational]")
+                    + "tune: {strength: [0.5, 0.75, 1.0]}\n")
+    out = CliRunner().invoke(cli, ["tune", "--suite", str(path), "--sampler", "grid", "--finalists", "1",
+                                   "--select-seeds", "0", "--final-seeds", "1", "--results-dir", str(results)])
+    assert out.exit_code == 0, out.output
+    found = read_results(results)[0]
+    rows = [r for r in build_rows(found) if r.get("selection")]
+    assert {r["regularizer"].split(" (")[0] for r in rows} == {"naive", "variational"}
+    for row in rows:
+        label = row["regularizer"].split(" (")[0]
+        seed0 = {(r.get("study") or {}).get("params", {}).get("strength", 1.0): r["metrics"]["valid_error"]["value"]
+                 for r in found if r["regularizer"]["label"] == label and r["config"]["tuning"]["role"] == "trial"}
+        curve = row["selection"]["curve"]
+        assert curve["dimension"] == "strength" and dict(map(tuple, curve["points"])) == seed0
+        [chosen] = curve["chosen"]
+        assert seed0[chosen] == min(seed0.values())  # chosen on validation
+    board = render_markdown(build_rows(found))
+    assert "The strength search on synthetic-sentiment" in board and "| strength 0.5 | strength 0.75 | strength 1 |" in board
+    runs_of = {r["regularizer"]: [] for r in rows}
+    assert "searchcurve" in [f.stem for f in section_figures(rows, runs_of, "tuned")]
