@@ -34,7 +34,7 @@ from typing import TypedDict, cast
 from rnnreg.identity import canonical_json
 from rnnreg.metrics import MetricName, Result, metric_name, primary_metric_of
 from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
-from rnnreg.tuned import role_of
+from rnnreg.tuned import role_of, searches_choosing, selection_records, tuned_studies
 
 SPLITS = ("valid", "test", "train")
 
@@ -260,7 +260,6 @@ def build_rows(results: list[dict]) -> list[Row]:
     # A tuning study's trials, reference and rechecks are not rows: they are how its tuned rows were chosen
     # (the budget curves, the selection and its stability, rnnreg.tuned).
     trials = [r for r in results if tuning_role(r) == "trial"]
-    from rnnreg.tuned import tuned_studies
 
     studies = tuned_studies(results)
     results = [r for r in results if tuning_role(r) not in SELECTION_ROLES]
@@ -301,29 +300,17 @@ def build_rows(results: list[dict]) -> list[Row]:
                 drafts.append(make_row(task, section_names[key], shown, groups[reg_key]) | tuned
                               | {"setting": raw_settings[key]})
     drafts += failed_studies(studies, sections, section_names)
-    attach_selection(drafts, studies, sections, section_names)
+    records = selection_records(studies, lambda task, group: tuned_section_of(sections, section_names, task, group))
+    for row in drafts:
+        record = records.get((row["task"], row["section"], row["regularizer"].split(" (")[0]))
+        if record is not None:
+            row["selection"] = record
     baseline = {(d["task"], d["section"]): d for d in drafts
                 if d["spec"] == "none" and d["regularizer"] == "none" and d["n"]}
     deltas = [delta_vs_none(d, baseline.get((d["task"], d["section"]))) for d in drafts]
     order = sorted(range(len(drafts)), key=lambda i: rank_key(drafts[i]))
     standings = standing_in_section([drafts[i] for i in order])
     return [cast(Row, {**drafts[i], **deltas[i], **standing}) for i, standing in zip(order, standings, strict=True)]
-
-
-def searches_choosing(studies, final: dict) -> str:
-    """"search 1" (or "searches 0, 2"): which searches of its study chose a tuned row's configuration, the
-    name that tells two tuned rows of one regularizer apart; "" for anything else."""
-    if tuning_role(final) != "final":
-        return ""
-    from rnnreg.tuned import experiment_key
-
-    key = experiment_key(final)
-    for study in studies:
-        if (study.task, study.group, study.label) == (final["task"]["name"], final["config"]["tuning"]["group"],
-                                                       final["regularizer"]["label"]):
-            seeds = [str(s.sampler_seed) for s in study.searches if s.chosen_key == key]
-            return f"search{'es' if len(seeds) > 1 else ''} {', '.join(seeds)}" if seeds else ""
-    return ""
 
 
 def tuned_section_of(sections: dict, section_names: dict, task: str, group: str) -> str | None:
@@ -353,38 +340,6 @@ def failed_studies(studies, sections: dict, section_names: dict) -> list[dict]:
                            "failed": failed, "metric": metric_name(row["primary_metric"]), "curve": []})
         rows.append(row)
     return rows
-
-
-def attach_selection(drafts: list[dict], studies, sections: dict, section_names: dict) -> None:
-    """Each tuned row gets its regularizer's selection record (`selection`): per search what won (the
-    default or a trial) and the tuned outcome, the selection's optimism, edge flags, the trials each study
-    holds against its budget, and the section's rank probabilities (rnnreg.tuned)."""
-    from rnnreg.tuned import edge_flags, importance, outcome, search_curve, search_optimism, stability
-
-    by_section: dict[tuple[str, str], list] = defaultdict(list)
-    for study in studies:
-        section = tuned_section_of(sections, section_names, study.task, study.group)
-        if section is not None:
-            by_section[(study.task, section)].append(study)
-    for (task, section), members in by_section.items():
-        ranking = stability(members)
-        for study in members:
-            record = {
-                "searches": [{"sampler_seed": s.sampler_seed, "chosen": s.chosen.key if s.chosen else None,
-                              "params": s.chosen_params, "outcome": outcome(study, s),
-                              "optimism": search_optimism(study, s), "trials": len(s.trials)}
-                             for s in study.searches],
-                "budget": study.budget, "edge": edge_flags(study), "importance": importance(study),
-                **ranking.probabilities.get(study.label, {"rank1": None, "top3": None}),
-                "groups": ranking.groups(), "replicates": ranking.replicates,
-            }
-            curve = search_curve(study)
-            if curve is not None:  # a one-dimensional grid (a strength search): its curve, point by point
-                record["curve"] = curve
-            for row in drafts:
-                if row["task"] == task and row["section"] == section and row["regularizer"].split(" (")[0] == \
-                        study.label:
-                    row["selection"] = record
 
 
 def delta_vs_none(row: dict, base: dict | None) -> dict:

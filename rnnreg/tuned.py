@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rnnreg.identity import canonical_json, chosen
@@ -332,3 +333,51 @@ def importance(study: TunedStudy) -> dict[str, float] | None:
     found = optuna.importance.get_param_importances(
         handle, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     return {name: round(float(value), 4) for name, value in found.items()}
+
+
+# --- what the board shows of a tuned section -------------------------------------------------------
+
+
+def searches_choosing(studies: list[TunedStudy], final: dict) -> str:
+    """"search 1" (or "searches 0, 2"): which searches of its study chose a tuned row's configuration, the
+    name that tells two tuned rows of one regularizer apart; "" for anything else."""
+    if role_of(final) != "final":
+        return ""
+    key = experiment_key(final)
+    for study in studies:
+        if (study.task, study.group, study.label) == (final["task"]["name"], final["config"]["tuning"]["group"],
+                                                       final["regularizer"]["label"]):
+            seeds = [str(s.sampler_seed) for s in study.searches if s.chosen_key == key]
+            return f"search{'es' if len(seeds) > 1 else ''} {', '.join(seeds)}" if seeds else ""
+    return ""
+
+
+def selection_records(studies: list[TunedStudy],
+                      section_of: Callable[[str, str], str | None]) -> dict[tuple[str, str, str], dict]:
+    """Each tuned regularizer's selection record, by (task, board section, label) — `section_of(task, group)`
+    names the section holding a group's final rows: per search what won (the default or a trial) and the
+    tuned outcome, the selection's optimism, edge flags, the trials each study holds against its budget,
+    a one-dimensional grid's curve, and the section's rank probabilities."""
+    by_section: dict[tuple[str, str], list[TunedStudy]] = defaultdict(list)
+    for study in studies:
+        section = section_of(study.task, study.group)
+        if section is not None:
+            by_section[(study.task, section)].append(study)
+    records = {}
+    for (task, section), members in by_section.items():
+        ranking = stability(members)
+        for study in members:
+            record = {
+                "searches": [{"sampler_seed": s.sampler_seed, "chosen": s.chosen.key if s.chosen else None,
+                              "params": s.chosen_params, "outcome": outcome(study, s),
+                              "optimism": search_optimism(study, s), "trials": len(s.trials)}
+                             for s in study.searches],
+                "budget": study.budget, "edge": edge_flags(study), "importance": importance(study),
+                **ranking.probabilities.get(study.label, {"rank1": None, "top3": None}),
+                "groups": ranking.groups(), "replicates": ranking.replicates,
+            }
+            curve = search_curve(study)
+            if curve is not None:  # a one-dimensional grid (a strength search): its curve, point by point
+                record["curve"] = curve
+            records[(task, section, study.label)] = record
+    return records
