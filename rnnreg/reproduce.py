@@ -12,8 +12,10 @@ within seed noise. So each rerun gets one of three verdicts:
                 the value;
     different   some metric further away (the command then exits 1),
 
-or `not comparable` when the committed config cannot be rebuilt here (another rnnreg, torch or plugin
-version: its config hash differs), which says what differs instead of training something else.
+or `not comparable` when the committed experiment cannot be rebuilt here (another numerics release of
+rnnreg, another plugin version, a setting that no longer resolves the same), which says what differs instead
+of training something else. Another torch build or device is the same experiment with other rounding, like
+another machine: it is rerun, and the verdict names what differs (`environment`).
 
 Each rerun uses the committed result's torch thread count where this machine has that many cores: the
 thread count changes how reductions split, and so the rounding.
@@ -30,7 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnreg.identity import seedless
+from rnnreg import identity
+from rnnreg.identity import ENVIRONMENT_KEYS, config_hash, seedless
 from rnnreg.jobs import Job, config_of
 from rnnreg.params import overrides_of
 from rnnreg.suite import RegularizerEntry
@@ -60,10 +63,11 @@ class Verdict:
     status: str
     reason: str = ""
     metrics: list[MetricCheck] = field(default_factory=list)
+    environment: str = ""  # what differs from the committed run besides the machine: torch's build, the device
 
     def as_dict(self) -> dict:
         return {"task": self.task, "regularizer": self.label, "seed": self.seed, "verdict": self.status,
-                "reason": self.reason,
+                "reason": self.reason, "environment": self.environment,
                 "metrics": {m.name: {"committed": m.committed, "here": m.here, "margin": m.margin,
                                      "verdict": m.verdict} for m in self.metrics}}
 
@@ -84,18 +88,33 @@ def differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
         if isinstance(left, dict) and isinstance(right, dict):
             keys += differing_keys(left, right, f"{prefix}{key}.")
         elif left != right:
-            keys.append(f"{prefix}{key}: {left!r} here {right!r}")
+            keys.append(f"{prefix}{key}: {left!r} committed, {right!r} here")
     return keys
 
 
-def rebuild(result: dict, plugins, device: str = "cpu") -> tuple[Job | None, str]:
-    """The job to rerun, or None and why it cannot be the same experiment here."""
+@dataclass(frozen=True)
+class Rebuilt:
+    """A committed result's job as it runs here: the job and its config hash here, or None and why it is
+    not the same experiment; and what differs in the environment (torch's build, the device)."""
+
+    job: Job | None
+    digest: str = ""
+    why: str = ""
+    environment: str = ""
+
+
+def rebuild(result: dict, plugins, device: str = "cpu") -> Rebuilt:
     job = job_of(result)
     here = config_of(job, plugins, device)
-    different = differing_keys(result["config"], here)
+    committed = result["config"]
+    # The experiment: what the user chose, run by the same numerics release of rnnreg.
+    different = differing_keys({**identity.chosen(committed), "numerics": committed["versions"]["rnnreg"]},
+                               {**identity.chosen(here), "numerics": here["versions"]["rnnreg"]})
     if different:
-        return None, "its config differs here (" + "; ".join(different[:3]) + ")"
-    return job, ""
+        return Rebuilt(None, why="its config differs here (" + "; ".join(different[:3]) + ")")
+    environment = differing_keys({key: committed.get(key) for key in ENVIRONMENT_KEYS},
+                                 {key: here.get(key) for key in ENVIRONMENT_KEYS})
+    return Rebuilt(job, config_hash(here), environment="; ".join(environment))
 
 
 # Two independent draws of one row differ by N(0, 2s²): 95 % of such differences lie within 1.96·√2·s.
@@ -152,15 +171,15 @@ def reproduce(committed: list[dict], chosen: list[dict], runner, relative_margin
 
     from rnnreg.results import read_result
 
-    verdicts, jobs, of_job = [], [], {}
+    verdicts, jobs, of_job, environment = [], [], {}, {}
     for result in chosen:
-        job, why = rebuild(result, runner.plugins, runner.device)
-        if job is None:
+        rebuilt = rebuild(result, runner.plugins, runner.device)
+        if rebuilt.job is None:
             verdicts.append(Verdict(result["task"]["name"], result["regularizer"]["label"], result["seed"],
-                                    NOT_COMPARABLE, why))
+                                    NOT_COMPARABLE, rebuilt.why))
             continue
-        jobs.append(job)
-        of_job[result["config_hash"]] = result
+        jobs.append(rebuilt.job)
+        of_job[rebuilt.digest], environment[rebuilt.digest] = result, rebuilt.environment
     planned = runner.plan(jobs)
     reporter = display(planned) if display else None
     if reporter is not None:
@@ -177,6 +196,8 @@ def reproduce(committed: list[dict], chosen: list[dict], runner, relative_margin
     row_margins = margins(committed, relative_margin)
     for entry in planned:
         committed_result = of_job[entry.digest]
-        verdicts.append(compare(committed_result, read_result(entry.path),
-                                row_margins.get(row_key(committed_result), {}), relative_margin))
+        verdict = compare(committed_result, read_result(entry.path), row_margins.get(row_key(committed_result), {}),
+                          relative_margin)
+        verdict.environment = environment[entry.digest]
+        verdicts.append(verdict)
     return sorted(verdicts, key=lambda v: (v.task, v.label, v.seed))

@@ -63,9 +63,27 @@ def test_verdicts_follow_the_rows_seed_spread_or_the_relative_margin():
 def test_a_config_from_another_version_is_not_comparable(tmp_path, plugins):
     [path] = list((committed(tmp_path)).rglob("*.json"))
     old = json.loads(path.read_text())
-    job, why = rp.rebuild(old, plugins)
-    assert job is not None and why == ""
+    rebuilt = rp.rebuild(old, plugins)
+    assert rebuilt.job is not None and rebuilt.why == "" and rebuilt.environment == ""
+    assert rebuilt.digest == old["config_hash"]
     older = copy.deepcopy(old)
     older["config"]["versions"]["rnnreg"] = "0.3.0"
-    job, why = rp.rebuild(older, plugins)
-    assert job is None and "versions.rnnreg: '0.3.0' here" in why
+    rebuilt = rp.rebuild(older, plugins)
+    assert rebuilt.job is None and "numerics: '0.3.0' committed, " in rebuilt.why
+    older = copy.deepcopy(old)
+    older["config"]["regularizer"]["versions"] = {name: "0" for name in older["config"]["regularizer"]["versions"]}
+    assert rp.rebuild(older, plugins).job is None
+
+
+def test_another_torch_build_or_device_is_rerun_and_named(tmp_path, plugins):
+    """The same experiment under another torch build or on another device differs in rounding only, as on
+    another machine: it is rerun and compared (within seed noise is the promise), and the verdict says what
+    differs."""
+    [path] = list((committed(tmp_path)).rglob("*.json"))
+    other = json.loads(path.read_text())
+    other["config"]["versions"]["torch"] = "2.99.0+cu999"
+    other["config"]["device"] = "cuda"
+    rebuilt = rp.rebuild(other, plugins)
+    assert rebuilt.job is not None and rebuilt.digest == json.loads(path.read_text())["config_hash"]  # here's job
+    assert "versions.torch: '2.99.0+cu999' committed" in rebuilt.environment
+    assert "device: 'cuda' committed, 'cpu' here" in rebuilt.environment

@@ -154,6 +154,8 @@ def reproduce(ctx, results_dir, task_names, labels, seeds, margin, work_dir, dat
             detail = v.reason or ("" if worst is None else
                                   f"{worst.name}: {worst.committed:.6g} committed, {worst.here:.6g} here "
                                   f"(Δ {worst.here - worst.committed:+.3g}, margin {worst.margin:.3g})")
+            if v.environment:  # another torch build or device: other rounding, as on another machine
+                detail += f" · {v.environment}"
             rows.append({"task": v.task, "regularizer": v.label, "seed": v.seed, "verdict": v.status,
                          "largest difference": detail})
         print_rows(rows, ["task", "regularizer", "seed", "verdict", "largest difference"], "table", "reproduce")
