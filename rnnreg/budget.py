@@ -5,12 +5,22 @@ From N observed trials of a random search, the expected best of n of them drawn 
 v(1) <= ... <= v(N); the best of a random n-subset is v(i) with probability C(N - i, n - 1) / C(N, n)
 (the subset holds v(i) and n - 1 of the N - i values above it). The band is that distribution's standard
 deviation: how far one search of n trials may land from the expectation. The estimator assumes the
-trials are independent draws, as a random search's are; for a TPE study the curve is descriptive only.
+trials are independent draws, as a random search's are (a scrambled Sobol sequence's nearly so); for an
+adaptive sampler (TPE, GP) the curve is descriptive only, and a grid is no sample at all: its points are
+shown as the search's curve instead (rnnreg.tuned.search_curve).
 """
 
 from __future__ import annotations
 
 import math
+
+ADAPTIVE_SAMPLERS = ("tpe", "gp")  # each trial chosen from the ones before: the curve describes, not estimates
+
+
+def searched_by_draws(sampler: str | None) -> bool:
+    """Whether a search by `sampler` drew its trials, so that an expected best after n of them means
+    something: every sampler but the grid (a study from before samplers were recorded drew at random)."""
+    return sampler != "grid"
 
 
 def best_of_n(values: list[float], n: int, lower_is_better: bool = True) -> tuple[float, float]:

@@ -9,6 +9,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from rnnreg.budget import searched_by_draws
 from rnnreg.errors import RnnregError
 from rnnreg.leaderboard import Row
 from rnnreg.metrics import metric_name
@@ -262,6 +263,12 @@ def plot_sweep(sweep):
     return fig
 
 
+def has_budget_curve(row: Row) -> bool:
+    """Whether a tuned row has an expected-best curve to draw: trials, drawn by a sampler (not a grid)."""
+    budget = row.get("budget") or {}
+    return bool(budget.get("curve")) and searched_by_draws(budget.get("sampler"))
+
+
 def plot_budget(section_rows: list[Row], title: str):
     """Expected best validation metric against the number of trials, every tuned regularizer on one axis,
     with a band of one standard deviation (Dodge et al. 2019): whether a ranking holds at every budget; and,
@@ -269,7 +276,7 @@ def plot_budget(section_rows: list[Row], title: str):
     the method's mean trial cost), where a cheap method's curve moves left."""
     plt = pyplot()
     tuned = list({r["regularizer"].split(" (")[0]: r for r in section_rows
-                  if (r.get("budget") or {}).get("curve")}.values())
+                  if has_budget_curve(r)}.values())
     metric = tuned[0]["primary_metric"]
     timed = all((r.get("budget") or {}).get("cpu_seconds") for r in tuned)
     fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(11 if timed else 6, 3.8), sharey=True, squeeze=False)
@@ -441,7 +448,7 @@ def section_figures(section_rows: list[Row], runs_of: dict[str, list[dict]], tit
             drawn.append(Figure(fig, "testcurves", alt, "Test curves, as in the paper's sentiment figure: every "
                                 "regularizer on one axis, so who overfits, when, and where each ends can be read "
                                 "together."))
-    if any((r.get("budget") or {}).get("curve") for r in section_rows):
+    if any(has_budget_curve(r) for r in section_rows):
         alt = (f"Budget curves on {title}: expected best validation {metric} after n random-search trials, one "
                "line per tuned regularizer, band one standard deviation; beside it the same against CPU time")
         drawn.append(Figure(plot_budget(section_rows, title), "budget", alt,

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from rnnreg import NUMERICS_VERSION
+from rnnreg.budget import ADAPTIVE_SAMPLERS, searched_by_draws
 from rnnreg.identity import canonical_json
 from rnnreg.leaderboard import Row, natural_key
 from rnnreg.metrics import HIGHER_IS_BETTER, metric_name
@@ -239,10 +240,11 @@ def short_studies(section_rows: list[Row]) -> list[str]:
 
 
 def budget_tables(rows: list[Row]):
-    """Per tuned section: (task, section, caption, header, cells) of the expected best validation metric
-    after n = 1, 4 and N trials."""
+    """Per tuned section searched by draws (not a grid): (task, section, caption, header, cells) of the
+    expected best validation metric after n = 1, 4 and N trials."""
     for task, section in section_keys(rows):
-        tuned = [r for r in rows if r["task"] == task and r["section"] == section and r.get("budget")]
+        tuned = [r for r in rows if r["task"] == task and r["section"] == section and r.get("budget")
+                 and searched_by_draws((r.get("budget") or {}).get("sampler"))]
         if not tuned:
             continue
         tuned = list({r["regularizer"].split(" (")[0]: r for r in reversed(tuned)}.values())[::-1]  # one per label
@@ -253,6 +255,11 @@ def budget_tables(rows: list[Row]):
         metric = budget[tuned[0]["regularizer"]]["metric"].replace("_", " ")
         caption = (f"Budget curves on {task}: expected best {metric} after "
                    "n random-search trials (Dodge et al. 2019, without replacement; ± one standard deviation)")
+        adaptive = sorted({str(sampler) for r in tuned
+                           if (sampler := (r.get("budget") or {}).get("sampler")) in ADAPTIVE_SAMPLERS})
+        if adaptive:
+            caption += (f"; {' and '.join(adaptive)} chose each trial from the ones before, so the draws are not "
+                        "independent and the curve only describes them")
         costs = [float(b["cpu_seconds"]) for b in budget.values() if b.get("cpu_seconds")]
         cheapest = min(costs) if costs else None
         if cheapest:

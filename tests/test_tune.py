@@ -387,5 +387,7 @@ def test_a_strength_search_is_shown_as_a_curve_per_method_with_the_chosen_point(
         assert seed0[chosen] == min(seed0.values())  # chosen on validation
     board = render_markdown(build_rows(found))
     assert "The strength search on synthetic-sentiment" in board and "| strength 0.5 | strength 0.75 | strength 1 |" in board
+    assert "Budget curves" not in board  # a grid is no random sample: its curve is the search's own
     runs_of = {r["regularizer"]: [] for r in rows}
-    assert "searchcurve" in [f.stem for f in section_figures(rows, runs_of, "tuned")]
+    stems = [f.stem for f in section_figures(rows, runs_of, "tuned")]
+    assert "searchcurve" in stems and "budget" not in stems
