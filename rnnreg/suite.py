@@ -150,6 +150,18 @@ def probabilities_of(entry: RegularizerEntry, registry) -> dict[str, float]:
             for part in parts for key, value in part.values.items() if is_probability(key)}
 
 
+def what_a_strength_moves(entry: RegularizerEntry, registry) -> str:
+    """One line for the suite check: the probabilities a strength (or dropout scale) multiplies in an entry,
+    at their values as written, and the numeric parameters it leaves alone (loss weights, temperatures)."""
+    moved = probabilities_of(entry, registry)
+    built = built_regularizer(entry.spec, entry.params, registry)
+    parts = built.parts if isinstance(built, Composite) else [built]
+    kept = [param_key(part.name, key, len(parts) > 1) for part in parts for key, value in part.values.items()
+            if not is_probability(key) and isinstance(value, (int, float)) and not isinstance(value, bool)]
+    text = ", ".join(f"{key} {value:g}" for key, value in moved.items()) or "nothing (no dropout probability)"
+    return f"{entry.label}: {text}" + (f"; {', '.join(kept)} stay" if kept else "")
+
+
 def scale_dropout(entry: RegularizerEntry, scale: float, registry, sweeping: bool) -> RegularizerEntry:
     """The entry with every dropout probability (parameters `p`, `p_*`) multiplied by `scale`, the plugin's
     defaults included, written out as explicit parameters so results record the values that ran. One scale

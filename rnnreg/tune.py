@@ -45,7 +45,7 @@ from rnnreg.results import UnreadableResult, read_result
 from rnnreg.runner import Runner, check_results_dir
 from rnnreg.searchspace import STRENGTH, Dimension, shared_space, space_of, strength_space
 from rnnreg.storage import portable_path
-from rnnreg.suite import RegularizerEntry, Suite, scale_dropout
+from rnnreg.suite import RegularizerEntry, Suite, scale_dropout, what_a_strength_moves
 from rnnreg.tuned import valid_value
 
 DEFAULT_STORAGE_FILE = "studies.sqlite3"
@@ -178,6 +178,9 @@ class Tuner:
     def studies(self) -> list[Study]:
         check_results_dir(self.runner.results_dir)  # the default storage lives there
         spaces = self.spaces()
+        if self.strength:  # say what the one factor multiplies, before anything trains
+            self.report("a strength multiplies " + "; ".join(
+                what_a_strength_moves(job.regularizer, self.plugins.regularizers) for job in self.templates()))
         studies = []
         for job in self.templates():
             space = spaces[(job.task, job.regularizer.label)]

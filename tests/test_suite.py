@@ -221,3 +221,18 @@ def test_a_suite_with_nested_aliases_is_refused_in_one_line_at_once(tmp_path):
     with pytest.raises(RnnregError, match=r"laughs.yaml: line 2: an alias \(\*a0\); write the values out"):
         load_suite(str(suite), None)
     assert time.perf_counter() - start < 1.0
+
+
+def test_the_suite_check_says_what_a_strength_moves_and_what_stays(plugins):
+    """AWD's composition: every part's probability is multiplied (the entry's own values), the loss weights
+    stay; a regularizer without a probability says so."""
+    from rnnreg.suite import RegularizerEntry, what_a_strength_moves
+
+    awd = RegularizerEntry("weight-drop+variational+embedding+ar-tar",
+                           {"p_input": 0.3, "p_recurrent": 0.0, "p_output": 0.4, "embedding.p": 0.1}, label="awd")
+    line = what_a_strength_moves(awd, plugins.regularizers)
+    assert line.startswith("awd: weight-drop.p 0.5, variational.p_input 0.3, variational.p_recurrent 0, "
+                           "variational.p_output 0.4, embedding.p 0.1")
+    assert line.endswith("; ar-tar.alpha, ar-tar.beta stay")
+    assert what_a_strength_moves(RegularizerEntry("none", {}), plugins.regularizers) == \
+        "none: nothing (no dropout probability)"

@@ -374,6 +374,7 @@ def test_a_strength_search_is_shown_as_a_curve_per_method_with_the_chosen_point(
     out = CliRunner().invoke(cli, ["tune", "--suite", str(path), "--sampler", "grid", "--finalists", "1",
                                    "--select-seeds", "0", "--final-seeds", "1", "--results-dir", str(results)])
     assert out.exit_code == 0, out.output
+    assert "a strength multiplies naive: p_input" in out.stderr and "; variational: p_input 0.5" in out.stderr
     found = read_results(results)[0]
     rows = [r for r in build_rows(found) if r.get("selection")]
     assert {r["regularizer"].split(" (")[0] for r in rows} == {"naive", "variational"}

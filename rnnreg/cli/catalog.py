@@ -27,15 +27,18 @@ def plugins_list(ctx, kind, fmt):
     """Every registered regularizer (name, origin, the sites it acts on and loss term, description,
     parameters with defaults, the ranges `rnnreg tune` searches) and observer (`--log NAME[:DEST]`).
     Tasks: `rnnreg tasks list`."""
+    from rnnreg.params import is_probability
     from rnnreg.searchspace import plugin_space
 
     found = get_plugins(ctx)
     if kind in (None, "regularizers"):
         rows = [{"name": e.name, "origin": e.origin, "sites": plugin_sites(e.cls), "description": e.cls.description,
                  "params": dict(e.cls.params),
-                 "search_space": {k: d.describe() for k, d in plugin_space(e.cls, e.name).items()}}
+                 "search_space": {k: d.describe() for k, d in plugin_space(e.cls, e.name).items()},
+                 "strength_moves": [k for k in e.cls.params if is_probability(k)]}
                 for e in found.regularizers]
-        print_rows(rows, ["name", "origin", "sites", "description", "params", "search_space"], fmt, "regularizers")
+        print_rows(rows, ["name", "origin", "sites", "description", "params", "search_space", "strength_moves"], fmt,
+                   "regularizers")
     if kind == "observers" or (kind is None and fmt == "table"):
         rows = [{"name": e.name, "origin": e.origin, "description": e.cls.description, "destination": e.cls.destination}
                 for e in found.observers]
