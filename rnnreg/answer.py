@@ -73,7 +73,13 @@ def default_rate_lines(claim_rows: list[dict], link: str) -> list[str]:
         shown = decided[:4]
         said = "; ".join(f"`{c['claim'].split(' on ')[0]}` {c['status']}" for c in shown)
         more = f"; {len(decided) - len(shown)} more" if len(decided) > len(shown) else ""
-        lines.append(f"- **{suite}**, paired over seeds, Holm-corrected ([claims]({link}#claims)): {said}{more}.")
+        tuned = ""
+        if decided[0].get("tuning_group"):  # a tuned suite: whose finals, and how far to trust their choice
+            tuned = f" (tuned rows of {decided[0]['tuning_group']}" + (
+                ", an early study: each row's seed 0 is the trial that chose it, which flatters the winners)"
+                if decided[0].get("selecting_seed_in_finals") else ")")
+        lines.append(f"- **{suite}**{tuned}, paired over seeds, Holm-corrected ([claims]({link}#claims)): "
+                     f"{said}{more}.")
     return lines
 
 

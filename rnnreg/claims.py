@@ -117,8 +117,19 @@ def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:
         mine = [r for r in results if r.get("config_hash") in hashes]
         tested = [evaluate(claim, mine) for claim in suite.claims]
         for row, adjusted in zip(tested, holm([row.get("p_value") for row in tested]), strict=True):
-            rows.append({"suite": name, **decide(row, adjusted)})
+            rows.append({"suite": name, **decide(row, adjusted), **tuned_by(mine)})
     return rows
+
+
+def tuned_by(results: list[dict]) -> dict:
+    """For a tuned suite's claims: the tuning group whose final rows they read, and whether its winners were
+    retrained on the seed that chose them (a study from before references and rechecks, rnnreg < 0.5)."""
+    finals = [(r.get("config") or {}).get("tuning") or {} for r in results]
+    groups = {t["group"]: "finalists" not in t for t in finals if t.get("role") == "final"}
+    if len(groups) != 1:
+        return {}
+    [(group, early)] = groups.items()
+    return {"tuning_group": group, "selecting_seed_in_finals": early}
 
 
 def test_against(values: list[float], against: float, out: dict, numbers: dict) -> dict:

@@ -30,6 +30,26 @@ def test_claims_are_said_only_where_decided():
     assert answer_lines([], claims) == ["- **s**, paired over seeds, Holm-corrected ([claims](#claims)): `a < b` holds."]
 
 
+def test_a_tuned_suites_claims_name_their_study_and_warn_where_its_winners_chose_their_own_seed():
+    """Claims on an early study's tuned rows (seed 0 of each row is its winning trial) say so; a study under
+    the protocol (finals on fresh seeds) is only named."""
+    from rnnreg.claims import tuned_by
+
+    def final(group, protocol):
+        tuning = {"role": "final", "group": group} | ({"finalists": 3} if protocol else {})
+        return {"config": {"tuning": tuning}}
+
+    early, later = tuned_by([final("g/random-n16", False)] * 2), tuned_by([final("g/random-n32", True)])
+    assert early == {"tuning_group": "g/random-n16", "selecting_seed_in_finals": True}
+    assert tuned_by([final("a", True), final("b", True)]) == {} and tuned_by([{"config": {}}]) == {}
+    claim = {"suite": "s", "kind": "compare", "claim": "a < b on t valid_perplexity", "status": "holds"}
+    [line] = answer_lines([], [claim | early])
+    assert line.startswith("- **s** (tuned rows of g/random-n16, an early study: each row's seed 0 is the trial "
+                           "that chose it, which flatters the winners), paired over seeds")
+    [line] = answer_lines([], [claim | later])
+    assert line.startswith("- **s** (tuned rows of g/random-n32), paired over seeds")
+
+
 def test_the_readme_answer_is_written_between_its_markers_and_checked(tmp_path):
     results = tmp_path / "results"
     suite = tmp_path / "s.yaml"
