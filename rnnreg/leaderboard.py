@@ -26,7 +26,6 @@ its rank by mean: not a tie, only not separated at this n.
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from collections import defaultdict
 from typing import TypedDict, cast
@@ -34,7 +33,8 @@ from typing import TypedDict, cast
 from rnnreg.identity import canonical_json
 from rnnreg.metrics import MetricName, Result, metric_name, primary_metric_of
 from rnnreg.significance import ALPHA, mean_std, paired, paired_p_value, t_interval
-from rnnreg.tuned import role_of, searches_choosing, selection_records, tuned_studies
+from rnnreg.tables import natural_key
+from rnnreg.tuned import role_of, searches_choosing, selection_records, tuned_studies, wholly_failed
 
 SPLITS = ("valid", "test", "train")
 
@@ -326,18 +326,14 @@ def failed_studies(studies, sections: dict, section_names: dict) -> list[dict]:
     """A row for each regularizer of a tuned section whose every candidate failed (so it has no finals):
     it stays on the board, failed, with how many failed and the first reason."""
     rows = []
-    for study in studies:
-        failed, total, reason = study.failed_trials()
-        if study.finals or not total or failed < total:
-            continue
+    for study, error, budget in wholly_failed(studies):
         section = tuned_section_of(sections, section_names, study.task, study.group)
         if section is None:
             continue
         runs = [study.reference] if study.reference else [next(iter(study.searches[0].trials.values()))]
         row = make_row(study.task, section, study.label, runs)
-        row.update(status="failed", errors=[f"{failed}/{total} candidates failed; the first: {reason}"], n=0,
-                   budget={"trials": study.valid_trials(), "budget": study.budget * len(study.searches),
-                           "failed": failed, "metric": metric_name(row["primary_metric"]), "curve": []})
+        row.update(status="failed", errors=[error], n=0,
+                   budget={**budget, "metric": metric_name(row["primary_metric"]), "curve": []})
         rows.append(row)
     return rows
 
@@ -439,8 +435,3 @@ def make_row(task: str, section: str, label: str, runs: list[dict]) -> dict:
         "_by_seed": by_seed,  # for the paired statistics; not rendered
         "_params": flatten(regularizer_of(runs[0]).get("params") or {}),  # for sweep grids; not rendered
     }
-
-
-def natural_key(text: str) -> list:
-    """Numbers in a heading compare as numbers, so "8 epochs" sorts before "250 epochs"."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from rnnreg import NUMERICS_VERSION
 from rnnreg.budget import ADAPTIVE_SAMPLERS, searched_by_draws
 from rnnreg.identity import canonical_json
-from rnnreg.leaderboard import Row, natural_key
+from rnnreg.leaderboard import Row
 from rnnreg.metrics import HIGHER_IS_BETTER, metric_name
-from rnnreg.tables import markdown_table
+from rnnreg.tables import markdown_table, natural_key
 
 # Every column, in order; the terminal shows the essential ones first and adds the others while they fit.
 COLUMNS = ("#", "regularizer", "n", "valid", "test", "Δ test vs none", "train", "valid MC", "test MC",

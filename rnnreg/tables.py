@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -14,3 +15,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]],
     return ["| " + " | ".join(map(escape, header)) + " |",
             "|" + "|".join("---:" if r else "---" for r in aligns) + "|",
             *("| " + " | ".join(map(escape, row)) + " |" for row in rows)]
+
+
+def natural_key(text: str) -> list:
+    """Numbers in a heading compare as numbers, so "8 epochs" sorts before "250 epochs"."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]

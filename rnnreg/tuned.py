@@ -352,6 +352,19 @@ def searches_choosing(studies: list[TunedStudy], final: dict) -> str:
     return ""
 
 
+def wholly_failed(studies: list[TunedStudy]) -> list[tuple[TunedStudy, str, dict]]:
+    """The studies whose every candidate failed (so they have no finals), each with what the board says —
+    how many failed and the first reason — and its trials against its budget."""
+    found = []
+    for study in studies:
+        failed, total, reason = study.failed_trials()
+        if study.finals or not total or failed < total:
+            continue
+        found.append((study, f"{failed}/{total} candidates failed; the first: {reason}",
+                      {"trials": study.valid_trials(), "budget": study.budget * len(study.searches), "failed": failed}))
+    return found
+
+
 def selection_records(studies: list[TunedStudy],
                       section_of: Callable[[str, str], str | None]) -> dict[tuple[str, str, str], dict]:
     """Each tuned regularizer's selection record, by (task, board section, label) — `section_of(task, group)`
