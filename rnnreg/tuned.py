@@ -377,8 +377,12 @@ def selection_records(studies: list[TunedStudy],
         if section is not None:
             by_section[(study.task, section)].append(study)
     records = {}
+    failed = {id(study) for study, _, _ in wholly_failed(studies)}
     for (task, section), members in by_section.items():
-        ranking = stability(members)
+        # Rank only once every method that can have finals has them: an order over the first few to finish
+        # would be read as the answer.
+        pending = [s.label for s in members if mean_outcome(s) is None and id(s) not in failed]
+        ranking = stability(members) if not pending else Stability({}, [], {}, 0)
         for study in members:
             record = {
                 "searches": [{"sampler_seed": s.sampler_seed, "chosen": s.chosen.key if s.chosen else None,
@@ -392,5 +396,7 @@ def selection_records(studies: list[TunedStudy],
             curve = search_curve(study)
             if curve is not None:  # a one-dimensional grid (a strength search): its curve, point by point
                 record["curve"] = curve
+            if pending:
+                record["finals_pending"] = pending
             records[(task, section, study.label)] = record
     return records

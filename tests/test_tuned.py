@@ -120,3 +120,19 @@ def test_the_dimension_that_decides_the_outcome_carries_the_importance():
     [study] = tuned_studies(files)
     found = importance(study)
     assert list(found)[0] == "p" and found["p"] > found["q"]
+
+
+def test_no_rank_probabilities_until_every_method_has_its_finals():
+    """Finals land one method after another; an order over the first to finish would be read as the answer."""
+    from rnnreg.tuned import selection_records
+
+    rng = random.Random(3)
+    good, bad = made_up("good", 40.0, rng), made_up("bad", 44.0, rng)
+    waiting = [r for r in bad if r["config"]["tuning"]["role"] != "final"]
+    records = selection_records(tuned_studies(good + waiting), lambda task, group: "tuned")
+    assert {key[2] for key in records} == {"good", "bad"}
+    for record in records.values():
+        assert record["rank1"] is None and record["finals_pending"] == ["bad"] and record["groups"] == []
+    records = selection_records(tuned_studies(good + bad), lambda task, group: "tuned")
+    assert records[("synthetic-lm", "tuned", "good")]["rank1"] >= 0.9
+    assert all("finals_pending" not in record for record in records.values())
