@@ -4,7 +4,8 @@ open with it (the README's copy sits between markers that `rnnreg leaderboard --
 keeps in step with the results).
 
     tuned fairly      a tuned section whose ranking was bootstrapped: the groups that hold with
-                      probability ≥ 0.9 (rnnreg.tuned), undecided inside each;
+                      probability ≥ 0.9 (rnnreg.tuned), undecided inside each; after a strength
+                      search, each method's number at the strength chosen for it;
     default rates     per suite, its paired comparisons that hold or are contradicted (rnnreg.claims);
     real text         the best row of each multi-seed board of a real dataset and what is not separated
                       from it.
@@ -47,20 +48,38 @@ def tuned_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] 
         if not selection or key in seen or selection.get("rank1") is None:
             continue
         seen.add(key)
+        tuned = [r for r in rows if (r["task"], r["section"]) == key and r.get("selection")]
         groups = selection.get("groups") or []
         title = f"{row['task']} · {row['section']}"
         where = f"[{row['task']}, {row['section'].split(' · ')[0]}]({link}#{anchor_of(title)})"
+        own = own_point(tuned)
         if len(groups) > 1:
             said = " ahead of ".join("{" + ", ".join(group) + "}" for group in groups)
-            lines.append(f"- **Tuned fairly** ({where}): {said}, each with probability ≥ 0.9 under the bootstrap "
+            lines.append(f"- **Tuned fairly** ({where}): {own}{said}, each with probability ≥ 0.9 under the bootstrap "
                          "over searches, trials and final seeds; inside each group the order is undecided.")
         elif groups:
-            leader = max((r for r in rows if (r["task"], r["section"]) == key and r.get("selection")),
-                         key=lambda r: r["selection"]["rank1"] or 0.0)
-            lines.append(f"- **Tuned fairly** ({where}): no order holds with probability ≥ 0.9; the most likely "
+            leader = max(tuned, key=lambda r: r["selection"]["rank1"] or 0.0)
+            lines.append(f"- **Tuned fairly** ({where}): {own}no order holds with probability ≥ 0.9; the most likely "
                          f"first is {leader['regularizer'].split(' (')[0]} "
                          f"(P(rank 1) {leader['selection']['rank1']:.2f}).")
     return lines
+
+
+def own_point(tuned: Sequence[Any]) -> str:
+    """For a one-dimensional grid search (a strength search): each method's final mean at the point chosen
+    for it, so the answer says at which strength each was compared; empty for any other search."""
+    if not all((r["selection"].get("curve") or {}).get("chosen") for r in tuned):
+        return ""
+    first = tuned[0]
+    metric = metric_name(first["primary_metric"])
+    digits = 2 if first["primary_metric"] == "perplexity" else 3
+    dimension = first["selection"]["curve"]["dimension"]
+    said = ", ".join(f"{r['regularizer'].split(' (')[0]} {r['metrics'][metric]['mean']:.{digits}f} "
+                     f"({dimension} {r['selection']['curve']['chosen'][0]:g})"
+                     for r in sorted(tuned, key=lambda r: r["rank"]))
+    seeds = "–".join(map(str, sorted({r["n"] for r in tuned})))
+    return (f"each at the {dimension} chosen for it on validation, valid {first['primary_metric']} {said} "
+            f"(n {seeds} fresh seeds); ")
 
 
 def default_rate_lines(claim_rows: list[dict], link: str) -> list[str]:

@@ -322,7 +322,7 @@ def selection_tables(rows: list[Row]):
                 label,
                 "–" if record.get("rank1") is None else f"{record['rank1']:.2f}",
                 "–" if record.get("top3") is None else f"{record['top3']:.2f}",
-                " / ".join("default" if s["chosen"] == "reference" else (s["chosen"] or "–") for s in searches),
+                " / ".join(chosen_cell(s) for s in searches),
                 " / ".join(fmt(s["outcome"], digits) if s["outcome"] is not None else "–" for s in searches),
                 " / ".join(f"{s['optimism']:+.{digits}f}" if s["optimism"] is not None else "–" for s in searches),
                 " / ".join(f"{s['trials']}" + (f" of {record['budget']}" if s["trials"] < record["budget"] else "")
@@ -332,6 +332,18 @@ def selection_tables(rows: list[Row]):
                 or "–",
             ])
         yield task, section, caption, header, cells
+
+
+def chosen_cell(search: dict) -> str:
+    """What a search chose: the default, or trial k — with its value where the search had one dimension (a
+    strength search), which is then the whole configuration."""
+    if search["chosen"] == "reference":
+        return "default"
+    params = search.get("params") or {}
+    if len(params) == 1 and search["chosen"]:
+        [(name, value)] = params.items()
+        return f"{search['chosen']} ({name} {value:g})" if isinstance(value, int | float) else search["chosen"]
+    return search["chosen"] or "–"
 
 
 def search_curve_tables(rows: list[Row]):

@@ -24,6 +24,20 @@ def test_a_stable_tuned_order_is_said_with_its_groups_and_an_undecided_one_is_no
     assert "no order holds with probability ≥ 0.9; the most likely first is naive (P(rank 1) 0.50)" in line
 
 
+def test_after_a_strength_search_each_method_is_named_at_the_strength_chosen_for_it():
+    def row(label, rank, mean, chosen):
+        return {"task": "ptb", "section": "tuned: 4 grid trials + the default · 2 × 200 LSTM", "regularizer": label,
+                "rank": rank, "n": 3, "primary_metric": "perplexity", "metrics": {"valid_perplexity": {"mean": mean}},
+                "selection": {"rank1": 0.5, "groups": [["zaremba", "variational"]],
+                              "curve": {"dimension": "strength", "chosen": [chosen], "points": []}}}
+
+    [line] = answer_lines([row("variational", 2, 101.9, 0.25), row("zaremba", 1, 101.43, 0.5)], [])
+    assert ("each at the strength chosen for it on validation, valid perplexity zaremba 101.43 (strength 0.5), "
+            "variational 101.90 (strength 0.25) (n 3 fresh seeds); no order holds") in line
+    [line] = answer_lines([tuned_row("naive", 0.9, [["naive"], ["awd"]])], [])
+    assert "chosen for it" not in line  # a search over several dimensions has no one point to name
+
+
 def test_claims_are_said_only_where_decided():
     claims = [{"suite": "s", "kind": "compare", "claim": "a < b on t valid_perplexity", "status": "holds"},
               {"suite": "s", "kind": "compare", "claim": "c < b on t valid_perplexity", "status": "inconclusive"}]

@@ -378,6 +378,7 @@ def test_a_strength_search_is_shown_as_a_curve_per_method_with_the_chosen_point(
     found = read_results(results)[0]
     rows = [r for r in build_rows(found) if r.get("selection")]
     assert {r["regularizer"].split(" (")[0] for r in rows} == {"naive", "variational"}
+    chosen_points = {}
     for row in rows:
         label = row["regularizer"].split(" (")[0]
         seed0 = {(r.get("study") or {}).get("params", {}).get("strength", 1.0): r["metrics"]["valid_error"]["value"]
@@ -386,7 +387,10 @@ def test_a_strength_search_is_shown_as_a_curve_per_method_with_the_chosen_point(
         assert curve["dimension"] == "strength" and dict(map(tuple, curve["points"])) == seed0
         [chosen] = curve["chosen"]
         assert seed0[chosen] == min(seed0.values())  # chosen on validation
+        chosen_points[label] = chosen
     board = render_markdown(build_rows(found))
+    for label, chosen in chosen_points.items():  # the selection table names the point, not only "trial k"
+        assert f"| {label} |" in board and (f"(strength {chosen:g}) |" in board or chosen == 1.0)
     assert "The strength search on synthetic-sentiment" in board and "| strength 0.5 | strength 0.75 | strength 1 |" in board
     assert "Budget curves" not in board  # a grid is no random sample: its curve is the search's own
     runs_of = {r["regularizer"]: [] for r in rows}
