@@ -296,8 +296,9 @@ def selection_tables(rows: list[Row]):
             continue
         digits = 2 if tuned[0]["primary_metric"] == "perplexity" else 4
         first = tuned[0]["selection"]
-        caption = (f"How the tuned rows were chosen and how stable their order is: P(rank 1) and P(top 3) over "
-                   f"{first['replicates']} bootstrap replicates (each search's trials and final seeds resampled, "
+        replicates = f"over {first['replicates']} bootstrap replicates" if first["replicates"] else "by bootstrap"
+        caption = (f"How the tuned rows were chosen and how stable their order is: P(rank 1) and P(top 3) {replicates} "
+                   "(each search's trials and final seeds resampled, "
                    "the choice redone; rnnreg/tuned.py); per search, what won (the default or trial k) and its "
                    "final-seed mean; optimism, what the selecting seeds promised minus what fresh seeds gave; "
                    "carried by, the dimensions that matter most over the search draws (Optuna's PED-ANOVA importance)")
@@ -342,7 +343,7 @@ def chosen_cell(search: dict) -> str:
     params = search.get("params") or {}
     if len(params) == 1 and search["chosen"]:
         [(name, value)] = params.items()
-        return f"{search['chosen']} ({name} {value:g})" if isinstance(value, int | float) else search["chosen"]
+        return f"{search['chosen']} ({name} {value:.3g})" if isinstance(value, int | float) else search["chosen"]
     return search["chosen"] or "–"
 
 
