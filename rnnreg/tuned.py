@@ -5,16 +5,25 @@ stable the ranking of the tuned rows is.
 
 Rank probabilities (Bouthillier et al. 2021: report how likely one method beats another, not one
 ordering). Each bootstrap replicate, per regularizer: draw one of its searches; resample that search's N
-trials with replacement (the reference always stays, as a practitioner always tries it); re-select the
-best candidate by its first-seed validation number; take as its outcome that number less the first-seed
-optimism of the search's actual winner (its first-seed number minus the mean of its final seeds, the
-final seeds resampled with replacement). When the re-selection picks the actual winner, the outcome is
+trials with replacement (the reference always stays, as a practitioner always tries it); redo the
+selection as `rnnreg tune` did — the top K by first-seed validation are the finalists, the best mean over
+its selecting seeds wins — and take as the outcome the actual winner's final mean (its final seeds
+resampled) moved by how much better or worse the re-selected winner scored than the actual one. Both are
+scored on the same seeds: a finalist by its mean over the first and the recheck seeds; a candidate that
+was never rechecked (it enters the top K only in a resample) by its first seed plus the search's mean
+recheck shift (the finalists' mean over their selecting seeds minus their first seed: what the recheck
+seeds, easier or harder, move a number by). When the re-selection picks the actual winner, the outcome is
 the resampled mean of its final seeds, exactly. Ranking the replicate's outcomes gives P(rank 1) and
 P(top 3). Seeded, so the board is reproducible.
+
+(Comparing the re-selected candidate's first seed with the actual winner's first seed instead would credit
+a method whose rechecks overturned its first-seed order — a winner that was not its first seed's best —
+with the gap it never had: rnnreg 0.5's first rank probabilities did, and put moon first with 0.94.)
 """
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections import defaultdict
@@ -287,24 +296,47 @@ def stability(studies: list[TunedStudy], replicates: int = BOOTSTRAP_REPLICATES,
                       for s in ready}, order, {k: cuts[k] / replicates for k in range(1, len(order))}, replicates)
 
 
-def searched(study: TunedStudy, search: Search) -> tuple[list[float], list[float], float, list[float]]:
-    """(the reference's first-seed value, if any; the trials'; the chosen candidate's; its finals')."""
-    pool = study.candidates(search)
-    reference = [float(c.first) for c, _ in pool if c.key == REFERENCE and c.first is not None]
-    trials = [float(c.first) for c, _ in pool if c.key != REFERENCE and c.first is not None]
+@dataclass(frozen=True)
+class Searched:
+    """One search's numbers, read once for the bootstrap (not per replicate). A candidate is (its first-seed
+    value, its selecting score): the mean over its selecting seeds for a finalist (infinitely bad where a
+    recheck failed: it cannot win), None for one never rechecked."""
+
+    reference: list[tuple[float, float | None]]
+    trials: list[tuple[float, float | None]]
+    finalists: int
+    chosen_score: float
+    shift: float  # the finalists' mean (selecting mean − first seed): the recheck seeds' own effect
+    finals: list[float]
+
+
+def searched(study: TunedStudy, search: Search) -> Searched:
     assert search.chosen is not None and search.chosen.first is not None
-    return reference, trials, float(search.chosen.first), study.final_values(search.chosen_key)
+    worst = -math.inf if study.higher_is_better else math.inf
+    scores: dict[str, float] = {}
+    shifts = []
+    for c in search.finalists:
+        values = c.selecting_values()
+        scores[c.key] = statistics.fmean(values) if values else worst
+        if values and c.first is not None:
+            shifts.append(statistics.fmean(values) - float(c.first))
+    pool = [(c.key, (float(c.first), scores.get(c.key))) for c, _ in study.candidates(search) if c.first is not None]
+    return Searched(reference=[numbers for key, numbers in pool if key == REFERENCE],
+                    trials=[numbers for key, numbers in pool if key != REFERENCE],
+                    finalists=max(1, len(search.finalists)), chosen_score=scores[search.chosen.key],
+                    shift=statistics.fmean(shifts) if shifts else 0.0,
+                    finals=study.final_values(search.chosen_key))
 
 
-def resampled_outcome(numbers: tuple[list[float], list[float], float, list[float]], rng: random.Random,
-                      sign: float) -> float:
-    """One replicate of one search: its trials and finals resampled, the best candidate re-selected on its
-    first seed, and that value less the chosen candidate's first-seed optimism."""
-    reference, trials, chosen_first, finals = numbers
-    final_mean = statistics.fmean(rng.choice(finals) for _ in finals)
-    drawn = reference + [rng.choice(trials) for _ in trials]
-    best = min(drawn, key=lambda value: sign * value)
-    return best - chosen_first + final_mean
+def resampled_outcome(numbers: Searched, rng: random.Random, sign: float) -> float:
+    """One replicate of one search: its trials and finals resampled, the selection redone (top K by first
+    seed, then the best selecting score), the final mean moved by the re-selected score minus the chosen's."""
+    final_mean = statistics.fmean(rng.choice(numbers.finals) for _ in numbers.finals)
+    drawn = numbers.reference + [rng.choice(numbers.trials) for _ in numbers.trials]
+    shortlist = sorted(drawn, key=lambda c: sign * c[0])[:numbers.finalists]  # stable: the reference first on ties
+    best = min((score if score is not None else first + numbers.shift for first, score in shortlist),
+               key=lambda value: sign * value)
+    return best - numbers.chosen_score + final_mean
 
 
 def importance(study: TunedStudy) -> dict[str, float] | None:

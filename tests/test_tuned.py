@@ -73,6 +73,43 @@ def test_two_equal_methods_share_rank_one_about_evenly_and_stay_undecided():
     assert ranking.groups() == [sorted(["a", "b"], key=ranking.order.index), ["far"]]  # inside: undecided
 
 
+def rechecked_study(label, chosen_is_first_seed_best):
+    """Three finalists rechecked on two more seeds, the same finals either way. The winner is the reference,
+    second on its first seed and first on its rechecks; or trial 0, first on both (with the reference's
+    first seed and trial 0's rechecks swapped)."""
+    rechecks_win, rechecks_lose = (42.21, 42.13), (42.35, 42.26)
+    if chosen_is_first_seed_best:
+        reference, first_trial = (42.62, rechecks_lose), (42.41, rechecks_win)
+    else:
+        reference, first_trial = (42.62, rechecks_win), (42.41, rechecks_lose)
+    found = [result(label, "reference", 0, reference[0])]
+    for seed, value in zip((1, 2), reference[1], strict=True):
+        found.append(result(label, "recheck", seed, value))
+    trials = [(first_trial, {"p": 0.3}), ((42.58, (42.66, 42.30)), {"p": 0.4})] + \
+        [((43.0 + k / 4, None), {"p": 0.05 + k / 20}) for k in range(6)]
+    for k, ((first, rechecks), params) in enumerate(trials):
+        found.append(result(label, "trial", 0, first, params, sampler_seed=0, trial=k))
+        for seed, value in zip((1, 2), rechecks or (), strict=False):
+            found.append(result(label, "recheck", seed, value, params))
+    chosen_params = {"p": 0.3} if chosen_is_first_seed_best else None
+    found += [result(label, "final", 3 + f, v, chosen_params, finalists=3, select_seeds=2)
+              for f, v in enumerate((42.1, 42.5, 42.3, 42.4, 42.4))]
+    return found
+
+
+def test_a_winner_its_rechecks_chose_gets_no_credit_for_a_first_seed_gap_it_never_had():
+    """Two methods with the same numbers: one's winner is its first seed's best, the other's won on its
+    rechecks. Re-selecting in a resample must score both alike (on their selecting seeds), so neither is
+    first with any confidence."""
+    studies = tuned_studies(rechecked_study("by-rechecks", False) + rechecked_study("by-first-seed", True))
+    assert {s.label: s.searches[0].chosen.key for s in studies} == {"by-rechecks": "reference",
+                                                                    "by-first-seed": "trial 0"}
+    ranking = stability(studies)
+    for label in ("by-rechecks", "by-first-seed"):
+        assert 0.3 <= ranking.probabilities[label]["rank1"] <= 0.7
+    assert len(ranking.groups()) == 1
+
+
 def test_the_decisions_are_recomputed_from_the_files():
     rng = random.Random(3)
     [study] = tuned_studies(made_up("m", 40.0, rng, searches=2))
