@@ -400,9 +400,14 @@ class Tuner:
             self.plan_and_run(rechecks, "rechecks of the finalists")
         decisions = []
         for study, higher, chosen, jobs in shortlists:
-            rechecked = [replace(c, rechecks=tuple(
-                valid_value(r) if (r := self.result_of(self.recheck_job(jobs[c.key], seed))) else None
-                for seed in seeds)) for c in chosen]
+            found = {c.key: [self.result_of(self.recheck_job(jobs[c.key], seed)) for seed in seeds] for c in chosen}
+            if any(r is None for runs in found.values() for r in runs):
+                # No file yet: another driver still trains it (or was killed). A failed recheck has a file
+                # and cannot win; a missing one must not be read as failed, or the winner would change.
+                self.report(f"{study.name}: rechecks still run elsewhere: the choice waits for a rerun")
+                continue
+            rechecked = [replace(c, rechecks=tuple(valid_value(r) if r else None for r in found[c.key]))
+                         for c in chosen]
             best = selection.winner(rechecked, higher)
             decision = Decision(study, rechecked, best)
             if best is None:

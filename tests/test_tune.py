@@ -148,6 +148,31 @@ def test_a_driver_killed_with_sigkill_and_rerun_reaches_the_same_files_and_decis
     assert all(t.state.name == "COMPLETE" for ts in trials.values() for t in ts)
 
 
+def test_a_recheck_another_driver_still_trains_is_waited_for_not_read_as_failed(tmp_path):
+    """Two drivers on one results folder split the rechecks by their locks; the one that finishes first must
+    not choose while a recheck it did not train has no file yet (read as failed, it would change the winner)."""
+    import socket
+
+    whole = tmp_path / "whole"
+    tune(tmp_path, whole)
+    recheck = next(r for r in files_by_role(whole)["recheck"])
+    shared = tmp_path / "shared"
+    lock = shared / ".locks" / f"{recheck['config_hash']}.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "label": "the other driver",
+                                "started_at": "2026-01-01T00:00:00+00:00"}))
+    out = tune(tmp_path, shared)
+    assert "rechecks still run elsewhere: the choice waits for a rerun" in out.stderr
+    assert len(files_by_role(shared).get("final", [])) < len(files_by_role(whole)["final"])  # that search waits
+    lock.unlink()  # the other driver is done (here: never wrote it, so this driver trains it now)
+    tune(tmp_path, shared)
+
+    def files(folder):
+        return {p.name: json.loads(p.read_text())["metrics"] for p in folder.rglob("*.json")}
+
+    assert files(shared) == files(whole)
+
+
 def test_a_refused_trial_is_trained_again_and_each_driver_counts_what_it_told(tmp_path):
     results = tmp_path / "r"
     first = tune(tmp_path, results)
