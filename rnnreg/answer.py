@@ -56,13 +56,23 @@ def tuned_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] 
         if len(groups) > 1:
             said = " ahead of ".join("{" + ", ".join(group) + "}" for group in groups)
             lines.append(f"- **Tuned fairly** ({where}): {own}{said}, each with probability ≥ 0.9 under the bootstrap "
-                         "over searches, trials and final seeds; inside each group the order is undecided.")
+                         f"over {searches_said(tuned)}, trials and final seeds; inside each group the order is "
+                         "undecided.")
         elif groups:
             leader = max(tuned, key=lambda r: r["selection"]["rank1"] or 0.0)
             lines.append(f"- **Tuned fairly** ({where}): {own}no order holds with probability ≥ 0.9; the most likely "
                          f"first is {leader['regularizer'].split(' (')[0]} "
                          f"(P(rank 1) {leader['selection']['rank1']:.2f}).")
     return lines
+
+
+def searches_said(tuned: Sequence[Any]) -> str:
+    """"1 search per method", "1–2 searches per method": how much search variation the bootstrap saw."""
+    counts = sorted({len(r["selection"].get("searches") or []) for r in tuned} - {0})
+    if not counts:
+        return "searches"
+    span = "–".join(map(str, dict.fromkeys([counts[0], counts[-1]])))
+    return f"{span} search{'' if counts[-1] == 1 else 'es'} per method"
 
 
 def own_point(tuned: Sequence[Any]) -> str:
