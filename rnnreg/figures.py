@@ -289,14 +289,25 @@ def plot_budget(section_rows: list[Row], title: str):
         high = [m + p["sd"] for m, p in zip(means, curve, strict=True)]
         label = f"{row['regularizer'].split(' (')[0]} ({budget['trials']})"
         xs = [ns] + ([[n * budget["cpu_seconds"] / 60 for n in ns]] if timed else [])
-        for ax, x in zip(axes[0], xs, strict=False):
-            ax.plot(x, means, color=PALETTE[k % 8], marker=MARKERS[k % 8], markersize=3, label=label)
+        for ax, x in zip(axes[0], xs, strict=False):  # eight colours; past them, another line style
+            ax.plot(x, means, color=PALETTE[k % 8], marker=MARKERS[k % 8], markersize=3, label=label,
+                    linestyle=LINESTYLES[(k // 8) % len(LINESTYLES)])
             ax.fill_between(x, low, high, color=PALETTE[k % 8], alpha=0.12)
+    # One bad first draw (a wide space's n = 1) would squash where the curves differ: the axis shows every
+    # curve from n = 4 on with its band, and says when earlier points lie above it.
+    settled = [p for r in tuned for p in r["budget"]["curve"] if p["n"] >= min(4, len(r["budget"]["curve"]))]
+    bottom = min(min(p["mean"] for r in tuned for p in r["budget"]["curve"]), min(p["mean"] - p["sd"] for p in settled))
+    top = max(p["mean"] + p["sd"] for p in settled)
+    clipped = top > bottom and any(p["mean"] + p["sd"] > top for r in tuned for p in r["budget"]["curve"])
+    if clipped:
+        margin = 0.05 * (top - bottom)
+        axes[0][0].set_ylim(bottom - margin, top + margin)
     ax = axes[0][0]
     ax.xaxis.get_major_locator().set_params(integer=True)  # trials are counted, not measured
     ax.set_xlabel("trials (n)")
     ax.set_ylabel(f"expected best validation {METRIC_UNITS.get(metric, metric)}", fontsize=8)
-    ax.set_title("Expected best after n trials", fontsize=9)
+    ax.set_title("Expected best after n trials" + (" (axis from n = 4; the first draws lie above)" if clipped else ""),
+                 fontsize=9)
     if timed:
         axes[0][1].set_xlabel("CPU minutes (n × the method's mean trial)")
         axes[0][1].set_title("… against compute", fontsize=9)
