@@ -295,10 +295,12 @@ def plot_budget(section_rows: list[Row], title: str):
             ax.fill_between(x, low, high, color=PALETTE[k % 8], alpha=0.12)
     # One bad first draw (a wide space's n = 1) would squash where the curves differ: the axis shows every
     # curve from n = 4 on with its band, and says when earlier points lie above it.
-    settled = [p for r in tuned for p in r["budget"]["curve"] if p["n"] >= min(4, len(r["budget"]["curve"]))]
-    bottom = min(min(p["mean"] for r in tuned for p in r["budget"]["curve"]), min(p["mean"] - p["sd"] for p in settled))
+    points = [(p, len(curve)) for curve in (list((r.get("budget") or {}).get("curve") or []) for r in tuned)
+              for p in curve]
+    settled = [p for p, length in points if p["n"] >= min(4, length)]
+    bottom = min(min(p["mean"] for p, _ in points), min(p["mean"] - p["sd"] for p in settled))
     top = max(p["mean"] + p["sd"] for p in settled)
-    clipped = top > bottom and any(p["mean"] + p["sd"] > top for r in tuned for p in r["budget"]["curve"])
+    clipped = top > bottom and any(p["mean"] + p["sd"] > top for p, _ in points)
     if clipped:
         margin = 0.05 * (top - bottom)
         axes[0][0].set_ylim(bottom - margin, top + margin)
