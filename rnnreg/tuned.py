@@ -341,11 +341,11 @@ def resampled_outcome(numbers: Searched, rng: random.Random, sign: float) -> flo
 
 def importance(study: TunedStudy) -> dict[str, float] | None:
     """Which tuned dimension carries the method: Optuna's PED-ANOVA importance over its search draws (every
-    search pooled, the reference left out), highest first. None without Optuna (the `tune` extra), or with
-    fewer than 4 finished draws or nothing tuned."""
+    search pooled, the reference left out), highest first. None without Optuna (the `tune` extra), with
+    fewer than 4 finished draws, or with fewer than two dimensions (one carries everything by definition)."""
     draws = [r for s in study.searches for r in s.trials.values() if valid_value(r) is not None]
     space = next((s.space for s in study.searches if s.space), {})
-    if len(draws) < 4 or not space:
+    if len(draws) < 4 or len(space) < 2:
         return None
     try:
         import optuna
@@ -413,7 +413,12 @@ def selection_records(studies: list[TunedStudy],
     for (task, section), members in by_section.items():
         # Rank only once every method that can have finals has them: an order over the first few to finish
         # would be read as the answer.
-        pending = [s.label for s in members if mean_outcome(s) is None and id(s) not in failed]
+        # Finals land one seed after another too: a method with fewer final seeds than the section's
+        # fullest is still pending (its partial mean would be ranked as if it were the row).
+        full = max((len(study.final_values(search.chosen_key)) for study in members for search in study.searches),
+                   default=0)
+        pending = [s.label for s in members if id(s) not in failed and (mean_outcome(s) is None or any(
+            len(s.final_values(search.chosen_key)) < full for search in s.searches if search.chosen is not None))]
         ranking = stability(members) if not pending else Stability({}, [], {}, 0)
         for study in members:
             record = {
