@@ -67,8 +67,10 @@ def tuned_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] 
 
 
 def searches_said(tuned: Sequence[Any]) -> str:
-    """"1 search per method", "1–2 searches per method": how much search variation the bootstrap saw."""
-    counts = sorted({len(r["selection"].get("searches") or []) for r in tuned} - {0})
+    """"1 search per method", "1–2 searches per method": how much search variation the bootstrap saw (the
+    searches with a tuned outcome; one still running has none)."""
+    counts = sorted({sum(1 for s in r["selection"].get("searches") or [] if s.get("outcome") is not None)
+                     for r in tuned} - {0})
     if not counts:
         return "searches"
     span = "–".join(map(str, dict.fromkeys([counts[0], counts[-1]])))

@@ -18,9 +18,10 @@ def test_a_stable_tuned_order_is_said_with_its_groups_and_an_undecided_one_is_no
             tuned_row("ar-tar", 0.05, [["naive", "awd"], ["ar-tar"]])]
     [line] = answer_lines(rows, [])
     assert "{naive, awd} ahead of {ar-tar}" in line and "probability ≥ 0.9" in line
-    one = [{**r, "selection": {**r["selection"], "searches": [{}]}} for r in rows]
+    done, running = {"outcome": 42.0}, {"outcome": None}  # a second search without finals yet: not counted
+    one = [{**r, "selection": {**r["selection"], "searches": [done, running]}} for r in rows]
     assert "over 1 search per method, trials and final seeds" in answer_lines(one, [])[0]
-    two = [{**r, "selection": {**r["selection"], "searches": [{}] * (1 + (r is rows[0]))}} for r in rows]
+    two = [{**r, "selection": {**r["selection"], "searches": [done] * (1 + (r is rows[0]))}} for r in rows]
     assert "over 1–2 searches per method" in answer_lines(two, [])[0]
     assert f"(#{anchor('synthetic-lm · ' + rows[0]['section'])})" in line
     undecided = [{**r, "selection": {**r["selection"], "groups": [["naive", "awd", "ar-tar"]]}} for r in rows]
