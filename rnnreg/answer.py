@@ -77,16 +77,20 @@ def searches_said(tuned: Sequence[Any]) -> str:
     return f"{span} search{'' if counts[-1] == 1 else 'es'} per method"
 
 
+def valid_mean(row: Any) -> str:
+    """A row's mean validation number as the answer prints it: perplexity to 2 decimals, errors to 3."""
+    digits = 2 if row["primary_metric"] == "perplexity" else 3
+    return f"{row['metrics'][metric_name(row['primary_metric'])]['mean']:.{digits}f}"
+
+
 def own_point(tuned: Sequence[Any]) -> str:
     """For a one-dimensional grid search (a strength search): each method's final mean at the point chosen
     for it, so the answer says at which strength each was compared; empty for any other search."""
     if not all((r["selection"].get("curve") or {}).get("chosen") for r in tuned):
         return ""
     first = tuned[0]
-    metric = metric_name(first["primary_metric"])
-    digits = 2 if first["primary_metric"] == "perplexity" else 3
     dimension = first["selection"]["curve"]["dimension"]
-    said = ", ".join(f"{r['regularizer'].split(' (')[0]} {r['metrics'][metric]['mean']:.{digits}f} "
+    said = ", ".join(f"{r['regularizer'].split(' (')[0]} {valid_mean(r)} "
                      f"({dimension} {r['selection']['curve']['chosen'][0]:g})"
                      for r in sorted(tuned, key=lambda r: r["rank"]))
     seeds = "–".join(map(str, sorted({r["n"] for r in tuned})))
@@ -125,9 +129,7 @@ def real_text_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], s
                           key=lambda r: r["rank"])
             if len(mine) < 2:
                 continue
-            metric = metric_name(mine[0]["primary_metric"])
-            digits = 2 if mine[0]["primary_metric"] == "perplexity" else 3
-            order = ", ".join(f"{r['regularizer']} {r['metrics'][metric]['mean']:.{digits}f}" for r in mine)
+            order = ", ".join(f"{r['regularizer']} {valid_mean(r)}" for r in mine)
             seeds = sorted({r["n"] for r in mine})
             title = f"{task} · {section}"
             lines.append(f"- **Real text** ([{task}, {section.split(' · ')[0]}]({link}#{anchor_of(title)})): valid "
