@@ -93,9 +93,19 @@ def check_claim_names(claim: Claim, labels: set[str], tasks: set[str], where: st
                           f"does not run ({', '.join(sorted(tasks))})")
 
 
+def by_seed(pairs) -> dict[int, float]:
+    """(seed, value) pairs to one value a seed. A label with several results at one seed is a tuned method
+    whose searches chose different winners, each retrained on the same final seeds: it counts at that seed as
+    their mean (the tuned outcome over searches), not as whichever file came last."""
+    found: dict[int, list[float]] = {}
+    for seed, value in pairs:
+        found.setdefault(seed, []).append(value)
+    return {seed: statistics.fmean(values) for seed, values in found.items()}
+
+
 def values_by_seed(results: list[dict], label: str, metric: str) -> dict[int, float]:
-    return {r["seed"]: r["metrics"][metric]["value"] for r in results
-            if r["regularizer"]["label"] == label and r["status"] == "ok" and metric in r["metrics"]}
+    return by_seed((r["seed"], r["metrics"][metric]["value"]) for r in results
+                   if r["regularizer"]["label"] == label and r["status"] == "ok" and metric in r["metrics"])
 
 
 def overfit_margin_of(result: dict) -> float | None:
@@ -104,8 +114,8 @@ def overfit_margin_of(result: dict) -> float | None:
 
 
 def margin_by_seed(results: list[dict], label: str) -> dict[int, float]:
-    return {r["seed"]: m for r in results if r["regularizer"]["label"] == label
-            for m in [overfit_margin_of(r)] if m is not None and not math.isnan(m)}
+    return by_seed((r["seed"], m) for r in results if r["regularizer"]["label"] == label
+                   for m in [overfit_margin_of(r)] if m is not None and not math.isnan(m))
 
 
 def evaluate_all(results: list[dict], suites: list[tuple]) -> list[dict]:

@@ -233,3 +233,12 @@ def test_claims_command_reports_every_claim_of_the_suites_present(tmp_path):
     board = tmp_path / "BOARD.md"
     assert CliRunner().invoke(cli, ["leaderboard", str(results), "--write", str(board)]).exit_code == 0
     assert "## Claims" in board.read_text() and "zaremba overfits on synthetic-sentiment" in board.read_text()
+
+
+def test_a_tuned_method_whose_searches_chose_different_winners_counts_as_their_mean_at_each_seed():
+    # search 0's winner and search 1's winner, each retrained on the final seeds 0-4
+    a = runs("a", [40.0, 45.0, 50.0, 42.0, 47.0]) + runs("a", [44.0, 49.0, 54.0, 46.0, 51.0])
+    b = runs("b", [43.1, 47.9, 53.0, 45.1, 49.9])  # worse than a's first winner, better than the second
+    checked = compare(a + b)
+    assert checked["n"] == 5 and checked["status"] == "holds"  # a's mean (42, 47, 52, 44, 49) is below b
+    assert compare(list(reversed(a)) + b) == checked  # the order of the files does not choose a winner
