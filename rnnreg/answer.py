@@ -67,14 +67,21 @@ def tuned_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] 
 
 
 def searches_said(tuned: Sequence[Any]) -> str:
-    """"1 search per method", "1–2 searches per method": how much search variation the bootstrap saw (the
-    searches with a tuned outcome; one still running has none)."""
-    counts = sorted({sum(1 for s in r["selection"].get("searches") or [] if s.get("outcome") is not None)
-                     for r in tuned} - {0})
-    if not counts:
+    """"1 search per method", "2 searches per method (1 for ar-tar, none)": how much search variation the
+    bootstrap saw, naming the methods it saw less of (a search still running has no tuned outcome yet)."""
+    counts = {r["regularizer"].split(" (")[0]:
+              sum(1 for s in r["selection"].get("searches") or [] if s.get("outcome") is not None) for r in tuned}
+    most = max(counts.values(), default=0)
+    if not most:
         return "searches"
-    span = "–".join(map(str, dict.fromkeys([counts[0], counts[-1]])))
-    return f"{span} search{'' if counts[-1] == 1 else 'es'} per method"
+    said = f"{most} search{'' if most == 1 else 'es'} per method"
+    fewer: dict[int, list[str]] = {}
+    for label, count in counts.items():
+        if 0 < count < most:  # none: still pending, which the board says
+            fewer.setdefault(count, []).append(label)
+    if fewer:
+        said += " (" + "; ".join(f"{n} for {', '.join(fewer[n])}" for n in sorted(fewer, reverse=True)) + ")"
+    return said
 
 
 def valid_mean(row: Any) -> str:

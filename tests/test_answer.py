@@ -22,7 +22,7 @@ def test_a_stable_tuned_order_is_said_with_its_groups_and_an_undecided_one_is_no
     one = [{**r, "selection": {**r["selection"], "searches": [done, running]}} for r in rows]
     assert "over 1 search per method, trials and final seeds" in answer_lines(one, [])[0]
     two = [{**r, "selection": {**r["selection"], "searches": [done] * (1 + (r is rows[0]))}} for r in rows]
-    assert "over 1–2 searches per method" in answer_lines(two, [])[0]
+    assert "over 2 searches per method (1 for awd, ar-tar), trials" in answer_lines(two, [])[0]
     assert f"(#{anchor('synthetic-lm · ' + rows[0]['section'])})" in line
     undecided = [{**r, "selection": {**r["selection"], "groups": [["naive", "awd", "ar-tar"]]}} for r in rows]
     [line] = answer_lines(undecided, [])
