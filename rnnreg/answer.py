@@ -53,16 +53,17 @@ def tuned_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] 
         title = f"{row['task']} · {row['section']}"
         where = f"[{row['task']}, {row['section'].split(' · ')[0]}]({link}#{anchor_of(title)})"
         own = own_point(tuned)
+        leader = max(tuned, key=lambda r: r["selection"]["rank1"] or 0.0)
+        likely = f"the most likely first is {leader['regularizer'].split(' (')[0]} " \
+                 f"(P(rank 1) {leader['selection']['rank1']:.2f})"
         if len(groups) > 1:
             said = " ahead of ".join("{" + ", ".join(group) + "}" for group in groups)
+            inside = f"; {likely}" if len(groups[0]) > 1 else ""
             lines.append(f"- **Tuned fairly** ({where}): {own}{said}, each with probability ≥ 0.9 under the bootstrap "
                          f"over {searches_said(tuned)}, trials and final seeds; inside each group the order is "
-                         "undecided.")
+                         f"undecided{inside}.")
         elif groups:
-            leader = max(tuned, key=lambda r: r["selection"]["rank1"] or 0.0)
-            lines.append(f"- **Tuned fairly** ({where}): {own}no order holds with probability ≥ 0.9; the most likely "
-                         f"first is {leader['regularizer'].split(' (')[0]} "
-                         f"(P(rank 1) {leader['selection']['rank1']:.2f}).")
+            lines.append(f"- **Tuned fairly** ({where}): {own}no order holds with probability ≥ 0.9; {likely}.")
     return lines
 
 

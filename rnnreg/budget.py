@@ -36,7 +36,9 @@ def best_of_n(values: list[float], n: int, lower_is_better: bool = True) -> tupl
     return mean, math.sqrt(max(variance, 0.0))
 
 
-def budget_curve(values: list[float], lower_is_better: bool = True) -> list[dict]:
-    """[{"n", "mean", "sd"}] for n = 1..N."""
+def budget_curve(values: list[float], lower_is_better: bool = True, up_to: int | None = None) -> list[dict]:
+    """[{"n", "mean", "sd"}] for n = 1..N, or 1..up_to: the draws of several searches pooled estimate the
+    curve of one search's budget, not one of their combined size (whose last point has no spread at all)."""
+    last = len(values) if up_to is None else min(up_to, len(values))
     return [dict(zip(("n", "mean", "sd"), (n, *best_of_n(values, n, lower_is_better)), strict=True))
-            for n in range(1, len(values) + 1)]
+            for n in range(1, last + 1)]

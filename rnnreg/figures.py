@@ -287,7 +287,9 @@ def plot_budget(section_rows: list[Row], title: str):
         means = [p["mean"] for p in curve]
         low = [m - p["sd"] for m, p in zip(means, curve, strict=True)]
         high = [m + p["sd"] for m, p in zip(means, curve, strict=True)]
-        label = f"{row['regularizer'].split(' (')[0]} ({budget['trials']})"
+        searches = budget.get("searches") or 1  # several searches' draws pooled: "2 × 32"
+        drawn = f"{searches} × {budget['per_search']}" if searches > 1 else str(budget["trials"])
+        label = f"{row['regularizer'].split(' (')[0]} ({drawn})"
         xs = [ns] + ([[n * budget["cpu_seconds"] / 60 for n in ns]] if timed else [])
         for ax, x in zip(axes[0], xs, strict=False):  # eight colours; past them, another line style
             ax.plot(x, means, color=PALETTE[k % 8], marker=MARKERS[k % 8], markersize=3, label=label,

@@ -191,13 +191,15 @@ def budgets(trials: list[dict]) -> dict[tuple, dict]:
         searches = {r["config"]["tuning"].get("sampler_seed") for r in runs}
         costs = [r["cost"]["cpu_seconds_train"] + r["cost"]["cpu_seconds_evaluate"] for r in ok
                  if r.get("cost") and r["cost"]["epochs_trained"] == r["config"]["train"].get("epochs")]
+        # a study with nothing to tune (before references existed) ran its one trial
+        per_search = int(tuning.get("trials") or len(runs)) if any((r.get("study") or {}).get("params")
+                                                                   for r in runs) else 1
         found[key] = {"trials": len(runs), "failed": len(runs) - len(ok), "metric": metric,
-                      # a study with nothing to tune (before references existed) ran its one trial
-                      "budget": len(searches) * (int(tuning.get("trials") or len(runs))
-                                                 if any((r.get("study") or {}).get("params") for r in runs) else 1),
+                      "budget": len(searches) * per_search, "per_search": per_search, "searches": len(searches),
                       "sampler": tuning.get("sampler"),
                       "cpu_seconds": statistics.fmean(costs) if costs else None,  # a trial's, without stalls
-                      "curve": budget_curve(values, not MetricName.parse(metric).higher_is_better) if values else []}
+                      "curve": budget_curve(values, not MetricName.parse(metric).higher_is_better, per_search)
+                      if values else []}
     return found
 
 

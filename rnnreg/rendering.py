@@ -249,7 +249,9 @@ def budget_tables(rows: list[Row]):
             continue
         tuned = list({r["regularizer"].split(" (")[0]: r for r in reversed(tuned)}.values())[::-1]  # one per label
         budget = {r["regularizer"]: r.get("budget") or {} for r in tuned}
-        total = max(b["trials"] for b in budget.values())
+        # One search's budget N: the board compares methods at what one search buys (several searches' draws,
+        # pooled, estimate that curve better; they do not buy a larger budget)
+        total = max(b.get("per_search") or b["trials"] for b in budget.values())
         points = sorted({n for n in (1, 4, total) if n <= total})
         digits = 2 if tuned[0]["primary_metric"] == "perplexity" else 4
         metric = budget[tuned[0]["regularizer"]]["metric"].replace("_", " ")
@@ -260,6 +262,9 @@ def budget_tables(rows: list[Row]):
         if adaptive:
             caption += (f"; {' and '.join(adaptive)} chose each trial from the ones before, so the draws are not "
                         "independent and the curve only describes them")
+        if any((b.get("searches") or 1) > 1 for b in budget.values()):
+            caption += (f"; up to one search's {total} trials, where the draws of a method's several searches "
+                        "are pooled to estimate it")
         costs = [float(b["cpu_seconds"]) for b in budget.values() if b.get("cpu_seconds")]
         cheapest = min(costs) if costs else None
         if cheapest:
@@ -273,7 +278,8 @@ def budget_tables(rows: list[Row]):
             curve = {point["n"]: point for point in mine["curve"]}
             failed = f" ({mine['failed']} failed)" if mine["failed"] else ""
             short = f" of {mine['budget']}" if mine.get("budget", mine["trials"]) > mine["trials"] else ""
-            line = [row["regularizer"].split(" (")[0], f"{mine['trials']}{short}{failed}"] + [
+            pooled = f" in {mine['searches']} searches" if (mine.get("searches") or 1) > 1 else ""
+            line = [row["regularizer"].split(" (")[0], f"{mine['trials']}{short}{pooled}{failed}"] + [
                 f"{fmt(curve[n]['mean'], digits)} ± {fmt(curve[n]['sd'], digits)}" if n in curve else "–"
                 for n in points]
             if cheapest:

@@ -188,10 +188,11 @@ def search_optimism(study: TunedStudy, search: Search) -> float | None:
 
 
 def edge_flags(study: TunedStudy) -> list[str]:
-    """"p_cell 0.785 lies at the 0.8 edge": a chosen search value close to its range's end."""
+    """"p_cell 0.785 lies at the 0.8 edge": a chosen search value close to its range's end (the values of
+    several searches that chose near one edge, in one flag: "p 0.004 / 0.027 lie at 0")."""
     from rnnreg.searchspace import parse_range
 
-    flags = []
+    near: dict[tuple[str, str, float], list[float]] = {}
     for search in study.searches:
         for name, value in search.chosen_params.items():
             raw = search.space.get(name)
@@ -201,10 +202,14 @@ def edge_flags(study: TunedStudy) -> list[str]:
             side = dimension.near_edge(float(value), EDGE_SHARE) if dimension else None
             if side and dimension:
                 edge = dimension.low if side == "low" else dimension.high
-                flags.append(f"{name} {value:.3g} lies at {edge:g}, its least: little or none of it is best"
-                             if side == "low" and edge == 0 else
-                             f"{name} {value:.3g} lies at the {edge:g} edge — widen the range")
-    return sorted(set(flags))
+                near.setdefault((name, side, edge), []).append(float(value))
+    flags = []
+    for (name, side, edge), values in sorted(near.items()):
+        said = " / ".join(f"{v:.3g}" for v in dict.fromkeys(values))
+        verb = "lies" if len(set(values)) == 1 else "lie"
+        flags.append(f"{name} {said} {verb} at {edge:g}, its least: little or none of it is best"
+                     if side == "low" and edge == 0 else f"{name} {said} {verb} at the {edge:g} edge — widen the range")
+    return flags
 
 
 def search_curve(study: TunedStudy) -> dict | None:

@@ -18,6 +18,7 @@ def test_a_stable_tuned_order_is_said_with_its_groups_and_an_undecided_one_is_no
             tuned_row("ar-tar", 0.05, [["naive", "awd"], ["ar-tar"]])]
     [line] = answer_lines(rows, [])
     assert "{naive, awd} ahead of {ar-tar}" in line and "probability ≥ 0.9" in line
+    assert line.endswith("undecided; the most likely first is naive (P(rank 1) 0.50).")  # inside the first group
     done, running = {"outcome": 42.0}, {"outcome": None}  # a second search without finals yet: not counted
     one = [{**r, "selection": {**r["selection"], "searches": [done, running]}} for r in rows]
     assert "over 1 search per method, trials and final seeds" in answer_lines(one, [])[0]

@@ -127,6 +127,10 @@ def test_a_chosen_value_at_its_ranges_edge_is_flagged():
     assert edge_flags(study) == ["p 0.785 lies at the 0.8 edge — widen the range"]
     [inside] = tuned_studies(made_up("z", 40.0, random.Random(4), chosen_p=0.4))
     assert edge_flags(inside) == []
+    [twice] = tuned_studies(made_up("z", 40.0, random.Random(4), chosen_p=0.785))
+    for search in twice.searches:  # both searches chose near the edge: one flag with both values
+        search.chosen_params = {"p": 0.785 if search.sampler_seed == 0 else 0.79}
+    assert edge_flags(twice) == ["p 0.785 / 0.79 lie at the 0.8 edge — widen the range"]
 
 
 def test_the_budget_curve_uses_search_draws_only_not_the_reference():
@@ -141,6 +145,12 @@ def test_the_budget_curve_uses_search_draws_only_not_the_reference():
     draws = sorted(r["metrics"]["valid_perplexity"]["value"] for r in files if r["config"]["tuning"]["role"] == "trial")
     assert row["budget"]["trials"] == 8
     assert row["budget"]["curve"][-1]["mean"] == pytest.approx(draws[0])  # best of all 8 draws, not the reference
+    two = made_up("m", 40.0, random.Random(5), searches=2)
+    for r in two:
+        r["_path"] = "x"
+    row = build_rows(two)[0]  # a row per search's winner, with their study's budget
+    assert row["budget"]["trials"] == 16 and row["budget"]["searches"] == 2
+    assert [p["n"] for p in row["budget"]["curve"]] == list(range(1, 9))  # one search's budget, from 16 draws
 
 
 def test_the_dimension_that_decides_the_outcome_carries_the_importance():
