@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +94,7 @@ def check_claim_names(claim: Claim, labels: set[str], tasks: set[str], where: st
                           f"does not run ({', '.join(sorted(tasks))})")
 
 
-def by_seed(pairs) -> dict[int, float]:
+def by_seed(pairs: Iterable[tuple[int, float]]) -> dict[int, float]:
     """(seed, value) pairs to one value a seed. A label with several results at one seed is a tuned method
     whose searches chose different winners, each retrained on the same final seeds: it counts at that seed as
     their mean (the tuned outcome over searches), not as whichever file came last."""
