@@ -60,8 +60,10 @@ def unique_slugs(titles: list[str], limit: int = 80) -> list[str]:
 def html_table(names: list[str], cells: list[list[str]], caption: str) -> str:
     head = "".join(f"<th scope='col'>{html.escape(n)}</th>" for n in names)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
-    return (f"<div class='table'><table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table></div>")
+    # The caption sits outside the sideways-scrolling box: inside a wide table it would be as wide as the
+    # table, and a phone would have to scroll to read the sentence that explains it.
+    return (f"<figure class='table'><figcaption>{html.escape(caption)}</figcaption><div class='scroll'><table>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></figure>")
 
 
 def figure_html(src: str, alt: str, caption: str, wide: bool = False) -> str:
@@ -74,18 +76,17 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; padding: 0 1rem; color: #111;
        line-height: 1.4; }
 h2, li, p { overflow-wrap: anywhere; }  /* labels like ablation[embedding.p=0.0,...] must wrap on a phone */
-.table { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
+.table .scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.3rem 0 1rem; }
 th, td { border: 1px solid #bbb; padding: 0.2rem 0.5rem; text-align: right; white-space: nowrap; }
 td:nth-child(2), th:nth-child(2) { text-align: left; }
 /* the name column wraps (a published reference's long name must not push every number off the screen) */
 td:nth-child(2) { white-space: normal; min-width: 10em; max-width: 16em; overflow-wrap: anywhere; }
 /* many-panel figures keep a readable size on a phone and scroll sideways instead of shrinking */
 @media (max-width: 700px) { figure.wide { overflow-x: auto; } figure.wide img { max-width: none; width: 900px; } }
-caption { text-align: left; font-size: 0.85rem; color: #333; padding-bottom: 0.3rem; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 .masks { display: flex; flex-wrap: wrap; gap: 0.5rem; } .masks figure { width: 30%; min-width: 260px; margin: 0; }
-figcaption { font-size: 0.8rem; color: #333; }
+figcaption { font-size: 0.8rem; color: #333; overflow-wrap: anywhere; }
 """
 
 

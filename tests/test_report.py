@@ -258,6 +258,29 @@ def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
         assert image.imread(site / src)[..., :3].std() > 0.02, src  # each figure has drawn content
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (Debian: apt-get install -y chromium; .ci/run installs it)")
+def test_on_a_phone_the_page_does_not_scroll_sideways_and_every_table_caption_fits_the_screen(site):
+    # Wide tables scroll inside their own box; the sentence that explains a table must not scroll with it.
+    probe = site / "_phone.html"
+    probe.write_text(
+        "<html><body><iframe id='f' src='index.html' width='390' height='800'></iframe><pre id='out'></pre>"
+        "<script>document.getElementById('f').onload = () => { const d = document.getElementById('f')"
+        ".contentDocument; const w = d.documentElement.clientWidth; document.getElementById('out').textContent ="
+        " JSON.stringify({width: w, page: d.documentElement.scrollWidth, tables: d.querySelectorAll('table')"
+        ".length, captions: [...d.querySelectorAll('table > caption, figure.table > figcaption')].map(c => Math.ceil("
+        "c.getBoundingClientRect().right))}) };</script></body></html>")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars"]
+    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=180)
+    probe.unlink()
+    found = re.search(r"<pre id=\"out\">(.*?)</pre>", dom.stdout, re.S)
+    assert found and found.group(1), dom.stderr[-2000:]
+    seen = json.loads(found.group(1).replace("&amp;", "&").replace("&quot;", '"'))
+    assert seen["page"] <= seen["width"]  # nothing pushes the page itself wider than the phone
+    assert len(seen["captions"]) == seen["tables"] > 0  # every table has its caption, outside the scroll box
+    assert max(seen["captions"]) <= seen["width"]
+
+
 def test_the_sweep_plots_each_cells_mean(results_dir):
     from rnnreg.figures import plot_sweep, pyplot
     from rnnreg.leaderboard import build_rows
