@@ -57,9 +57,20 @@ def unique_slugs(titles: list[str], limit: int = 80) -> list[str]:
             for title, name in zip(titles, full, strict=True)]
 
 
+PROSE = 40  # a cell longer than this is a sentence (an edge flag, a claim's numbers): it wraps
+
+
+NAMES = ("regularizer", "claim")  # the column that names a row: left-aligned, wrapping
+
+
 def html_table(names: list[str], cells: list[list[str]], caption: str) -> str:
-    head = "".join(f"<th scope='col'>{html.escape(n)}</th>" for n in names)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    def kind(i: int, text: str) -> str:
+        which = "name" if names[i] in NAMES else "prose" if len(text) > PROSE else ""
+        return f" class={which}" if which else ""
+
+    head = "".join(f"<th scope='col'{kind(i, '')}>{html.escape(n)}</th>" for i, n in enumerate(names))
+    body = "".join("<tr>" + "".join(f"<td{kind(i, c)}>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+                   for row in cells)
     # The caption sits outside the sideways-scrolling box: inside a wide table it would be as wide as the
     # table, and a phone would have to scroll to read the sentence that explains it.
     return (f"<figure class='table'><figcaption>{html.escape(caption)}</figcaption><div class='scroll'><table>"
@@ -79,9 +90,10 @@ h2, li, p { overflow-wrap: anywhere; }  /* labels like ablation[embedding.p=0.0,
 .table .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.3rem 0 1rem; }
 th, td { border: 1px solid #bbb; padding: 0.2rem 0.5rem; text-align: right; white-space: nowrap; }
-td:nth-child(2), th:nth-child(2) { text-align: left; }
+td.name, th.name { text-align: left; }
 /* the name column wraps (a published reference's long name must not push every number off the screen) */
-td:nth-child(2) { white-space: normal; min-width: 10em; max-width: 16em; overflow-wrap: anywhere; }
+td.name { white-space: normal; min-width: 10em; max-width: 16em; overflow-wrap: anywhere; }
+td.prose { white-space: normal; min-width: 14em; max-width: 24em; text-align: left; }
 /* many-panel figures keep a readable size on a phone and scroll sideways instead of shrinking */
 @media (max-width: 700px) { figure.wide { overflow-x: auto; } figure.wide img { max-width: none; width: 900px; } }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; }

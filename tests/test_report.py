@@ -259,7 +259,7 @@ def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (Debian: apt-get install -y chromium; .ci/run installs it)")
-def test_on_a_phone_the_page_does_not_scroll_sideways_and_every_table_caption_fits_the_screen(site):
+def test_on_a_phone_the_page_does_not_scroll_sideways_and_captions_and_cell_sentences_wrap(site):
     # Wide tables scroll inside their own box; the sentence that explains a table must not scroll with it.
     probe = site / "_phone.html"
     probe.write_text(
@@ -267,7 +267,7 @@ def test_on_a_phone_the_page_does_not_scroll_sideways_and_every_table_caption_fi
         "<script>document.getElementById('f').onload = () => { const d = document.getElementById('f')"
         ".contentDocument; const w = d.documentElement.clientWidth; document.getElementById('out').textContent ="
         " JSON.stringify({width: w, page: d.documentElement.scrollWidth, tables: d.querySelectorAll('table')"
-        ".length, captions: [...d.querySelectorAll('table > caption, figure.table > figcaption')].map(c => Math.ceil("
+        ".length, widest: Math.max(...[...d.querySelectorAll('td')].map(c => c.getBoundingClientRect().width)), captions: [...d.querySelectorAll('table > caption, figure.table > figcaption')].map(c => Math.ceil("
         "c.getBoundingClientRect().right))}) };</script></body></html>")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars"]
     dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()],
@@ -279,6 +279,7 @@ def test_on_a_phone_the_page_does_not_scroll_sideways_and_every_table_caption_fi
     assert seen["page"] <= seen["width"]  # nothing pushes the page itself wider than the phone
     assert len(seen["captions"]) == seen["tables"] > 0  # every table has its caption, outside the scroll box
     assert max(seen["captions"]) <= seen["width"]
+    assert seen["widest"] <= 360  # a sentence in a cell (an edge flag, a claim's numbers) wraps at 24em
 
 
 def test_the_sweep_plots_each_cells_mean(results_dir):
