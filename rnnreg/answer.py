@@ -56,14 +56,18 @@ def tuned_lines(rows: Sequence[Any], link: str, anchor_of: Callable[[str], str] 
         leader = max(tuned, key=lambda r: r["selection"]["rank1"] or 0.0)
         likely = f"the most likely first is {leader['regularizer'].split(' (')[0]} " \
                  f"(P(rank 1) {leader['selection']['rank1']:.2f})"
+        # ranked among the methods with all their finals only: say which are not
+        pending = f"; not yet ranked, finals pending: {', '.join(selection['finals_pending'])}" \
+            if selection.get("finals_pending") else ""
         if len(groups) > 1:
             said = " ahead of ".join("{" + ", ".join(group) + "}" for group in groups)
             inside = f"; {likely}" if len(groups[0]) > 1 else ""
             lines.append(f"- **Tuned fairly** ({where}): {own}{said}, each with probability ≥ 0.9 under the bootstrap "
                          f"over {searches_said(tuned)}, trials and final seeds; inside each group the order is "
-                         f"undecided{inside}.")
+                         f"undecided{inside}{pending}.")
         elif groups:
-            lines.append(f"- **Tuned fairly** ({where}): {own}no order holds with probability ≥ 0.9; {likely}.")
+            lines.append(f"- **Tuned fairly** ({where}): {own}no order holds with probability ≥ 0.9; "
+                         f"{likely}{pending}.")
     return lines
 
 

@@ -310,7 +310,7 @@ def selection_tables(rows: list[Row]):
                    "carried by, the dimensions that matter most over the search draws (Optuna's PED-ANOVA importance)")
         groups = first.get("groups") or []
         if first.get("finals_pending"):
-            caption += (f"; no rank probabilities until every method has its finals (waiting for "
+            caption += (f"; rank probabilities only among the methods with all their finals (still pending: "
                         f"{', '.join(first['finals_pending'])})")
         if len(groups) > 1:
             caption += ("; with probability ≥ 0.9: " + " ahead of ".join("{" + ", ".join(g) + "}" for g in groups)

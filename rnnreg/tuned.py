@@ -416,15 +416,16 @@ def selection_records(studies: list[TunedStudy],
     records = {}
     failed = {id(study) for study, _, _ in wholly_failed(studies)}
     for (task, section), members in by_section.items():
-        # Rank only once every method that can have finals has them: an order over the first few to finish
-        # would be read as the answer.
-        # Finals land one seed after another too: a method with fewer final seeds than the section's
-        # fullest is still pending (its partial mean would be ranked as if it were the row).
+        # A method whose finals are still landing is not ranked: with fewer final seeds than the section's
+        # fullest, its partial mean would be read as the row. The methods with all their finals are ranked
+        # among themselves (two at least), and every record names the pending ones, so the order is read as
+        # "among these", not as the section's answer.
         full = max((len(study.final_values(search.chosen_key)) for study in members for search in study.searches),
                    default=0)
         pending = [s.label for s in members if id(s) not in failed and (mean_outcome(s) is None or any(
             len(s.final_values(search.chosen_key)) < full for search in s.searches if search.chosen is not None))]
-        ranking = stability(members) if not pending else Stability({}, [], {}, 0)
+        ranked = [s for s in members if s.label not in pending]
+        ranking = stability(ranked) if len(ranked) > 1 or not pending else Stability({}, [], {}, 0)
         for study in members:
             record = {
                 "searches": [{"sampler_seed": s.sampler_seed, "chosen": s.chosen.key if s.chosen else None,

@@ -25,6 +25,8 @@ def test_a_stable_tuned_order_is_said_with_its_groups_and_an_undecided_one_is_no
     two = [{**r, "selection": {**r["selection"], "searches": [done] * (1 + (r is rows[0]))}} for r in rows]
     assert "over 2 searches per method (1 for awd, ar-tar), trials" in answer_lines(two, [])[0]
     assert f"(#{anchor('synthetic-lm · ' + rows[0]['section'])})" in line
+    waiting = [{**r, "selection": {**r["selection"], "finals_pending": ["zoneout"]}} for r in rows]
+    assert answer_lines(waiting, [])[0].endswith("(P(rank 1) 0.50); not yet ranked, finals pending: zoneout.")
     undecided = [{**r, "selection": {**r["selection"], "groups": [["naive", "awd", "ar-tar"]]}} for r in rows]
     [line] = answer_lines(undecided, [])
     assert "no order holds with probability ≥ 0.9; the most likely first is naive (P(rank 1) 0.50)" in line

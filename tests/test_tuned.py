@@ -169,8 +169,9 @@ def test_the_dimension_that_decides_the_outcome_carries_the_importance():
     assert list(found)[0] == "p" and found["p"] > found["q"]
 
 
-def test_no_rank_probabilities_until_every_method_has_its_finals():
-    """Finals land one method after another; an order over the first to finish would be read as the answer."""
+def test_a_method_whose_finals_are_still_landing_is_not_ranked_and_is_named_pending():
+    """Finals land one method after another: a method's partial mean is never ranked as its row; the
+    finished methods are ranked among themselves, and every record names the pending ones."""
     from rnnreg.tuned import selection_records
 
     rng = random.Random(3)
@@ -187,3 +188,9 @@ def test_no_rank_probabilities_until_every_method_has_its_finals():
     records = selection_records(tuned_studies(good + bad), lambda task, group: "tuned")
     assert records[("synthetic-lm", "tuned", "good")]["rank1"] >= 0.9
     assert all("finals_pending" not in record for record in records.values())
+    # a third method still searching: the two finished ones are ranked among themselves
+    late = [r for r in made_up("late", 30.0, rng) if r["config"]["tuning"]["role"] != "final"]
+    records = selection_records(tuned_studies(good + bad + late), lambda task, group: "tuned")
+    assert records[("synthetic-lm", "tuned", "late")]["rank1"] is None
+    assert records[("synthetic-lm", "tuned", "good")]["rank1"] >= 0.9
+    assert all(record["finals_pending"] == ["late"] for record in records.values())
