@@ -227,31 +227,39 @@ def test_plot_curves_test_draws_the_test_curves_or_says_why_not(results_dir, tmp
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (Debian: apt-get install -y chromium; .ci/run installs it)")
-def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
-    from matplotlib import image
+BROWSER = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars"]
 
-    # A test page beside the report: it opens the report in a frame and lists, for every image, whether the
-    # browser decoded it (complete, with a width), then Chromium prints the resulting DOM.
+
+def seen_in_a_browser(site: Path, width: int, height: int, measure: str):
+    """What the expression `measure` (JavaScript over the report's document `d`) gives once Chromium has
+    loaded the report at `width` px: a test page beside it opens the report in a frame, writes the JSON of
+    the measure into the page, and Chromium prints the resulting DOM."""
     probe = site / "_probe.html"
     probe.write_text(
-        "<html><body><iframe id='f' src='index.html' width='1280' height='3000'></iframe><pre id='out'></pre>"
+        f"<html><body><iframe id='f' src='index.html' width='{width}' height='{height}'></iframe><pre id='out'></pre>"
         "<script>document.getElementById('f').onload = () => { const d = document.getElementById('f')"
-        ".contentDocument; document.getElementById('out').textContent = JSON.stringify([...d.images].map("
-        "i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0, width: i.naturalWidth})))"
-        "};</script></body></html>")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars"]
-    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()],
+        f".contentDocument; document.getElementById('out').textContent = JSON.stringify({measure}) }};"
+        "</script></body></html>")
+    dom = subprocess.run([CHROMIUM, *BROWSER, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()],
                          capture_output=True, text=True, timeout=180)
     probe.unlink()
     found = re.search(r"<pre id=\"out\">(.*?)</pre>", dom.stdout, re.S)
     assert found and found.group(1), dom.stderr[-2000:]
-    images = json.loads(found.group(1).replace("&amp;", "&").replace("&quot;", '"'))
+    return json.loads(found.group(1).replace("&amp;", "&").replace("&quot;", '"'))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (Debian: apt-get install -y chromium; .ci/run installs it)")
+def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
+    from matplotlib import image
+
+    # for every image, whether the browser decoded it (complete, with a width)
+    images = seen_in_a_browser(site, 1280, 3000, "[...d.images].map(i => ({src: i.getAttribute('src'), "
+                                                 "loaded: i.complete && i.naturalWidth > 0, width: i.naturalWidth}))")
     assert images and all(i["loaded"] and i["width"] > 100 for i in images), images
 
     shot = tmp_path / "screenshot.png"
-    subprocess.run([CHROMIUM, *flags, "--window-size=1280,2000", f"--screenshot={shot}", (site / "index.html").as_uri()],
-                   capture_output=True, timeout=180)
+    subprocess.run([CHROMIUM, *BROWSER, "--window-size=1280,2000", f"--screenshot={shot}",
+                    (site / "index.html").as_uri()], capture_output=True, timeout=180)
     pixels = image.imread(shot)
     assert pixels.std() > 0.05  # the page shows tables and figures, not a blank
     for src in {i["src"] for i in images}:
@@ -261,21 +269,12 @@ def test_in_a_browser_every_image_loads_and_is_not_blank(site, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (Debian: apt-get install -y chromium; .ci/run installs it)")
 def test_on_a_phone_the_page_does_not_scroll_sideways_and_captions_and_cell_sentences_wrap(site):
     # Wide tables scroll inside their own box; the sentence that explains a table must not scroll with it.
-    probe = site / "_phone.html"
-    probe.write_text(
-        "<html><body><iframe id='f' src='index.html' width='390' height='800'></iframe><pre id='out'></pre>"
-        "<script>document.getElementById('f').onload = () => { const d = document.getElementById('f')"
-        ".contentDocument; const w = d.documentElement.clientWidth; document.getElementById('out').textContent ="
-        " JSON.stringify({width: w, page: d.documentElement.scrollWidth, tables: d.querySelectorAll('table')"
-        ".length, widest: Math.max(...[...d.querySelectorAll('td')].map(c => c.getBoundingClientRect().width)), captions: [...d.querySelectorAll('table > caption, figure.table > figcaption')].map(c => Math.ceil("
-        "c.getBoundingClientRect().right))}) };</script></body></html>")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars"]
-    dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()],
-                         capture_output=True, text=True, timeout=180)
-    probe.unlink()
-    found = re.search(r"<pre id=\"out\">(.*?)</pre>", dom.stdout, re.S)
-    assert found and found.group(1), dom.stderr[-2000:]
-    seen = json.loads(found.group(1).replace("&amp;", "&").replace("&quot;", '"'))
+    seen = seen_in_a_browser(site, 390, 800, (
+        "{width: d.documentElement.clientWidth, page: d.documentElement.scrollWidth, "
+        "tables: d.querySelectorAll('table').length, "
+        "widest: Math.max(...[...d.querySelectorAll('td')].map(c => c.getBoundingClientRect().width)), "
+        "captions: [...d.querySelectorAll('table > caption, figure.table > figcaption')]"
+        ".map(c => Math.ceil(c.getBoundingClientRect().right))}"))
     assert seen["page"] <= seen["width"]  # nothing pushes the page itself wider than the phone
     assert len(seen["captions"]) == seen["tables"] > 0  # every table has its caption, outside the scroll box
     assert max(seen["captions"]) <= seen["width"]
